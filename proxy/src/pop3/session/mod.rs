@@ -1,0 +1,540 @@
+//! The POP3 session core: one client, one server, every byte between them accounted for.
+//!
+//! # Calling contract
+//! The core does no I/O and reads no clock (the quinn-proto split). A driver owns the two
+//! sockets and, for every event on them, calls one `handle_*` method, then drains all work:
+//!
+//! 1. input: [`Session::handle_bytes`] (bytes read from a side), [`Session::handle_eof`],
+//!    [`Session::handle_timeout`] (when [`Session::poll_timeout`] has passed),
+//!    [`Session::tls_established`] (after a [`Event::StartTls`] handshake completed),
+//!    [`Session::deliver_message`] (after [`Event::MessageEnd`]);
+//! 2. output: [`Session::poll_event`] until `None`, then write [`Session::output`] for each
+//!    side and report what was written with [`Session::advance_output`];
+//! 3. read a side only while [`Session::wants_read`] says so (backpressure, and no bytes
+//!    may be read from a side whose TLS handshake is pending: those belong to rustls);
+//! 4. stop when [`Session::is_finished`]: flush what is left for the client, then close both.
+//!
+//! The core forwards the server's bytes unchanged unless the proxy action says otherwise
+//! (CAPA rewriting, inspection verdicts). It never guesses TLS from bytes: STLS is a state.
+
+mod client;
+mod server;
+#[cfg(test)]
+mod tests;
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use super::body::BodyScanner;
+use super::capa::{AuthPolicy, Capabilities};
+use super::command::Verb;
+
+/// One of the two peers of a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Side {
+    /// The mail client.
+    Client,
+    /// The real POP3 server.
+    Server,
+}
+
+/// How a client's `STLS` is answered (SPEC §2 and the action's `tls.action`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientStls {
+    /// The proxy terminates TLS itself and inspects (`inspect`).
+    Terminate,
+    /// The command goes to the server and the session becomes an opaque tunnel (`allow`).
+    Tunnel,
+    /// Refused with `-ERR` and not offered in CAPA (`drop`, or not possible here).
+    Refuse,
+}
+
+/// Whether the proxy starts TLS toward the server with STLS on its own (SPEC §4 upstream_tls).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpstreamStls {
+    /// Never (the server leg is already TLS, or plaintext is wanted).
+    Never,
+    /// Right after the greeting when the server offers it; plaintext otherwise.
+    Opportunistic,
+    /// Right after the greeting; a server without STLS ends the session.
+    Mandatory,
+    /// When the client asks for STLS, before answering it (`match`).
+    WithClient,
+}
+
+/// The limits and policy a session runs under; built by the proxy from the checked config.
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    /// Longest client command line, CRLF included (RFC 2449 §4: 255).
+    pub max_command_line: usize,
+    /// Longest SASL line (AUTH with an initial response, or a SASL reply); XOAUTH2 tokens
+    /// are far longer than 255 octets.
+    pub max_sasl_line: usize,
+    /// Longest server status line, CRLF included (RFC 2449 §4: 512).
+    pub max_status_line: usize,
+    /// Longest line within a multi-line response, line ending excluded (`max_line_length`).
+    pub max_body_line: usize,
+    /// A silent peer is dropped after this long once the session is up.
+    pub idle_timeout: Duration,
+    /// The server must greet (and any upstream STLS must finish) within this.
+    pub greeting_timeout: Duration,
+    /// The client leg is TLS already (implicit TLS port).
+    pub client_tls: bool,
+    /// What a client STLS gets.
+    pub client_stls: ClientStls,
+    /// Only CAPA, STLS, NOOP and QUIT are accepted before the client leg is TLS
+    /// (`starttls_on_pop3` on a `required` policy).
+    pub commands_require_tls: bool,
+    /// Logins are refused while the client leg is plaintext.
+    pub login_requires_tls: bool,
+    /// Which login methods are allowed.
+    pub auth: AuthPolicy,
+    /// When the proxy starts TLS toward the server itself.
+    pub upstream_stls: UpstreamStls,
+    /// Hand RETR and TOP bodies to the driver for inspection instead of streaming them.
+    pub inspect_messages: bool,
+}
+
+impl Default for SessionConfig {
+    /// The RFC limits, a 10-minute idle timeout (RFC 1939 §3) and no policy restrictions.
+    fn default() -> SessionConfig {
+        SessionConfig {
+            max_command_line: 255,
+            max_sasl_line: 16 * 1024,
+            max_status_line: 512,
+            max_body_line: 8192,
+            idle_timeout: Duration::from_secs(600),
+            greeting_timeout: Duration::from_secs(15),
+            client_tls: false,
+            client_stls: ClientStls::Refuse,
+            commands_require_tls: false,
+            login_requires_tls: false,
+            auth: AuthPolicy::allow_all(),
+            upstream_stls: UpstreamStls::Never,
+            inspect_messages: false,
+        }
+    }
+}
+
+/// Work the driver must do, in order.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Event {
+    /// Flush [`Session::output`] for this side, then run a TLS handshake on it and call
+    /// [`Session::tls_established`].
+    StartTls(Side),
+    /// Flush both outputs, then copy bytes opaquely both ways: the session is no longer
+    /// POP3 (a client STLS passed through uninspected).
+    Tunnel,
+    /// A login succeeded; `user` is the clear-text user name when the method shows one.
+    LoggedIn {
+        /// The user name from USER or APOP.
+        user: Option<String>,
+    },
+    /// A RETR or TOP body begins; it arrives in [`Event::MessageData`] chunks, dot-stuffed as
+    /// the server sent them; the last chunk ends with the terminator line (`.` CRLF).
+    MessageStart {
+        /// The message number the client asked for.
+        number: u32,
+        /// Whether this is a TOP (partial) rather than a RETR.
+        partial: bool,
+    },
+    /// The next bytes of the message being inspected.
+    MessageData(Vec<u8>),
+    /// The message is complete; answer with [`Session::deliver_message`].
+    MessageEnd,
+    /// The session is over; flush what is left for the client and close both sides.
+    Close(CloseReason),
+}
+
+/// Why a session ended: each differs in log level and metric label (STYLE §3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CloseReason {
+    /// QUIT completed, or a peer closed when nothing was outstanding.
+    Finished,
+    /// A peer closed while a response or command was outstanding.
+    PeerClosed(Side),
+    /// A peer was silent for too long.
+    TimedOut(Side),
+    /// A peer broke the protocol; the text is for the log.
+    ProtocolViolation(Side, String),
+    /// The session was refused by policy (e.g. mandatory upstream TLS unavailable).
+    Refused(String),
+}
+
+/// What the driver sends the client for an inspected message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    /// The `+OK` line the server sent, then this body: dot-stuffed, terminator included.
+    Body(Vec<u8>),
+    /// `-ERR [SYS/TEMP] text`: the message stays on the server for a later retry.
+    TempFail(String),
+}
+
+/// The POP3 protocol state (RFC 1939 §3), for logs and policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pop3State {
+    /// Before a successful login.
+    Authorization,
+    /// Logged in.
+    Transaction,
+    /// QUIT accepted after login: the server commits deletions.
+    Update,
+}
+
+/// Counters the driver reports in the session summary.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SessionStats {
+    /// Client commands handled.
+    pub commands: u64,
+    /// RETR and TOP bodies passed or inspected.
+    pub messages: u64,
+    /// The logged-in user name, when known.
+    pub user: Option<String>,
+}
+
+/// One POP3 session between a client and a server; see the module doc for the contract.
+#[derive(Debug)]
+pub struct Session {
+    config: SessionConfig,
+    state: Pop3State,
+    client_state: ClientState,
+    server_state: ServerState,
+    /// Responses still owed to the client, oldest first.
+    pending: VecDeque<Pending>,
+    client_in: Vec<u8>,
+    server_in: Vec<u8>,
+    to_client: Vec<u8>,
+    to_server: Vec<u8>,
+    events: VecDeque<Event>,
+    /// The greeting, held until the server leg is set up (upstream STLS).
+    held_greeting: Option<Vec<u8>>,
+    /// The `+OK` line of a response whose body is collected (CAPA) or inspected.
+    held_status: Option<Vec<u8>>,
+    /// Client commands are processed only once the client has the greeting.
+    greeted: bool,
+    server_tls: bool,
+    client_tls: bool,
+    server_caps: Option<Capabilities>,
+    user_candidate: Option<String>,
+    stats: SessionStats,
+    started: Instant,
+    last_activity: Instant,
+    closing: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ClientState {
+    Commands,
+    /// Between AUTH and its final response: lines are SASL data, not commands.
+    Sasl,
+    /// After STLS was accepted and before the handshake: any byte is an injection.
+    AwaitingTls,
+    Tunnel,
+}
+
+#[derive(Debug)]
+enum ServerState {
+    Greeting,
+    StatusLine,
+    Body(BodyScanner, BodyMode),
+    /// An inspected message is complete; waiting for [`Session::deliver_message`].
+    AwaitingVerdict,
+    /// After the server's `+OK` to our STLS: any byte is an injection.
+    AwaitingTls,
+    Tunnel,
+}
+
+#[derive(Debug)]
+enum BodyMode {
+    Stream,
+    /// A CAPA body, collected to be rewritten (forwarded) or learnt from (internal).
+    Capa(Vec<u8>),
+    Inspect,
+}
+
+/// A response the client (or the proxy itself) is owed.
+#[derive(Debug)]
+enum Pending {
+    /// A client command the server will answer; the answer goes to the client.
+    Forwarded(Forwarded),
+    /// A reply produced by the proxy, sent when it reaches the front (keeps pipelined order).
+    Local(Vec<u8>),
+    /// The client's STLS was accepted: at the front, `+OK` and the client handshake.
+    ClientStls,
+    /// A command the proxy sent on its own; the answer is consumed here.
+    Internal(Internal),
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Forwarded {
+    verb: Verb,
+    multiline_on_ok: bool,
+    number: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Internal {
+    /// CAPA to learn the server's capabilities (before STLS, and again after it).
+    Capa,
+    Stls,
+}
+
+/// Client bytes buffered before the greeting, or while a TLS setup is pending.
+const MAX_EARLY_CLIENT_BYTES: usize = 4096;
+/// Stop reading a side while this much output for the other side is unsent.
+const MAX_UNSENT: usize = 256 * 1024;
+/// Pipelined commands accepted before the proxy stops reading the client.
+const MAX_PENDING: usize = 256;
+/// A CAPA body larger than this is not a capability list.
+const MAX_CAPA_BODY: usize = 16 * 1024;
+
+impl Session {
+    /// A session whose server connection has just been made.
+    pub fn new(config: SessionConfig, now: Instant) -> Session {
+        let client_tls = config.client_tls;
+        Session {
+            config,
+            state: Pop3State::Authorization,
+            client_state: ClientState::Commands,
+            server_state: ServerState::Greeting,
+            pending: VecDeque::new(),
+            client_in: Vec::new(),
+            server_in: Vec::new(),
+            to_client: Vec::new(),
+            to_server: Vec::new(),
+            events: VecDeque::new(),
+            held_greeting: None,
+            held_status: None,
+            greeted: false,
+            server_tls: false,
+            client_tls,
+            server_caps: None,
+            user_candidate: None,
+            stats: SessionStats::default(),
+            started: now,
+            last_activity: now,
+            closing: false,
+        }
+    }
+
+    /// Marks the server leg as TLS from the start (implicit TLS toward the server).
+    pub fn set_server_tls(&mut self) {
+        self.server_tls = true;
+    }
+
+    /// Feeds bytes read from `side`.
+    pub fn handle_bytes(&mut self, side: Side, data: &[u8], now: Instant) {
+        if self.closing || data.is_empty() {
+            return;
+        }
+        self.last_activity = now;
+        match side {
+            Side::Client => self.handle_client_bytes(data),
+            Side::Server => self.handle_server_bytes(data),
+        }
+    }
+
+    /// The peer on `side` closed its half of the connection.
+    pub fn handle_eof(&mut self, side: Side, now: Instant) {
+        self.last_activity = now;
+        if self.closing {
+            return;
+        }
+        match side {
+            Side::Client => {
+                // Without QUIT the server does not enter UPDATE: nothing is deleted.
+                let reason = if self.pending.is_empty() {
+                    CloseReason::Finished
+                } else {
+                    CloseReason::PeerClosed(Side::Client)
+                };
+                self.close(reason);
+            }
+            Side::Server => self.server_closed(),
+        }
+    }
+
+    /// The TLS handshake requested by [`Event::StartTls`] completed on `side`.
+    pub fn tls_established(&mut self, side: Side, now: Instant) {
+        self.last_activity = now;
+        match side {
+            Side::Client => {
+                self.client_tls = true;
+                self.client_state = ClientState::Commands;
+                self.process_client_input();
+            }
+            Side::Server => {
+                self.server_tls = true;
+                self.server_state = ServerState::StatusLine;
+                // RFC 2595 §4: what was learnt before TLS may have been forged; ask again.
+                self.server_caps = None;
+                // Nothing can be outstanding ahead of it: STLS needed an empty queue, so it
+                // goes first, before the client's own pending `+OK` to STLS.
+                self.to_server.extend_from_slice(b"CAPA\r\n");
+                self.pending.push_front(Pending::Internal(Internal::Capa));
+            }
+        }
+    }
+
+    /// The driver's answer to [`Event::MessageEnd`].
+    pub fn deliver_message(&mut self, delivery: Delivery, now: Instant) {
+        self.last_activity = now;
+        if !matches!(self.server_state, ServerState::AwaitingVerdict) {
+            return;
+        }
+        let status_line = self.held_status.take().unwrap_or_default();
+        match delivery {
+            Delivery::Body(body) => {
+                self.to_client.extend_from_slice(&status_line);
+                self.to_client.extend_from_slice(&body);
+            }
+            Delivery::TempFail(text) => {
+                self.to_client
+                    .extend_from_slice(format!("-ERR [SYS/TEMP] {text}\r\n").as_bytes());
+            }
+        }
+        self.server_state = ServerState::StatusLine;
+        self.response_done();
+        self.resume_server_input();
+    }
+
+    /// The next thing the driver must do, if any.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// Bytes waiting to be written to `side`.
+    pub fn output(&self, side: Side) -> &[u8] {
+        match side {
+            Side::Client => &self.to_client,
+            Side::Server => &self.to_server,
+        }
+    }
+
+    /// `n` bytes of [`Session::output`] for `side` were written.
+    pub fn advance_output(&mut self, side: Side, n: usize, now: Instant) {
+        if n > 0 {
+            self.last_activity = now;
+        }
+        let buf = match side {
+            Side::Client => &mut self.to_client,
+            Side::Server => &mut self.to_server,
+        };
+        buf.drain(..n.min(buf.len()));
+        // An idle session keeps no large buffers (memory per idle session is a target).
+        if buf.is_empty() && buf.capacity() > 16 * 1024 {
+            *buf = Vec::new();
+        }
+        if side == Side::Client && self.to_client.len() < MAX_UNSENT {
+            self.resume_server_input();
+        }
+    }
+
+    /// Whether the driver should read from `side` now.
+    pub fn wants_read(&self, side: Side) -> bool {
+        if self.closing {
+            return false;
+        }
+        match side {
+            Side::Client => {
+                !matches!(self.client_state, ClientState::Tunnel)
+                    && self.to_server.len() < MAX_UNSENT
+                    && self.pending.len() < MAX_PENDING
+                    && self.client_in.len() <= self.config.max_sasl_line
+            }
+            Side::Server => {
+                !matches!(
+                    self.server_state,
+                    ServerState::AwaitingVerdict | ServerState::AwaitingTls | ServerState::Tunnel
+                ) && self.to_client.len() < MAX_UNSENT
+            }
+        }
+    }
+
+    /// When [`Session::handle_timeout`] must be called next.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.closing {
+            return None;
+        }
+        let idle = self.last_activity + self.config.idle_timeout;
+        if self.setting_up() {
+            Some(idle.min(self.started + self.config.greeting_timeout))
+        } else {
+            Some(idle)
+        }
+    }
+
+    /// The clock reached [`Session::poll_timeout`].
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.closing {
+            return;
+        }
+        if self.setting_up() && now >= self.started + self.config.greeting_timeout {
+            self.fail_client("[SYS/TEMP] server did not respond in time");
+            self.close(CloseReason::TimedOut(Side::Server));
+        } else if now >= self.last_activity + self.config.idle_timeout {
+            let silent = if self.pending.is_empty() {
+                Side::Client
+            } else {
+                Side::Server
+            };
+            self.fail_client("[SYS/TEMP] idle timeout, closing connection");
+            self.close(CloseReason::TimedOut(silent));
+        }
+    }
+
+    /// Whether the session is over; flush [`Session::output`] for the client, then close.
+    pub fn is_finished(&self) -> bool {
+        self.closing
+    }
+
+    /// The POP3 state.
+    pub fn pop3_state(&self) -> Pop3State {
+        self.state
+    }
+
+    /// Counters for the session summary.
+    pub fn stats(&self) -> &SessionStats {
+        &self.stats
+    }
+
+    /// The server's capabilities as last learnt (forgotten when TLS starts).
+    pub fn server_capabilities(&self) -> Option<&Capabilities> {
+        self.server_caps.as_ref()
+    }
+
+    /// Whether the greeting or an upstream TLS setup is still outstanding.
+    fn setting_up(&self) -> bool {
+        !self.greeted
+    }
+
+    /// Sends `-ERR text` to the client unless that could corrupt a response in progress.
+    fn fail_client(&mut self, text: &str) {
+        if !self.mid_response_to_client() && self.client_state != ClientState::Tunnel {
+            self.to_client
+                .extend_from_slice(format!("-ERR {text}\r\n").as_bytes());
+        }
+    }
+
+    /// Whether part of a multi-line response has already gone to the client.
+    fn mid_response_to_client(&self) -> bool {
+        matches!(self.server_state, ServerState::Body(_, BodyMode::Stream))
+    }
+
+    fn close(&mut self, reason: CloseReason) {
+        if !self.closing {
+            self.closing = true;
+            self.to_server.clear();
+            self.events.push_back(Event::Close(reason));
+        }
+    }
+
+    fn send_internal(&mut self, command: Internal) {
+        let line: &[u8] = match command {
+            Internal::Capa => b"CAPA\r\n",
+            Internal::Stls => b"STLS\r\n",
+        };
+        self.to_server.extend_from_slice(line);
+        self.pending.push_back(Pending::Internal(command));
+    }
+}
