@@ -1,1 +1,41 @@
-//! placeholder
+//! MIME inspection for popgate: verdicts, byte-exact rewriting, POP3 dot-stuffing and the
+//! clamd wire format.
+//!
+//! This crate does no I/O (no files, sockets or clock). The `proxy` crate:
+//! 1. collects a RETR/TOP response and unstuffs it with [`unstuff_cow`];
+//! 2. if antivirus is enabled, streams it to clamd with [`instream_request`] and reads the
+//!    reply through [`parse_reply`] (or reports a [`ScanError`] for a timeout or a failed
+//!    connect);
+//! 3. calls [`inspect`] with the action's [`Rules`];
+//! 4. forwards the original bytes on [`Output::Original`], stuffs and sends a
+//!    [`Output::Rewritten`] message with [`restuff_into`] (writing the original to
+//!    `quarantine/` first for [`Verdict::Quarantine`]), or answers `-ERR [SYS/TEMP]` on
+//!    [`Output::Withhold`].
+//!
+//! Verdict semantics are in spec §4 ("Verdicts"); the rules' evaluation order is described
+//! on [`Rules`] and [`Verdict`].
+
+#![warn(missing_docs)]
+
+mod clamd;
+mod encoding;
+mod glob;
+mod inspection;
+mod replacement;
+mod rewrite;
+mod rules;
+mod stuffing;
+mod template;
+mod verdict;
+mod walk;
+
+pub use clamd::{
+    instream_bytes, instream_request, parse_reply, Piece, ScanError, ScanResult,
+    DEFAULT_CHUNK_SIZE, INSTREAM_COMMAND,
+};
+pub use glob::glob_match;
+pub use inspection::{inspect, Inspection, Output};
+pub use replacement::{deny_replacement, PLACEHOLDER_FROM, SUBJECT_PREFIX};
+pub use rules::{AntivirusRules, ContentTypeRules, FileNameRules, HeaderRule, Oversize, Rules};
+pub use stuffing::{restuff_into, unstuff, unstuff_cow};
+pub use verdict::{Decision, Verdict};

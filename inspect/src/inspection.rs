@@ -1,0 +1,331 @@
+//! Judging one message: [`inspect`] and what it returns.
+//!
+//! The message is parsed once; every part is matched against `content_types` and
+//! `file_names`, the top-level header against `headers`, and the caller's antivirus outcome
+//! and any parse damage are folded in. The strongest verdict decides (see [`Verdict`]);
+//! `strip` and `tag` decisions below a `deny` are applied together. An allowed message is
+//! not copied: the caller forwards its original bytes. No I/O here: the caller scans with
+//! clamd beforehand and writes the quarantine file afterwards.
+
+use mail_parser::{Header, HeaderValue};
+
+use crate::clamd::ScanResult;
+use crate::glob::glob_match;
+use crate::replacement;
+use crate::rewrite::{self, Plan};
+use crate::rules::{Oversize, Rules};
+use crate::template::{self, Values};
+use crate::verdict::{Decision, Verdict};
+use crate::walk::{self, Part, Walk};
+
+/// The outcome of inspecting one message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inspection {
+    /// The strongest verdict that applied.
+    pub verdict: Verdict,
+    /// The rule that decided, e.g. `file_names: *.exe`, `headers: X-Spam-Flag: YES`,
+    /// `antivirus: on_virus`, `unparseable`, `general: oversize`, or `none`.
+    pub rule: String,
+    /// Why, in words (also what `{reason}` became).
+    pub reason: String,
+    /// What to send to the client.
+    pub output: Output,
+}
+
+/// What the caller sends to the client in place of the message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// Forward the original bytes unchanged (as the server sent them, still stuffed).
+    Original,
+    /// Send this unstuffed message instead (stuff it with [`crate::restuff_into`]). For
+    /// [`Verdict::Quarantine`] the caller also writes the original under the quarantine id.
+    Rewritten(Vec<u8>),
+    /// Send nothing: answer `-ERR [SYS/TEMP] ...` and leave the message on the server.
+    Withhold,
+}
+
+/// Inspects `message` (unstuffed RFC 5322 bytes) under `rules`.
+///
+/// `scan` is the antivirus outcome the caller obtained for these bytes, if antivirus is
+/// enabled. `quarantine_id` is the id the caller will store the original under if the
+/// verdict is [`Verdict::Quarantine`]; the replacement names it. Never panics on any input.
+pub fn inspect(
+    message: &[u8],
+    rules: &Rules,
+    scan: Option<&ScanResult>,
+    quarantine_id: &str,
+) -> Inspection {
+    if message.len() as u64 > rules.max_message_size {
+        return oversize(message, rules);
+    }
+    let mut judge = Judge::new(rules);
+    if let Some(scan) = scan {
+        judge.antivirus(scan);
+    }
+    match walk::parse(message) {
+        Ok(parsed) => {
+            let Walk { parts, damage } = walk::walk(&parsed, message);
+            if let Some(damage) = damage {
+                judge.message_level(rules.unparseable, "unparseable", damage.to_string());
+            }
+            let headers = parsed.root_part().headers();
+            judge.headers(message, headers);
+            for part in &parts {
+                judge.part(part);
+            }
+            judge.finish(message, headers, quarantine_id)
+        }
+        Err(damage) => {
+            judge.message_level(rules.unparseable, "unparseable", damage.to_string());
+            judge.finish(message, &[], quarantine_id)
+        }
+    }
+}
+
+/// An oversize message is not parsed; a denied one is replaced using its header alone.
+fn oversize(message: &[u8], rules: &Rules) -> Inspection {
+    let reason = format!(
+        "message of {} bytes exceeds the limit of {} bytes",
+        message.len(),
+        rules.max_message_size
+    );
+    let rule = "general: oversize".to_owned();
+    match rules.oversize {
+        Oversize::Allow => Inspection {
+            verdict: Verdict::Allow,
+            rule,
+            reason,
+            output: Output::Original,
+        },
+        Oversize::Deny => {
+            let text = fill(rules, "(none)", &reason);
+            Inspection {
+                verdict: Verdict::Deny,
+                rule,
+                reason,
+                output: Output::Rewritten(replacement::deny_replacement(message, &text, None)),
+            }
+        }
+    }
+}
+
+/// The decisions collected for one message.
+struct Judge<'r> {
+    rules: &'r Rules,
+    /// The strongest decision so far.
+    strongest: Decision,
+    /// Parts to strip, with the decision for each.
+    strips: Vec<(walk::Target, Decision)>,
+    /// Whether any rule asked for `tag`.
+    tagged: bool,
+}
+
+impl<'r> Judge<'r> {
+    fn new(rules: &'r Rules) -> Judge<'r> {
+        Judge {
+            rules,
+            strongest: Decision::allow(),
+            strips: Vec::new(),
+            tagged: false,
+        }
+    }
+
+    fn record(&mut self, decision: Decision) {
+        self.tagged |= decision.verdict == Verdict::Tag;
+        let strongest = std::mem::replace(&mut self.strongest, Decision::allow());
+        self.strongest = strongest.strongest(decision);
+    }
+
+    fn message_level(&mut self, verdict: Verdict, rule: &str, reason: String) {
+        if verdict == Verdict::Allow {
+            return;
+        }
+        self.record(Decision {
+            verdict: verdict.for_message(),
+            rule: rule.to_owned(),
+            reason,
+            filename: None,
+        });
+    }
+
+    fn antivirus(&mut self, scan: &ScanResult) {
+        match scan {
+            ScanResult::Clean => {}
+            ScanResult::Virus(name) => self.message_level(
+                self.rules.antivirus.on_virus,
+                "antivirus: on_virus",
+                format!("virus {name} found"),
+            ),
+            ScanResult::Failed(error) => self.message_level(
+                self.rules.antivirus.on_error,
+                "antivirus: on_error",
+                format!("virus scan failed: {error}"),
+            ),
+        }
+    }
+
+    fn headers(&mut self, raw: &[u8], headers: &[Header<'_>]) {
+        for rule in &self.rules.headers {
+            let hit = headers.iter().find(|header| {
+                header.name().eq_ignore_ascii_case(&rule.name)
+                    && header_values(raw, header)
+                        .iter()
+                        .any(|v| glob_match(&rule.value, v))
+            });
+            if hit.is_some() {
+                let reason = format!("header {} matches {}", rule.name, rule.value);
+                let label = format!("headers: {}", rule.label());
+                self.message_level(rule.verdict, &label, reason);
+            }
+        }
+    }
+
+    fn part(&mut self, part: &Part) {
+        let label = match part.file_names.first() {
+            Some(name) => name.clone(),
+            None => format!("(unnamed {} part)", part.content_type),
+        };
+        let content_types = &self.rules.content_types;
+        let by_type = match content_types
+            .rules
+            .iter()
+            .find(|(pattern, _)| glob_match(pattern, &part.content_type))
+        {
+            Some((pattern, verdict)) => Some((
+                *verdict,
+                format!("content_types: {pattern}"),
+                format!("content type {} matches {pattern}", part.content_type),
+            )),
+            None if !part.is_container => Some((
+                content_types.default,
+                "content_types: default".to_owned(),
+                format!("content type {} is not allowed", part.content_type),
+            )),
+            None => None,
+        };
+        let mut found: Vec<(Verdict, String, String, String)> = Vec::new();
+        if let Some((verdict, rule, reason)) = by_type {
+            found.push((verdict, rule, reason, label));
+        }
+        let file_names = &self.rules.file_names;
+        for name in &part.file_names {
+            match file_names
+                .rules
+                .iter()
+                .find(|(glob, _)| glob_match(glob, name))
+            {
+                Some((glob, verdict)) => found.push((
+                    *verdict,
+                    format!("file_names: {glob}"),
+                    format!("file name {name} matches {glob}"),
+                    name.clone(),
+                )),
+                None => found.push((
+                    file_names.default,
+                    "file_names: default".to_owned(),
+                    format!("file name {name} is not allowed"),
+                    name.clone(),
+                )),
+            }
+        }
+        let mut strongest: Option<Decision> = None;
+        for (verdict, rule, reason, filename) in found {
+            if verdict == Verdict::Allow {
+                continue;
+            }
+            let decision = Decision {
+                verdict,
+                rule,
+                reason,
+                filename: Some(filename),
+            };
+            strongest = Some(match strongest {
+                Some(current) => current.strongest(decision),
+                None => decision,
+            });
+        }
+        if let Some(decision) = strongest {
+            if decision.verdict == Verdict::Strip {
+                self.strips.push((part.target, decision.clone()));
+            }
+            self.record(decision);
+        }
+    }
+
+    fn finish(self, raw: &[u8], headers: &[Header<'_>], quarantine_id: &str) -> Inspection {
+        let Decision {
+            verdict,
+            rule,
+            reason,
+            filename,
+        } = self.strongest;
+        let filename = filename.unwrap_or_else(|| "(none)".to_owned());
+        let output = match verdict {
+            Verdict::Tempfail => Output::Withhold,
+            Verdict::Deny | Verdict::Quarantine => {
+                let text = fill(self.rules, &filename, &reason);
+                let id = (verdict == Verdict::Quarantine).then_some(quarantine_id);
+                Output::Rewritten(replacement::build(raw, headers, &text, id))
+            }
+            Verdict::Allow | Verdict::Tag | Verdict::Strip => {
+                let plan = Plan {
+                    strips: self
+                        .strips
+                        .iter()
+                        .map(|(target, d)| {
+                            let name = d.filename.as_deref().unwrap_or("(none)");
+                            (*target, fill(self.rules, name, &d.reason))
+                        })
+                        .collect(),
+                    tag: self.tagged.then(|| self.rules.spam_tag.clone()),
+                };
+                if plan.strips.is_empty() && (plan.tag.is_none() || headers.is_empty()) {
+                    Output::Original
+                } else {
+                    let rewritten = rewrite::apply(raw, headers, &plan);
+                    if rewritten == raw {
+                        Output::Original
+                    } else {
+                        Output::Rewritten(rewritten)
+                    }
+                }
+            }
+        };
+        Inspection {
+            verdict,
+            rule,
+            reason,
+            output,
+        }
+    }
+}
+
+/// The raw (unfolded, trimmed) value of a header field, and its decoded text if different.
+fn header_values(raw: &[u8], header: &Header<'_>) -> Vec<String> {
+    let bytes = raw
+        .get(header.offset_start as usize..header.offset_end as usize)
+        .unwrap_or_default();
+    let unfolded: String = String::from_utf8_lossy(bytes)
+        .chars()
+        .filter(|&c| c != '\r' && c != '\n')
+        .collect();
+    let mut values = vec![unfolded.trim().to_owned()];
+    if let HeaderValue::Text(text) = header.value() {
+        if text.trim() != values[0] {
+            values.push(text.trim().to_owned());
+        }
+    }
+    values
+}
+
+fn fill(rules: &Rules, filename: &str, reason: &str) -> String {
+    template::fill(
+        &rules.deny_message,
+        &Values {
+            filename,
+            policy: &rules.policy,
+            action: &rules.action,
+            reason,
+        },
+    )
+}
