@@ -3,4 +3,14 @@
 //! The POP3 core in [`pop3`] is sans-IO; everything that touches sockets, files, signals
 //! or the clock lives in the other modules of this crate.
 
+pub mod cli;
+pub mod config;
+pub mod logging;
+pub mod net;
 pub mod pop3;
+pub mod privileges;
+pub mod relay;
+pub mod route;
+pub mod runtime;
+pub mod tls;
+pub mod watch;

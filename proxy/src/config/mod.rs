@@ -1,0 +1,5 @@
+//! The configuration directory: reading it, and preparing what a loaded configuration
+//! needs at run time.
+
+pub mod dir;
+pub mod prepared;

@@ -1,0 +1,5 @@
+//! Sockets: listeners, upstream connections and original destinations.
+
+pub mod listener;
+pub mod original_dst;
+pub mod upstream;

@@ -1,0 +1,88 @@
+//! Connecting to the real server: name resolution, the upstream mark, an optional
+//! transparent source address, and a deadline on the whole attempt.
+
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::net::TcpStream;
+
+/// How the upstream socket is made.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectOptions {
+    /// `SO_MARK`, so the gateway's rules exempt popgate's own traffic from interception.
+    pub mark: Option<u32>,
+    /// Leave from this address with `IP_TRANSPARENT` (TPROXY `spoof_client_address`).
+    pub source: Option<SocketAddr>,
+}
+
+/// Connects to `host:port`, trying each resolved address in turn, within `timeout`.
+///
+/// Cancel safety: safe (nothing is kept between attempts).
+///
+/// # Errors
+/// Resolution failure, every address refused, or the deadline passed (`TimedOut`).
+pub async fn connect(
+    host: &str,
+    port: u16,
+    options: &ConnectOptions,
+    timeout: Duration,
+) -> io::Result<TcpStream> {
+    let attempt = async {
+        let mut last_err = io::Error::new(io::ErrorKind::NotFound, "no address for host");
+        for addr in tokio::net::lookup_host((host, port)).await? {
+            match connect_addr(addr, options).await {
+                Ok(stream) => return Ok(stream),
+                Err(err) => last_err = err,
+            }
+        }
+        Err(last_err)
+    };
+    tokio::time::timeout(timeout, attempt)
+        .await
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))?
+}
+
+async fn connect_addr(addr: SocketAddr, options: &ConnectOptions) -> io::Result<TcpStream> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    if let Some(mark) = options.mark {
+        socket.set_mark(mark)?;
+    }
+    if let Some(source) = options.source {
+        if source.is_ipv4() == addr.is_ipv4() {
+            set_transparent(&socket, source)?;
+            socket.bind(&SocketAddr::new(source.ip(), 0).into())?;
+        }
+    }
+    socket.set_nodelay(true)?;
+    socket.set_nonblocking(true)?;
+    let socket = tokio::net::TcpSocket::from_std_stream(socket.into());
+    socket.connect(addr).await
+}
+
+/// Sets `IP_TRANSPARENT` or `IPV6_TRANSPARENT` to match the address family.
+pub fn set_transparent(socket: &Socket, addr: SocketAddr) -> io::Result<()> {
+    if addr.is_ipv4() {
+        socket.set_ip_transparent(true)
+    } else {
+        use std::os::fd::AsRawFd;
+        let on: libc::c_int = 1;
+        // SAFETY: a valid socket descriptor, and a pointer/length pair describing `on`, which
+        // outlives the call.
+        let rc = unsafe {
+            libc::setsockopt(
+                socket.as_raw_fd(),
+                libc::SOL_IPV6,
+                libc::IPV6_TRANSPARENT,
+                (&on as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
+    }
+}

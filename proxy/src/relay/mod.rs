@@ -1,0 +1,5 @@
+//! Driving sessions: the byte pump and the connection type it moves bytes through.
+
+pub mod conn;
+pub mod pump;
+pub mod session_task;

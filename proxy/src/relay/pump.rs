@@ -1,0 +1,243 @@
+//! The byte pump: moves bytes between the two legs and the POP3 core until the core asks
+//! for something that needs async work of its own (a TLS handshake, a tunnel, an
+//! inspection, the end).
+//!
+//! No POP3 knowledge here. Reads go through a buffer on the stack that lives only for one
+//! poll, so a session waiting for its peers holds no read buffer at all (memory per idle
+//! session is one of our targets); writes go straight from the core's output buffers.
+
+use std::future::{poll_fn, Future};
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::Sleep;
+use tracing::info;
+
+use super::conn::Conn;
+use crate::pop3::{CloseReason, Event, Session, Side};
+
+/// Bytes read per poll from one leg. TLS records are at most 16 KiB of plaintext.
+const READ_CHUNK: usize = 32 * 1024;
+
+/// Why the pump stopped.
+#[derive(Debug)]
+pub enum Interrupt {
+    /// Flush output to `side`, run the TLS handshake, then [`Session::tls_established`].
+    StartTls(Side),
+    /// Flush, then copy bytes opaquely.
+    Tunnel,
+    /// A RETR/TOP body is complete (dot-stuffed, terminator line included).
+    Message {
+        /// The message number.
+        number: u32,
+        /// TOP rather than RETR.
+        partial: bool,
+        /// The body as the server sent it.
+        raw: Vec<u8>,
+    },
+    /// The core ended the session.
+    Closed(CloseReason),
+    /// A socket failed.
+    Io(Side, io::Error),
+}
+
+/// Byte counters for the session summary.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ByteCounts {
+    /// Read from the client.
+    pub from_client: u64,
+    /// Read from the server.
+    pub from_server: u64,
+}
+
+/// Everything the pump borrows for one run.
+pub struct Pump<'a> {
+    /// The POP3 core.
+    pub session: &'a mut Session,
+    /// The client leg.
+    pub client: &'a mut Conn,
+    /// The server leg.
+    pub server: &'a mut Conn,
+    /// The core's deadline, re-armed as it moves.
+    pub timer: Pin<&'a mut Sleep>,
+    /// Counters.
+    pub bytes: &'a mut ByteCounts,
+    /// The message being collected for inspection.
+    pub message: &'a mut MessageInProgress,
+}
+
+/// A RETR/TOP body being collected for inspection.
+#[derive(Debug, Default)]
+pub struct MessageInProgress {
+    number: u32,
+    partial: bool,
+    raw: Vec<u8>,
+}
+
+impl Pump<'_> {
+    /// Runs until the core needs something else done.
+    ///
+    /// Cancel safety: safe; every byte read is handed to the core before the poll returns.
+    pub async fn run(&mut self) -> Interrupt {
+        let mut dirty = [false, false];
+        poll_fn(|cx| self.poll(cx, &mut dirty)).await
+    }
+
+    fn poll(&mut self, cx: &mut Context<'_>, dirty: &mut [bool; 2]) -> Poll<Interrupt> {
+        loop {
+            if let Some(interrupt) = self.drain_events() {
+                return Poll::Ready(interrupt);
+            }
+            let mut progress = false;
+            for side in [Side::Client, Side::Server] {
+                match self.poll_write_side(cx, side, dirty) {
+                    Ok(moved) => progress |= moved,
+                    Err(err) => return Poll::Ready(Interrupt::Io(side, err)),
+                }
+            }
+            for side in [Side::Client, Side::Server] {
+                if !self.session.wants_read(side) {
+                    continue;
+                }
+                match self.poll_read_side(cx, side) {
+                    Ok(moved) => progress |= moved,
+                    Err(err) => return Poll::Ready(Interrupt::Io(side, err)),
+                }
+            }
+            progress |= self.poll_timer(cx);
+            if !progress {
+                return Poll::Pending;
+            }
+        }
+    }
+
+    fn drain_events(&mut self) -> Option<Interrupt> {
+        while let Some(event) = self.session.poll_event() {
+            match event {
+                Event::StartTls(side) => return Some(Interrupt::StartTls(side)),
+                Event::Tunnel => return Some(Interrupt::Tunnel),
+                Event::Close(reason) => return Some(Interrupt::Closed(reason)),
+                Event::LoggedIn { user } => {
+                    let user = user.as_deref().unwrap_or("");
+                    tracing::Span::current().record("user", user);
+                    info!(user, "login succeeded");
+                }
+                Event::MessageStart { number, partial } => {
+                    *self.message = MessageInProgress {
+                        number,
+                        partial,
+                        raw: Vec::new(),
+                    };
+                }
+                Event::MessageData(chunk) => self.message.raw.extend_from_slice(&chunk),
+                Event::MessageEnd => {
+                    let message = std::mem::take(self.message);
+                    return Some(Interrupt::Message {
+                        number: message.number,
+                        partial: message.partial,
+                        raw: message.raw,
+                    });
+                }
+            }
+        }
+        None
+    }
+
+    fn conn(&mut self, side: Side) -> &mut Conn {
+        match side {
+            Side::Client => self.client,
+            Side::Server => self.server,
+        }
+    }
+
+    /// Writes what the core has for `side`; flushes TLS records once the output is empty.
+    fn poll_write_side(
+        &mut self,
+        cx: &mut Context<'_>,
+        side: Side,
+        dirty: &mut [bool; 2],
+    ) -> io::Result<bool> {
+        let index = side as usize;
+        let mut progress = false;
+        while !self.session.output(side).is_empty() {
+            let (session, conn) = match side {
+                Side::Client => (&mut *self.session, &mut *self.client),
+                Side::Server => (&mut *self.session, &mut *self.server),
+            };
+            match Pin::new(conn).poll_write(cx, session.output(side)) {
+                Poll::Ready(Ok(0)) => return Err(io::ErrorKind::WriteZero.into()),
+                Poll::Ready(Ok(n)) => {
+                    session.advance_output(side, n, Instant::now());
+                    dirty[index] = true;
+                    progress = true;
+                }
+                Poll::Ready(Err(err)) => return Err(err),
+                Poll::Pending => return Ok(progress),
+            }
+        }
+        if dirty[index] {
+            match Pin::new(self.conn(side)).poll_flush(cx) {
+                Poll::Ready(Ok(())) => dirty[index] = false,
+                Poll::Ready(Err(err)) => return Err(err),
+                Poll::Pending => {}
+            }
+        }
+        Ok(progress)
+    }
+
+    fn poll_read_side(&mut self, cx: &mut Context<'_>, side: Side) -> io::Result<bool> {
+        let mut chunk = [0u8; READ_CHUNK];
+        let mut buf = ReadBuf::new(&mut chunk);
+        match Pin::new(self.conn(side)).poll_read(cx, &mut buf) {
+            Poll::Ready(Ok(())) => {
+                let now = Instant::now();
+                let data = buf.filled();
+                if data.is_empty() {
+                    self.session.handle_eof(side, now);
+                } else {
+                    match side {
+                        Side::Client => self.bytes.from_client += data.len() as u64,
+                        Side::Server => self.bytes.from_server += data.len() as u64,
+                    }
+                    self.session.handle_bytes(side, data, now);
+                }
+                Ok(true)
+            }
+            Poll::Ready(Err(err)) => Err(err),
+            Poll::Pending => Ok(false),
+        }
+    }
+
+    fn poll_timer(&mut self, cx: &mut Context<'_>) -> bool {
+        let Some(deadline) = self.session.poll_timeout() else {
+            return false;
+        };
+        let deadline = tokio::time::Instant::from_std(deadline);
+        if self.timer.deadline() != deadline {
+            self.timer.as_mut().reset(deadline);
+        }
+        if self.timer.as_mut().poll(cx).is_ready() {
+            self.session.handle_timeout(Instant::now());
+            return true;
+        }
+        false
+    }
+}
+
+/// Writes everything the core has for `side`, then flushes.
+///
+/// Cancel safety: not cancel safe (partial writes); call it outside `select!`.
+pub async fn flush_side(session: &mut Session, conn: &mut Conn, side: Side) -> io::Result<()> {
+    use tokio::io::AsyncWriteExt;
+    while !session.output(side).is_empty() {
+        let n = conn.write(session.output(side)).await?;
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        session.advance_output(side, n, Instant::now());
+    }
+    conn.flush().await
+}

@@ -1,0 +1,122 @@
+//! Accepting connections: original destination, loop check, limits, policy selection, and
+//! the session task spawned inside its span.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use popgate_policy::{ConnectionFacts, Interception, PortKind};
+use tokio::net::{TcpListener, TcpStream};
+use tracing::{field, info, info_span, warn, Instrument};
+
+use super::Shared;
+use crate::net::original_dst;
+use crate::relay::session_task;
+use crate::route::{self, Accepted, Plan};
+
+/// Accepts on `listener` until the task is aborted.
+///
+/// Cancel safety: safe; an accepted connection is handed to its own task at once.
+pub async fn accept_loop(listener: TcpListener, kind: PortKind, shared: Arc<Shared>) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, client)) => handle(&shared, stream, client, kind),
+            Err(err) => {
+                // EMFILE and friends: back off briefly rather than spin.
+                warn!(error = %err, "accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+fn handle(shared: &Arc<Shared>, stream: TcpStream, client: SocketAddr, kind: PortKind) {
+    let _ = stream.set_nodelay(true);
+    let id = shared.next_id();
+    let prepared = shared.current();
+    let local = match stream.local_addr() {
+        Ok(local) => local,
+        Err(_) => return,
+    };
+    let interception = prepared.config.global().interception();
+    let original_dst = match interception {
+        Interception::Redirect => original_dst::redirected(&stream, local).unwrap_or(local),
+        Interception::Tproxy | Interception::None => local,
+    };
+    let span = info_span!(
+        "session",
+        id,
+        client = %client,
+        orig_dst = %original_dst,
+        policy = field::Empty,
+        action = field::Empty,
+        user = field::Empty,
+    );
+    let plaintext = kind == PortKind::Pop3;
+    if interception != Interception::None && shared.is_own_listener(original_dst) {
+        let _enter = span.enter();
+        info!("routing loop: original destination is popgate itself; refused");
+        tokio::spawn(session_task::refuse(
+            stream,
+            "[SYS/PERM] routing loop",
+            plaintext,
+        ));
+        return;
+    }
+    let permit = match shared.limits.admit(client.ip()) {
+        Ok(permit) => permit,
+        Err(refusal) => {
+            let _enter = span.enter();
+            info!(?refusal, "connection limit reached; refused");
+            tokio::spawn(session_task::refuse(
+                stream,
+                "[SYS/TEMP] too many connections, try again later",
+                plaintext,
+            ));
+            return;
+        }
+    };
+    let accepted = Accepted {
+        client,
+        original_dst,
+        kind,
+    };
+    let task = async move {
+        let facts = ConnectionFacts {
+            client: client.ip(),
+            server: original_dst.ip(),
+            port: local.port(),
+            port_kind: kind,
+            server_names: &[],
+        };
+        let Some(policy) = prepared.config.select(&facts) else {
+            info!("no policy matches the connection; refused");
+            session_task::refuse(stream, "[SYS/PERM] connection refused by policy", plaintext)
+                .await;
+            return;
+        };
+        let span = tracing::Span::current();
+        span.record("policy", policy.name());
+        span.record("action", policy.action().name());
+        match route::plan(&prepared, policy, accepted) {
+            Plan::Session(route) => session_task::serve(stream, *route).await,
+            Plan::Opaque {
+                host,
+                port,
+                connect,
+            } => {
+                session_task::opaque(stream, &host, port, &connect, shared_timeout(&prepared)).await
+            }
+            Plan::Refuse(text) => {
+                info!(reason = %text, "session refused");
+                session_task::refuse(stream, "[SYS/PERM] connection refused by policy", plaintext)
+                    .await;
+            }
+        }
+        drop(permit);
+    };
+    tokio::spawn(task.instrument(span));
+}
+
+fn shared_timeout(prepared: &crate::config::prepared::Prepared) -> std::time::Duration {
+    prepared.config.global().limits().handshake_timeout()
+}

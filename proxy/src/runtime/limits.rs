@@ -1,0 +1,126 @@
+//! Connection limits (SPEC §4 `limits`): a total cap and a per-client cap, both released
+//! when a session's permit is dropped.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::Notify;
+
+/// Counts sessions, overall and per client address.
+#[derive(Debug)]
+pub struct ConnectionLimits {
+    max_total: usize,
+    max_per_client: u32,
+    active: AtomicUsize,
+    per_client: Mutex<HashMap<IpAddr, u32>>,
+    /// Signalled whenever a session ends (for the shutdown drain).
+    ended: Notify,
+}
+
+/// Why a connection was not admitted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// `limits.max_connections` reached.
+    Total,
+    /// `limits.max_connections_per_client` reached for this address.
+    PerClient,
+}
+
+/// One admitted session; dropping it frees its place.
+#[derive(Debug)]
+pub struct Permit {
+    limits: Arc<ConnectionLimits>,
+    client: IpAddr,
+}
+
+impl ConnectionLimits {
+    /// Limits of `max_total` sessions and `max_per_client` per client address.
+    pub fn new(max_total: usize, max_per_client: u32) -> Arc<ConnectionLimits> {
+        Arc::new(ConnectionLimits {
+            max_total,
+            max_per_client,
+            active: AtomicUsize::new(0),
+            per_client: Mutex::new(HashMap::new()),
+            ended: Notify::new(),
+        })
+    }
+
+    /// Admits a session from `client`, or says which limit refuses it.
+    pub fn admit(self: &Arc<Self>, client: IpAddr) -> Result<Permit, Refusal> {
+        let mut per_client = self
+            .per_client
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if self.active.load(Ordering::Relaxed) >= self.max_total {
+            return Err(Refusal::Total);
+        }
+        let count = per_client.entry(client).or_insert(0);
+        if *count >= self.max_per_client {
+            return Err(Refusal::PerClient);
+        }
+        *count += 1;
+        self.active.fetch_add(1, Ordering::Relaxed);
+        Ok(Permit {
+            limits: self.clone(),
+            client,
+        })
+    }
+
+    /// Sessions running now.
+    pub fn active(&self) -> usize {
+        self.active.load(Ordering::Relaxed)
+    }
+
+    /// Waits until no session is running.
+    ///
+    /// Cancel safety: safe.
+    pub async fn drained(&self) {
+        loop {
+            let ended = self.ended.notified();
+            if self.active() == 0 {
+                return;
+            }
+            ended.await;
+        }
+    }
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        let mut per_client = self
+            .limits
+            .per_client
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(count) = per_client.get_mut(&self.client) {
+            *count -= 1;
+            if *count == 0 {
+                per_client.remove(&self.client);
+            }
+        }
+        self.limits.active.fetch_sub(1, Ordering::Relaxed);
+        self.limits.ended.notify_waiters();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn per_client_and_total_limits_hold_and_release() {
+        let limits = ConnectionLimits::new(3, 2);
+        let a: IpAddr = "10.0.0.1".parse().unwrap();
+        let b: IpAddr = "10.0.0.2".parse().unwrap();
+        let p1 = limits.admit(a).unwrap();
+        let _p2 = limits.admit(a).unwrap();
+        assert_eq!(limits.admit(a).unwrap_err(), Refusal::PerClient);
+        let _p3 = limits.admit(b).unwrap();
+        assert_eq!(limits.admit(b).unwrap_err(), Refusal::Total);
+        drop(p1);
+        assert_eq!(limits.active(), 2);
+        assert!(limits.admit(a).is_ok());
+    }
+}
