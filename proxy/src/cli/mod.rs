@@ -36,6 +36,12 @@ enum Command {
         #[command(flatten)]
         config: ConfigArg,
     },
+    /// A self-contained trial: temporary PKI, a sample mailbox, popgate in front of it.
+    Demo {
+        /// Leave it running and print how to point a client at it.
+        #[arg(long)]
+        keep_running: bool,
+    },
 }
 
 impl Cli {
@@ -44,6 +50,7 @@ impl Cli {
         match self.command {
             Command::Run { config } => run(config.dir),
             Command::Check { config } => check::execute(&config.dir),
+            Command::Demo { keep_running } => crate::demo::run(keep_running),
         }
     }
 }

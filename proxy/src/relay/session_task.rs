@@ -11,9 +11,10 @@ use tokio::net::TcpStream;
 use tracing::{debug, info, warn};
 
 use super::conn::Conn;
+use super::inspection::{self, CollectedMessage};
 use super::pump::{flush_side, ByteCounts, Interrupt, MessageInProgress, Pump};
 use crate::net::upstream::{self, ConnectOptions};
-use crate::pop3::{CloseReason, Delivery, Session, SessionConfig, Side};
+use crate::pop3::{CloseReason, Session, SessionConfig, Side};
 use crate::tls::legs::{TlsLegs, TlsSummary};
 
 /// Everything decided about a connection before its session starts.
@@ -222,9 +223,17 @@ async fn drive(
                 session.tls_established(side, Instant::now());
             }
             Interrupt::Tunnel => return tunnel(session, client, server, summary).await,
-            Interrupt::Message { raw, .. } => {
-                // Inspection plugs in here; without it the original bytes pass unchanged.
-                session.deliver_message(Delivery::Body(raw), Instant::now());
+            Interrupt::Message {
+                number,
+                partial,
+                raw,
+            } => {
+                let message = CollectedMessage {
+                    number,
+                    partial,
+                    raw,
+                };
+                inspection::deliver(session, message).await;
             }
         }
     }
