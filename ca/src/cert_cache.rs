@@ -70,11 +70,39 @@ impl CertCache {
             upstream: Fingerprint::of(upstream_cert_der),
             authority: minter.authority_id(),
         };
+        self.get_or_insert_with(key, now, || minter.mint(upstream_cert_der, now))
+    }
+
+    /// The leaf for the bare `host` signed by `minter`'s authority ([`Minter::mint_for_host`]),
+    /// cached like [`CertCache::get_or_mint`] under a key no certificate's DER can collide with.
+    ///
+    /// # Errors
+    /// Whatever [`Minter::mint_for_host`] returned.
+    pub fn get_or_mint_for_host(
+        &self,
+        minter: &Minter,
+        host: &str,
+        now: OffsetDateTime,
+    ) -> Result<Arc<MintedCert>, MintError> {
+        // A DER certificate starts with 0x30; this prefix never does.
+        let key = CacheKey {
+            upstream: Fingerprint::of(format!("host:{host}").as_bytes()),
+            authority: minter.authority_id(),
+        };
+        self.get_or_insert_with(key, now, || minter.mint_for_host(host, now))
+    }
+
+    fn get_or_insert_with(
+        &self,
+        key: CacheKey,
+        now: OffsetDateTime,
+        mint: impl FnOnce() -> Result<MintedCert, MintError>,
+    ) -> Result<Arc<MintedCert>, MintError> {
         let slot = self.slot_for(key, now);
         let mut minted_here = false;
         let result = slot.get_or_init(|| {
             minted_here = true;
-            minter.mint(upstream_cert_der, now).map(Arc::new)
+            mint().map(Arc::new)
         });
         match (result, minted_here) {
             (Ok(_), true) => {
@@ -249,6 +277,23 @@ mod tests {
         // Minted already expired: kept, since minting again would give the same leaf.
         let third = cache.get_or_mint(&minter, &der, later).unwrap();
         assert!(Arc::ptr_eq(&second, &third));
+    }
+
+    #[test]
+    fn host_leaves_are_cached_per_host() {
+        let (cache, minter) = (cache(8), minter());
+        let a = cache
+            .get_or_mint_for_host(&minter, "a.example", now())
+            .unwrap();
+        let again = cache
+            .get_or_mint_for_host(&minter, "a.example", now())
+            .unwrap();
+        let b = cache
+            .get_or_mint_for_host(&minter, "b.example", now())
+            .unwrap();
+        assert!(Arc::ptr_eq(&a, &again));
+        assert!(!Arc::ptr_eq(&a, &b));
+        assert_eq!((cache.minted(), cache.hits()), (2, 1));
     }
 
     #[test]

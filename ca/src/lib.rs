@@ -39,7 +39,7 @@ pub use dn::{format_dn, parse_dn};
 pub use error::{CaError, DnError, MintError};
 pub use fingerprint::Fingerprint;
 pub use key::{generate_leaf_key, key_pair_from_pem, KeyType};
-pub use mint::{MintedCert, Minter};
+pub use mint::{MintedCert, Minter, HOST_LEAF_DAYS};
 pub use pem_bundle::{certificates_from_pem, private_key_from_pem, split_combined_pem};
 pub use validity::MAX_DAYS;
 

@@ -25,6 +25,9 @@ use crate::{serial, Authority, Fingerprint, MintError};
 /// RFC 5280's upper bound for a common name, in characters.
 const MAX_COMMON_NAME_CHARS: usize = 64;
 
+/// Validity of a leaf minted for a bare host name ([`Minter::mint_for_host`]), in days.
+pub const HOST_LEAF_DAYS: i64 = 7;
+
 /// Mints leaves signed by one authority with one shared leaf key.
 ///
 /// Contract: build once per authority (at start and on reload), share by reference or `Arc`,
@@ -108,6 +111,46 @@ impl Minter {
             parse_certificate(upstream_cert_der).map_err(MintError::UpstreamUnparseable)?;
         let names = Names::of(&upstream)?;
         let (not_before, not_after) = mirrored_validity(&upstream, authority)?;
+        self.sign(names, not_before, not_after, now)
+    }
+
+    /// Mints a leaf naming only `host` (a DNS name or an IP address), valid from an hour
+    /// before `now` for [`HOST_LEAF_DAYS`] days (clamped into the authority's validity).
+    ///
+    /// For a client TLS leg with no upstream certificate to mirror (the server leg is
+    /// plaintext): the client is shown the name it asked for, signed by the authority.
+    ///
+    /// # Errors
+    /// [`MintError::NoNames`] when `host` is neither a host name nor an IP address,
+    /// [`MintError::AuthorityExpired`] at `now`, [`MintError::Signing`].
+    pub fn mint_for_host(&self, host: &str, now: OffsetDateTime) -> Result<MintedCert, MintError> {
+        let authority = &self.authority;
+        if now > authority.not_after() {
+            return Err(MintError::AuthorityExpired {
+                not_after: authority.not_after(),
+            });
+        }
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let san = san_from_common_name(host).ok_or(MintError::NoNames)?;
+        let names = Names {
+            common_name: san_text(&san),
+            sans: vec![san],
+        };
+        let clamp =
+            |time: OffsetDateTime| time.clamp(authority.not_before(), authority.not_after());
+        let not_before = clamp(now - time::Duration::hours(1));
+        let not_after = clamp(now + time::Duration::days(HOST_LEAF_DAYS));
+        self.sign(names, not_before, not_after, now)
+    }
+
+    fn sign(
+        &self,
+        names: Names,
+        not_before: OffsetDateTime,
+        not_after: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<MintedCert, MintError> {
+        let authority = &self.authority;
         let mut params = CertificateParams::default();
         params.distinguished_name = DistinguishedName::new();
         params
@@ -318,6 +361,30 @@ pub(crate) mod tests {
 
     fn parse(der: &[u8]) -> X509Certificate<'_> {
         X509Certificate::from_der(der).unwrap().1
+    }
+
+    #[test]
+    fn leaf_minted_for_a_host_names_only_that_host() {
+        let minter = minter();
+        for (host, san) in [
+            ("pop.example.net", "pop.example.net"),
+            ("192.0.2.9", "192.0.2.9"),
+            ("[2001:db8::2]", "2001:db8::2"),
+        ] {
+            let minted = minter.mint_for_host(host, now()).unwrap();
+            let ca = parse(minter.authority().cert_der());
+            parse(minted.leaf())
+                .verify_signature(Some(ca.public_key()))
+                .unwrap();
+            let info = CertInfo::from_der(minted.leaf(), now()).unwrap();
+            assert_eq!(info.sans, [san]);
+            assert_eq!(info.subject, format!("CN={san}"));
+            assert_eq!(info.not_after, now() + Duration::days(HOST_LEAF_DAYS));
+        }
+        assert!(matches!(
+            minter.mint_for_host("not a host", now()),
+            Err(MintError::NoNames)
+        ));
     }
 
     #[test]

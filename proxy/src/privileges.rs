@@ -1,6 +1,12 @@
 //! Dropping root after the listeners are bound (SPEC §3, §4): run as `user`/`group`,
 //! keeping only CAP_NET_ADMIN (transparent sockets, marks) and CAP_NET_BIND_SERVICE
 //! (binding ports below 1024 again on reload).
+//!
+//! Capabilities are per thread: the thread calling [`drop_to`] (the one running the main
+//! loop, which also binds listeners on reload) keeps them; every other thread that exists
+//! at that moment (tokio's workers) loses them with the uid change. Upstream sockets that
+//! need CAP_NET_ADMIN are therefore made on a helper thread spawned here, after the drop
+//! ([`crate::net::privileged`]).
 
 use anyhow::{bail, Context, Result};
 use caps::{CapSet, Capability, CapsHashSet};
@@ -38,6 +44,7 @@ pub fn drop_to(user: &str, group: &str) -> Result<()> {
     caps::set(None, CapSet::Permitted, &kept).context("limiting permitted capabilities")?;
     caps::set(None, CapSet::Effective, &kept).context("raising kept capabilities")?;
     caps::clear(None, CapSet::Inheritable).context("clearing inheritable capabilities")?;
+    crate::net::privileged::start().context("starting the privileged socket thread")?;
     info!(user, group, "dropped privileges");
     Ok(())
 }

@@ -20,8 +20,9 @@ use crate::config::prepared::{min_version, Prepared};
 use crate::net::upstream::ConnectOptions;
 use crate::pop3::capa::AuthPolicy;
 use crate::pop3::{ClientStls, SessionConfig, UpstreamStls};
+use crate::relay::inspection::InspectionPlan;
 use crate::relay::session_task::Route;
-use crate::tls::legs::{ClientLeg, ServerLeg, TlsLegs};
+use crate::tls::legs::{ClientCert, ClientLeg, Fallback, ServerLeg, TlsLegs};
 
 /// What to do with an accepted connection.
 #[derive(Debug)]
@@ -90,8 +91,8 @@ pub fn plan(prepared: &Prepared, policy: &Policy, accepted: Accepted) -> Plan {
     let terminates = accepted.kind == PortKind::Pop3s || client_stls == ClientStls::Terminate;
     let client_leg = if terminates {
         match client_certificate(prepared, policy, min) {
-            Ok(config) => Some(ClientLeg {
-                config,
+            Ok(cert) => Some(ClientLeg {
+                cert,
                 implicit: accepted.kind == PortKind::Pop3s,
             }),
             Err(text) => return Plan::Refuse(text),
@@ -130,8 +131,13 @@ pub fn plan(prepared: &Prepared, policy: &Policy, accepted: Accepted) -> Plan {
         validator: profile_tls.validator.clone(),
         block_invalid: policy.direction() == Direction::Inbound
             || profile.invalid_certificate() == InvalidCertificate::Block,
+        fallback: (mode == UpstreamTls::Opportunistic).then(|| Fallback {
+            holddown: profile.tls_failure_holddown(),
+            plain_port: plain_port(policy),
+        }),
     });
 
+    let inspection = InspectionPlan::for_policy(policy, prepared.dir.join("quarantine"));
     let auth = action.authentication();
     let session = SessionConfig {
         max_body_line: action.max_line_length() as usize,
@@ -146,6 +152,10 @@ pub fn plan(prepared: &Prepared, policy: &Policy, accepted: Accepted) -> Plan {
             sasl: sasl_allow_list(auth.allow()),
         },
         upstream_stls,
+        inspect_messages: inspection.is_some(),
+        max_inspected_size: inspection
+            .as_ref()
+            .map_or(u64::MAX, |plan| plan.max_message_size()),
         ..SessionConfig::default()
     };
     Plan::Session(Box::new(Route {
@@ -160,6 +170,7 @@ pub fn plan(prepared: &Prepared, policy: &Policy, accepted: Accepted) -> Plan {
             client: client_leg,
             server: server_leg,
         },
+        inspection,
     }))
 }
 
@@ -195,16 +206,26 @@ fn client_certificate(
     prepared: &Prepared,
     policy: &Policy,
     min: crate::tls::config::MinVersion,
-) -> Result<Arc<rustls::ServerConfig>, String> {
-    match &prepared.proxy_server {
-        // Outbound minting plugs in here; until the Proxy Authority is set up, the Proxy
-        // Server certificate is what both directions show.
-        Some(cert) => Ok(cert.config(min)),
-        None => Err(format!(
-            "policy {} terminates TLS but pki/server.crt is missing \
-             (popgate cert server --generate)",
-            policy.name()
-        )),
+) -> Result<ClientCert, String> {
+    match policy.direction() {
+        Direction::Inbound => match &prepared.proxy_server {
+            Some(cert) => Ok(ClientCert::Static(cert.config(min))),
+            None => Err(format!(
+                "policy {} terminates TLS but pki/server.crt is missing \
+                 (popgate cert server --generate)",
+                policy.name()
+            )),
+        },
+        Direction::Outbound => match &prepared.minting {
+            Some(minting) => Ok(ClientCert::Minted {
+                minting: minting.clone(),
+                min,
+            }),
+            None => Err(format!(
+                "outbound policy {} terminates TLS but pki/ca.crt is missing (popgate ca init)",
+                policy.name()
+            )),
+        },
     }
 }
 

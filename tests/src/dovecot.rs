@@ -9,10 +9,10 @@
 use std::fmt::Write as _;
 use std::fs;
 use std::io::{BufRead, BufReader};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::os::unix::fs::{chown, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -42,6 +42,9 @@ pub struct DovecotOptions {
     pub ssl: bool,
     /// Extra lines appended to `dovecot.conf`.
     pub extra_config: String,
+    /// Run inside a network namespace on fixed addresses and ports (`ip netns exec`)
+    /// instead of on free 127.0.0.1 ports (default `None`).
+    pub placement: Option<crate::netns::Placement>,
 }
 
 impl Default for DovecotOptions {
@@ -51,6 +54,7 @@ impl Default for DovecotOptions {
             password: "secret".into(),
             ssl: true,
             extra_config: String::new(),
+            placement: None,
         }
     }
 }
@@ -101,7 +105,15 @@ impl Dovecot {
         // The login, auth and mail processes run as other users: everything on the way to
         // the users file and the maildir must be traversable.
         fs::set_permissions(&root, fs::Permissions::from_mode(0o755))?;
-        let pki = if options.ssl {
+        let pki = if let (true, Some(placement)) = (options.ssl, &options.placement) {
+            let sans = placement.sans();
+            let sans: Vec<&str> = sans.iter().map(String::as_str).collect();
+            Some(TestPki::generate_for(
+                &root.join("pki"),
+                "localhost",
+                &sans,
+            )?)
+        } else if options.ssl {
             Some(TestPki::generate(&root.join("pki"))?)
         } else {
             None
@@ -118,18 +130,31 @@ impl Dovecot {
                 home.display()
             ),
         )?;
-        let pop3 = SocketAddr::from(([127, 0, 0, 1], free_port()));
-        let pop3s = options
-            .ssl
-            .then(|| SocketAddr::from(([127, 0, 0, 1], free_port())));
+        let (pop3, pop3s, listen) = match &options.placement {
+            Some(p) => (
+                SocketAddr::new(p.addresses[0], p.pop3_port),
+                options
+                    .ssl
+                    .then(|| SocketAddr::new(p.addresses[0], p.pop3s_port)),
+                "*, ::",
+            ),
+            None => (
+                SocketAddr::from(([127, 0, 0, 1], free_port())),
+                options
+                    .ssl
+                    .then(|| SocketAddr::from(([127, 0, 0, 1], free_port()))),
+                "127.0.0.1",
+            ),
+        };
         let conf = root.join("dovecot.conf");
-        fs::write(
-            &conf,
-            config_text(&root, pop3, pop3s, pki.as_ref(), &options.extra_config),
-        )?;
+        let text = config_text(&root, pop3, pop3s, pki.as_ref(), &options.extra_config);
+        // The listen addresses are the only 127.0.0.1 of the generated text (extra lines
+        // in a namespace see the same replacement).
+        fs::write(&conf, text.replace("127.0.0.1", listen))?;
         let log = fs::File::create(root.join("stderr.log"))?;
+        let netns = options.placement.as_ref().map(|p| p.netns.as_str());
         let child = ChildGuard::spawn(
-            Command::new(dovecot)
+            crate::netns::netns_command(netns, dovecot)
                 .arg("-F")
                 .arg("-c")
                 .arg(&conf)
@@ -222,7 +247,9 @@ impl Dovecot {
             if let Some(status) = self.child.exited()? {
                 bail!("dovecot exited early with {status}");
             }
-            connected = TcpStream::connect(self.pop3).ok();
+            let netns = self.options.placement.as_ref().map(|p| p.netns.as_str());
+            connected =
+                crate::netns::tcp_connect(netns, self.pop3, Duration::from_millis(200)).ok();
             Ok(connected.is_some())
         })?;
         let stream = connected.context("no pop3 connection")?;
@@ -236,7 +263,8 @@ impl Dovecot {
         }
         if let Some(pop3s) = self.pop3s {
             let left = deadline.saturating_duration_since(Instant::now());
-            crate::ports::wait_for_accept(pop3s, left)?;
+            let netns = self.options.placement.as_ref().map(|p| p.netns.as_str());
+            crate::netns::wait_for_accept_in(netns, pop3s, left)?;
         }
         Ok(())
     }

@@ -16,11 +16,16 @@
 
 #![warn(missing_docs)]
 
+pub mod admin_cli;
+pub mod clamd;
 pub mod clients;
 pub mod corpus;
 pub mod diff;
 pub mod dovecot;
 pub mod fake_server;
+pub mod live_config;
+pub mod netns;
+pub mod openssl_session;
 pub mod peers;
 pub mod pki;
 pub mod pop3_client;
@@ -28,6 +33,7 @@ pub mod popgate;
 pub mod ports;
 pub mod process;
 pub mod sasl;
+pub mod tls_probe;
 
 pub use clients::{Account, ClientTls};
 pub use corpus::{Corpus, Message};

@@ -10,6 +10,7 @@
 //! The binary is `$POPGATE_BIN`, else `<workspace>/target/debug/popgate`.
 
 use std::collections::BTreeMap;
+use std::ffi::OsStr;
 use std::fs;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -194,6 +195,38 @@ impl ConfigDir {
             .raw("pki/server.key", read(&pki.server_key)?))
     }
 
+    /// Adds a Proxy Authority and an untrusted CA made by `popgate ca init` (the `ca` crate),
+    /// as `pki/ca.*` and `pki/untrusted-ca.*` (replacing a [`ConfigDir::with_pki`] CA).
+    ///
+    /// # Errors
+    /// When `popgate ca init` fails or its files cannot be read.
+    pub fn with_proxy_authority(mut self) -> Result<ConfigDir> {
+        let dir = tempfile::tempdir()?;
+        let output = popgate_cli([
+            OsStr::new("ca"),
+            OsStr::new("init"),
+            OsStr::new("--config"),
+            dir.path().as_os_str(),
+        ])?;
+        if !output.status.success() {
+            bail!(
+                "popgate ca init failed: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        for file in ["ca.crt", "ca.key", "untrusted-ca.crt", "untrusted-ca.key"] {
+            let path = dir.path().join("pki").join(file);
+            let bytes = fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+            self = self.raw(&format!("pki/{file}"), bytes);
+        }
+        Ok(self)
+    }
+
+    /// A raw file set with [`ConfigDir::raw`] (a PKI file, for a client to trust).
+    pub fn raw_file(&self, file: &str) -> Option<&[u8]> {
+        self.raw.get(file).map(Vec::as_slice)
+    }
+
     /// The value at `pointer` in `file`.
     pub fn value(&self, file: &str, pointer: &str) -> Option<&Value> {
         self.json.get(file)?.pointer(pointer)
@@ -286,13 +319,26 @@ impl Popgate {
     /// # Errors
     /// Missing binary, or popgate exiting or not listening within 10 s (with its log).
     pub fn start(config: ConfigDir) -> Result<Popgate> {
+        Popgate::start_with(config, None)
+    }
+
+    /// Like [`Popgate::start`], inside network namespace `netns` (`ip netns exec`); the
+    /// readiness connects are made from inside it too.
+    ///
+    /// # Errors
+    /// As [`Popgate::start`].
+    pub fn start_in_netns(config: ConfigDir, netns: &str) -> Result<Popgate> {
+        Popgate::start_with(config, Some(netns))
+    }
+
+    fn start_with(config: ConfigDir, netns: Option<&str>) -> Result<Popgate> {
         let binary = popgate_bin()?;
         let dir = tempfile::Builder::new().prefix("popgate-run-").tempdir()?;
         let config_dir = dir.path().join("config");
         config.write(&config_dir)?;
         let log = fs::File::create(dir.path().join("popgate.log"))?;
         let child = ChildGuard::spawn(
-            Command::new(binary)
+            crate::netns::netns_command(netns, binary)
                 .arg("run")
                 .arg("--config")
                 .arg(&config_dir)
@@ -312,7 +358,7 @@ impl Popgate {
             }
             Ok(addrs
                 .iter()
-                .all(|a| std::net::TcpStream::connect(a).is_ok()))
+                .all(|a| crate::netns::tcp_connect(netns, *a, Duration::from_millis(200)).is_ok()))
         });
         if let Err(e) = ready {
             bail!(

@@ -1,7 +1,19 @@
 //! The command line (SPEC §6). Exit codes: 0 ok, 1 invalid configuration or not found,
 //! 2 usage (clap's own).
+//!
+//! The administrator commands live one group per file (`policy_cmd.rs`, `action_cmd.rs`,
+//! `ca_cmd.rs`, `cert_cmd.rs`), each documenting its output shapes; `catalog.rs`,
+//! `pki_files.rs`, `files.rs` and `table.rs` are what they share.
 
+mod action_cmd;
+mod ca_cmd;
+mod catalog;
+mod cert_cmd;
 mod check;
+mod files;
+mod pki_files;
+mod policy_cmd;
+mod table;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -42,6 +54,18 @@ enum Command {
         #[arg(long)]
         keep_running: bool,
     },
+    /// List, show, enable and disable policies.
+    #[command(subcommand)]
+    Policy(policy_cmd::PolicyCommand),
+    /// List and show proxy actions and the policies using them.
+    #[command(subcommand)]
+    Action(action_cmd::ActionCommand),
+    /// Manage the Proxy Authority (and the untrusted CA).
+    #[command(subcommand)]
+    Ca(ca_cmd::CaCommand),
+    /// Manage and inspect the certificates in pki/.
+    #[command(subcommand)]
+    Cert(cert_cmd::CertCommand),
 }
 
 impl Cli {
@@ -51,8 +75,20 @@ impl Cli {
             Command::Run { config } => run(config.dir),
             Command::Check { config } => check::execute(&config.dir),
             Command::Demo { keep_running } => crate::demo::run(keep_running),
+            Command::Policy(command) => report(policy_cmd::execute(command)),
+            Command::Action(command) => report(action_cmd::execute(command)),
+            Command::Ca(command) => report(ca_cmd::execute(command)),
+            Command::Cert(command) => report(cert_cmd::execute(command)),
         }
     }
+}
+
+/// Prints an administrator command's error on stderr; its exit code is 1.
+fn report(result: anyhow::Result<ExitCode>) -> ExitCode {
+    result.unwrap_or_else(|err| {
+        eprintln!("popgate: {err:#}");
+        ExitCode::FAILURE
+    })
 }
 
 fn run(dir: PathBuf) -> ExitCode {

@@ -11,6 +11,7 @@ use popgate_policy::{CertificateValidation, Config, MinTlsVersion, TlsProfile};
 use rustls::{ClientConfig, ServerConfig};
 
 use crate::tls::config::{self as tls_config, MinVersion};
+use crate::tls::minting::Minting;
 use crate::tls::verify::{UpstreamValidator, Validation};
 
 /// TLS material of one TLS profile.
@@ -33,6 +34,8 @@ pub struct Prepared {
     pub profiles: HashMap<String, ProfileTls>,
     /// The Proxy Server certificate for inbound policies, per minimum version.
     pub proxy_server: Option<ProxyServerCert>,
+    /// The Proxy Authority (and untrusted CA) minting outbound policies' certificates.
+    pub minting: Option<Arc<Minting>>,
 }
 
 /// The static Proxy Server certificate as rustls server configurations.
@@ -66,6 +69,7 @@ impl Prepared {
         }
         Ok(Prepared {
             proxy_server: proxy_server_cert(dir)?,
+            minting: Minting::load(dir)?.map(Arc::new),
             config,
             dir: dir.to_owned(),
             profiles,

@@ -2,4 +2,5 @@
 
 pub mod listener;
 pub mod original_dst;
+pub mod privileged;
 pub mod upstream;

@@ -45,6 +45,21 @@ pub async fn connect(
 }
 
 async fn connect_addr(addr: SocketAddr, options: &ConnectOptions) -> io::Result<TcpStream> {
+    let options = options.clone();
+    // SO_MARK and IP_TRANSPARENT need CAP_NET_ADMIN, which after a privilege drop only the
+    // helper thread of `privileged` still has.
+    let socket = if options.mark.is_some() || options.source.is_some() {
+        super::privileged::run(move || upstream_socket(addr, &options)).await?
+    } else {
+        upstream_socket(addr, &options)?
+    };
+    let socket = tokio::net::TcpSocket::from_std_stream(socket.into());
+    socket.connect(addr).await
+}
+
+/// A non-blocking TCP socket for a connection to `addr`: marked, and bound to the spoofed
+/// source address when one is asked for (and of the same family as `addr`).
+fn upstream_socket(addr: SocketAddr, options: &ConnectOptions) -> io::Result<Socket> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     if let Some(mark) = options.mark {
         socket.set_mark(mark)?;
@@ -57,8 +72,7 @@ async fn connect_addr(addr: SocketAddr, options: &ConnectOptions) -> io::Result<
     }
     socket.set_nodelay(true)?;
     socket.set_nonblocking(true)?;
-    let socket = tokio::net::TcpSocket::from_std_stream(socket.into());
-    socket.connect(addr).await
+    Ok(socket)
 }
 
 /// Sets `IP_TRANSPARENT` or `IPV6_TRANSPARENT` to match the address family.

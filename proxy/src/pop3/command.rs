@@ -86,6 +86,15 @@ impl Command {
             .find(|part| !part.is_empty())
     }
 
+    /// The leading arguments that are decimal numbers (message number, TOP line count).
+    pub fn numeric_args(&self) -> Vec<u32> {
+        self.args()
+            .split(|&b| b == b' ')
+            .filter(|part| !part.is_empty())
+            .map_while(|part| std::str::from_utf8(part).ok()?.parse().ok())
+            .collect()
+    }
+
     /// The SASL mechanism named by `AUTH`, upper-cased.
     pub fn sasl_mechanism(&self) -> Option<String> {
         match self.verb {

@@ -17,6 +17,7 @@ use tokio::time::Sleep;
 use tracing::info;
 
 use super::conn::Conn;
+use super::inspection::CollectedMessage;
 use crate::pop3::{CloseReason, Event, Session, Side};
 
 /// Bytes read per poll from one leg. TLS records are at most 16 KiB of plaintext.
@@ -30,14 +31,9 @@ pub enum Interrupt {
     /// Flush, then copy bytes opaquely.
     Tunnel,
     /// A RETR/TOP body is complete (dot-stuffed, terminator line included).
-    Message {
-        /// The message number.
-        number: u32,
-        /// TOP rather than RETR.
-        partial: bool,
-        /// The body as the server sent it.
-        raw: Vec<u8>,
-    },
+    Message(CollectedMessage),
+    /// The body being collected passed the action's `max_message_size`.
+    Oversize,
     /// The core ended the session.
     Closed(CloseReason),
     /// A socket failed.
@@ -66,15 +62,7 @@ pub struct Pump<'a> {
     /// Counters.
     pub bytes: &'a mut ByteCounts,
     /// The message being collected for inspection.
-    pub message: &'a mut MessageInProgress,
-}
-
-/// A RETR/TOP body being collected for inspection.
-#[derive(Debug, Default)]
-pub struct MessageInProgress {
-    number: u32,
-    partial: bool,
-    raw: Vec<u8>,
+    pub message: &'a mut CollectedMessage,
 }
 
 impl Pump<'_> {
@@ -125,22 +113,14 @@ impl Pump<'_> {
                     tracing::Span::current().record("user", user);
                     info!(user, "login succeeded");
                 }
-                Event::MessageStart { number, partial } => {
-                    *self.message = MessageInProgress {
-                        number,
-                        partial,
-                        raw: Vec::new(),
-                    };
+                Event::MessageStart { number, top_lines } => {
+                    *self.message = CollectedMessage::new(number, top_lines);
                 }
-                Event::MessageData(chunk) => self.message.raw.extend_from_slice(&chunk),
+                Event::MessageData(chunk) => self.message.body.push(&chunk),
                 Event::MessageEnd => {
-                    let message = std::mem::take(self.message);
-                    return Some(Interrupt::Message {
-                        number: message.number,
-                        partial: message.partial,
-                        raw: message.raw,
-                    });
+                    return Some(Interrupt::Message(std::mem::take(self.message)));
                 }
+                Event::MessageOversize => return Some(Interrupt::Oversize),
             }
         }
         None

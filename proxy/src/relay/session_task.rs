@@ -11,11 +11,12 @@ use tokio::net::TcpStream;
 use tracing::{debug, info, warn};
 
 use super::conn::Conn;
-use super::inspection::{self, CollectedMessage};
-use super::pump::{flush_side, ByteCounts, Interrupt, MessageInProgress, Pump};
+use super::inspection::{self, CollectedMessage, InspectionPlan};
+use super::pump::{flush_side, ByteCounts, Interrupt, Pump};
+use super::server_leg::{self, Attempts, SetupError, TlsState};
 use crate::net::upstream::{self, ConnectOptions};
-use crate::pop3::{CloseReason, Session, SessionConfig, Side};
-use crate::tls::legs::{TlsLegs, TlsSummary};
+use crate::pop3::{CloseReason, Session, SessionConfig, Side, UpstreamStls};
+use crate::tls::legs::{ClientHello, FailureKind, TlsFailure, TlsLegs};
 
 /// Everything decided about a connection before its session starts.
 #[derive(Debug, Clone)]
@@ -36,6 +37,8 @@ pub struct Route {
     pub session: SessionConfig,
     /// TLS on either leg.
     pub tls: TlsLegs,
+    /// Content inspection, when the action can change a message.
+    pub inspection: Option<Arc<InspectionPlan>>,
 }
 
 /// How long the last bytes to the client may take once the session is over.
@@ -62,9 +65,11 @@ pub async fn serve(client: TcpStream, route: Route) {
             bytes_from_server = summary.bytes.from_server,
             commands = summary.commands,
             messages = summary.messages,
-            client_tls = %summary.tls.client,
-            server_tls = %summary.tls.server,
-            server_certificate = %summary.tls.server_certificate,
+            client_tls = %summary.tls.summary.client,
+            client_sni = summary.tls.summary.client_sni.as_deref().unwrap_or(""),
+            server_tls = %summary.tls.summary.server,
+            server_certificate = %summary.tls.summary.server_certificate,
+            server_subject = summary.tls.summary.server_subject.as_deref().unwrap_or(""),
             "session closed"
         );
     } else {
@@ -85,7 +90,7 @@ struct Summary {
     bytes: ByteCounts,
     commands: u64,
     messages: u64,
-    tls: TlsSummary,
+    tls: TlsState,
 }
 
 /// A session that ended before or outside the core.
@@ -109,65 +114,147 @@ async fn run(
     summary: &mut Summary,
 ) -> Result<CloseReason, Failure> {
     let mut client = Conn::Plain(client);
-    let server = match upstream::connect(
-        &route.upstream_host,
-        route.upstream_port,
-        &route.connect,
-        route.handshake_timeout,
-    )
-    .await
-    {
-        Ok(server) => server,
-        Err(err) => {
-            info!(error = %err, host = %route.upstream_host, port = route.upstream_port,
-                "upstream connect failed");
-            refuse_client(&mut client, route, "[SYS/TEMP] mail server unavailable").await;
-            return Err(Failure {
-                reason: CloseReason::PeerClosed(Side::Server),
-            });
+    // An implicit-TLS client's ClientHello first: its SNI may name the server.
+    let mut hello = None;
+    if route.tls.client_is_implicit() {
+        let tcp = client.take_plain().map_err(|_| Failure {
+            reason: CloseReason::PeerClosed(Side::Client),
+        })?;
+        match route
+            .tls
+            .read_client_hello(tcp, route.handshake_timeout)
+            .await
+        {
+            Ok(read) => hello = Some(read),
+            Err(err) => return Err(tls_failed(err)),
         }
-    };
-    let mut server = Conn::Plain(server);
-    let mut session_config = route.session.clone();
-    if let Err(err) = route
-        .tls
-        .implicit(
+    }
+    let sni = hello.as_ref().and_then(|h| h.sni.clone());
+    let mut attempts = Attempts::new(route, Instant::now());
+    let mut early_client_input = Vec::new();
+    loop {
+        let mut server =
+            match server_leg::connect(route, &mut attempts, sni.as_deref(), &mut summary.tls).await
+            {
+                Ok(server) => server,
+                Err(err) => return Err(setup_failed(&mut client, hello, route, summary, err).await),
+            };
+        if let Some(hello) = hello.take() {
+            client = finish_client(hello, route, summary).await?;
+        }
+        let mut session_config = route.session.clone();
+        session_config.client_tls = client.is_tls();
+        if attempts.plaintext() {
+            session_config.upstream_stls = UpstreamStls::Never;
+        }
+        let now = Instant::now();
+        let mut session = Session::new(session_config, now);
+        if server.is_tls() {
+            session.set_server_tls();
+        }
+        session.handle_bytes(Side::Client, &std::mem::take(&mut early_client_input), now);
+        let driven = drive(
+            &mut session,
             &mut client,
             &mut server,
+            route,
+            summary,
+            &mut attempts,
+        )
+        .await;
+        let reason = match driven {
+            Driven::Closed(reason) => reason,
+            Driven::RetryServer => {
+                // Invisible to the client: it has no greeting yet. Its early bytes move on.
+                early_client_input = session.take_early_client_input();
+                summary.tls.forget_server();
+                continue;
+            }
+        };
+        summary.commands = session.stats().commands;
+        summary.messages = session.stats().messages;
+        if flush_with_deadline(&mut session, &mut client)
+            .await
+            .is_err()
+        {
+            debug!("client did not take the last bytes");
+        }
+        let _ = client.shutdown().await;
+        return Ok(reason);
+    }
+}
+
+/// Completes an implicit-TLS client's handshake once the server leg is set up.
+async fn finish_client(
+    hello: ClientHello,
+    route: &Route,
+    summary: &mut Summary,
+) -> Result<Conn, Failure> {
+    let upstream = summary.tls.upstream_cert.take();
+    route
+        .tls
+        .finish_client(
+            hello,
+            upstream.as_ref(),
+            &route.upstream_host,
             route.handshake_timeout,
-            &mut summary.tls,
+            &mut summary.tls.summary,
         )
         .await
-    {
-        info!(side = ?err.side, reason = %err.message, "TLS handshake failed");
-        if err.side == Side::Server && !client.is_tls() {
-            refuse_client(
-                &mut client,
-                route,
-                "[SYS/TEMP] TLS to the mail server failed",
-            )
-            .await;
+        .map_err(tls_failed)
+}
+
+/// The server leg could not be set up: tell the client where a reply is possible. An
+/// implicit-TLS client whose ClientHello is waiting gets its handshake finished first, with
+/// the certificate it would have got for a plaintext server leg, so it can read the `-ERR`.
+async fn setup_failed(
+    client: &mut Conn,
+    hello: Option<ClientHello>,
+    route: &Route,
+    summary: &mut Summary,
+    err: SetupError,
+) -> Failure {
+    let (text, reason) = match err {
+        SetupError::Connect(_) => (
+            "[SYS/TEMP] mail server unavailable",
+            CloseReason::PeerClosed(Side::Server),
+        ),
+        SetupError::Tls(failure) => {
+            info!(side = ?failure.side, reason = %failure.message, "server TLS failed");
+            let text = match failure.kind {
+                FailureKind::Handshake => "[SYS/TEMP] TLS to the mail server failed",
+                FailureKind::Refused => "[SYS/PERM] the mail server's certificate was refused",
+            };
+            (text, CloseReason::Refused(failure.message))
         }
-        return Err(Failure {
-            reason: CloseReason::Refused(err.message),
-        });
+    };
+    if let Some(hello) = hello {
+        summary.tls.upstream_cert = None;
+        match finish_client(hello, route, summary).await {
+            Ok(conn) => *client = conn,
+            Err(_) => return Failure { reason },
+        }
     }
-    session_config.client_tls = client.is_tls();
-    let mut session = Session::new(session_config, Instant::now());
-    if server.is_tls() {
-        session.set_server_tls();
-    }
-    let reason = drive(&mut session, &mut client, &mut server, route, summary).await;
-    summary.commands = session.stats().commands;
-    summary.messages = session.stats().messages;
-    if flush_with_deadline(&mut session, &mut client)
-        .await
-        .is_err()
-    {
-        debug!("client did not take the last bytes");
-    }
-    let _ = client.shutdown().await;
-    Ok(reason)
+    refuse_client(client, text).await;
+    Failure { reason }
+}
+
+fn tls_failed(err: TlsFailure) -> Failure {
+    info!(side = ?err.side, reason = %err.message, "TLS failed");
+    let reason = match err.kind {
+        FailureKind::Handshake => CloseReason::ProtocolViolation(err.side, err.message),
+        FailureKind::Refused => CloseReason::Refused(err.message),
+    };
+    Failure { reason }
+}
+
+/// How a run of the core ended.
+enum Driven {
+    /// The session is over.
+    Closed(CloseReason),
+    /// The server's TLS handshake failed before the greeting, on an opportunistic route:
+    /// set the server leg up again on a new connection.
+    RetryServer,
 }
 
 async fn drive(
@@ -176,10 +263,12 @@ async fn drive(
     server: &mut Conn,
     route: &Route,
     summary: &mut Summary,
-) -> CloseReason {
+    attempts: &mut Attempts,
+) -> Driven {
     let timer = tokio::time::sleep(Duration::from_secs(3600));
     tokio::pin!(timer);
-    let mut message = MessageInProgress::default();
+    let mut message = CollectedMessage::default();
+    let mut oversize = false;
     loop {
         let interrupt = Pump {
             session: &mut *session,
@@ -192,51 +281,129 @@ async fn drive(
         .run()
         .await;
         match interrupt {
-            Interrupt::Closed(reason) => return reason,
-            Interrupt::Io(side, err) => return io_reason(side, &err),
+            Interrupt::Closed(reason) => return Driven::Closed(reason),
+            Interrupt::Io(side, err) => return Driven::Closed(io_reason(side, &err)),
             Interrupt::StartTls(side) => {
-                let conn = match side {
-                    Side::Client => &mut *client,
-                    Side::Server => &mut *server,
-                };
-                if let Err(err) = flush_side(session, conn, side).await {
-                    return io_reason(side, &err);
+                if session.is_finished() {
+                    // The core closed right behind its STLS (bytes injected after the
+                    // server's +OK): no handshake; the next run drains the close.
+                    continue;
                 }
-                let upgraded = match side {
-                    Side::Client => {
-                        route
-                            .tls
-                            .upgrade_client(client, route.handshake_timeout, &mut summary.tls)
-                            .await
-                    }
-                    Side::Server => {
-                        route
-                            .tls
-                            .upgrade_server(server, route.handshake_timeout, &mut summary.tls)
-                            .await
-                    }
-                };
-                if let Err(err) = upgraded {
-                    info!(side = ?err.side, reason = %err.message, "TLS handshake failed");
-                    return CloseReason::ProtocolViolation(side, err.message);
+                if let Err(stop) = start_tls(side, session, client, server, route, summary).await {
+                    return match stop {
+                        Stop::Closed(reason) => Driven::Closed(reason),
+                        Stop::ServerHandshake(failure) => {
+                            let before_greeting = !session.greeted();
+                            if before_greeting
+                                && attempts.handshake_failed(route, &failure, Instant::now())
+                            {
+                                return Driven::RetryServer;
+                            }
+                            server_tls_failed(client, failure).await
+                        }
+                    };
                 }
                 session.tls_established(side, Instant::now());
             }
-            Interrupt::Tunnel => return tunnel(session, client, server, summary).await,
-            Interrupt::Message {
-                number,
-                partial,
-                raw,
-            } => {
-                let message = CollectedMessage {
-                    number,
-                    partial,
-                    raw,
-                };
-                inspection::deliver(session, message).await;
+            Interrupt::Tunnel => {
+                return Driven::Closed(tunnel(session, client, server, summary).await)
+            }
+            Interrupt::Message(collected) => {
+                let plan = route.inspection.as_ref();
+                inspection::deliver(session, plan, collected, oversize).await;
+                oversize = false;
+            }
+            Interrupt::Oversize => {
+                let passes = route
+                    .inspection
+                    .as_ref()
+                    .is_some_and(|p| p.passes_oversize());
+                let collected = passes.then(|| std::mem::take(&mut message).body.into_bytes());
+                match collected {
+                    Some(Ok(bytes)) => {
+                        info!(
+                            number = message.number,
+                            "oversize message passed uninspected"
+                        );
+                        session.oversize_pass(&bytes, Instant::now());
+                    }
+                    _ => {
+                        // Denied (or the collected part was lost): the rest is read and
+                        // dropped, and the replacement is built from what was kept.
+                        oversize = true;
+                        session.oversize_discard(Instant::now());
+                    }
+                }
             }
         }
     }
+}
+
+/// Why a TLS upgrade stopped the session.
+enum Stop {
+    Closed(CloseReason),
+    /// The server's handshake (or its certificate) failed.
+    ServerHandshake(TlsFailure),
+}
+
+/// Flushes what the core has for `side`, then runs its TLS handshake.
+///
+/// Cancel safety: not cancel safe.
+async fn start_tls(
+    side: Side,
+    session: &mut Session,
+    client: &mut Conn,
+    server: &mut Conn,
+    route: &Route,
+    summary: &mut Summary,
+) -> Result<(), Stop> {
+    let conn = match side {
+        Side::Client => &mut *client,
+        Side::Server => &mut *server,
+    };
+    if let Err(err) = flush_side(session, conn, side).await {
+        return Err(Stop::Closed(io_reason(side, &err)));
+    }
+    let timeout = route.handshake_timeout;
+    match side {
+        Side::Client => {
+            let upstream = summary.tls.upstream_cert.take();
+            let sni_host = &route.upstream_host;
+            route
+                .tls
+                .upgrade_client(
+                    client,
+                    upstream.as_ref(),
+                    sni_host,
+                    timeout,
+                    &mut summary.tls.summary,
+                )
+                .await
+                .map_err(|err| Stop::Closed(tls_failed(err).reason))
+        }
+        Side::Server => {
+            let sni = summary.tls.summary.client_sni.clone();
+            let cert = route
+                .tls
+                .upgrade_server(server, sni.as_deref(), timeout, &mut summary.tls.summary)
+                .await
+                .map_err(Stop::ServerHandshake)?;
+            summary.tls.upstream_cert = Some(cert);
+            Ok(())
+        }
+    }
+}
+
+/// TLS toward the server failed for good: the client, waiting for its greeting or for the
+/// answer to its STLS, gets an `-ERR` line.
+async fn server_tls_failed(client: &mut Conn, failure: TlsFailure) -> Driven {
+    info!(reason = %failure.message, "server TLS failed");
+    let text = match failure.kind {
+        FailureKind::Handshake => "[SYS/TEMP] TLS to the mail server failed",
+        FailureKind::Refused => "[SYS/PERM] the mail server's certificate was refused",
+    };
+    refuse_client(client, text).await;
+    Driven::Closed(CloseReason::Refused(failure.message))
 }
 
 /// Copies bytes opaquely after a passed-through STLS (`tls.action: allow`).
@@ -274,13 +441,17 @@ async fn flush_with_deadline(session: &mut Session, client: &mut Conn) -> io::Re
 }
 
 /// Answers a client the session could not be set up for, where a reply is possible.
-async fn refuse_client(client: &mut Conn, route: &Route, text: &str) {
-    if route.tls.client_is_implicit() && !client.is_tls() {
-        // An implicit-TLS client cannot read plaintext; closing is the only answer.
+async fn refuse_client(client: &mut Conn, text: &str) {
+    if matches!(client, Conn::Upgrading) {
+        // An implicit-TLS client without a finished handshake cannot read a reply.
         return;
     }
     let line = format!("-ERR {text}\r\n");
-    let _ = tokio::time::timeout(FINAL_FLUSH, client.write_all(line.as_bytes())).await;
+    let _ = tokio::time::timeout(FINAL_FLUSH, async {
+        client.write_all(line.as_bytes()).await?;
+        client.flush().await
+    })
+    .await;
     let _ = client.shutdown().await;
 }
 

@@ -1,5 +1,10 @@
 //! Accepting connections: original destination, loop check, limits, policy selection, and
 //! the session task spawned inside its span.
+//!
+//! Each connection is decided on the configuration snapshot current when it is accepted;
+//! the session then runs on that snapshot to its end (see `reload` in `mod.rs`). Session
+//! tasks do not belong to the accept task, so closing a listener leaves them running; only
+//! the end of the shutdown grace period (`Shared::closing`) ends them.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -9,6 +14,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tracing::{field, info, info_span, warn, Instrument};
 
 use super::Shared;
+use crate::metrics::{self, ConnectionResult};
 use crate::net::original_dst;
 use crate::relay::session_task;
 use crate::route::{self, Accepted, Plan};
@@ -16,7 +22,7 @@ use crate::route::{self, Accepted, Plan};
 /// Accepts on `listener` until the task is aborted.
 ///
 /// Cancel safety: safe; an accepted connection is handed to its own task at once.
-pub async fn accept_loop(listener: TcpListener, kind: PortKind, shared: Arc<Shared>) {
+pub async fn accept_loop(listener: Arc<TcpListener>, kind: PortKind, shared: Arc<Shared>) {
     loop {
         match listener.accept().await {
             Ok((stream, client)) => handle(&shared, stream, client, kind),
@@ -55,6 +61,7 @@ fn handle(shared: &Arc<Shared>, stream: TcpStream, client: SocketAddr, kind: Por
     if interception != Interception::None && shared.is_own_listener(original_dst) {
         let _enter = span.enter();
         info!("routing loop: original destination is popgate itself; refused");
+        metrics::connection(ConnectionResult::Loop);
         tokio::spawn(session_task::refuse(
             stream,
             "[SYS/PERM] routing loop",
@@ -67,6 +74,7 @@ fn handle(shared: &Arc<Shared>, stream: TcpStream, client: SocketAddr, kind: Por
         Err(refusal) => {
             let _enter = span.enter();
             info!(?refusal, "connection limit reached; refused");
+            metrics::connection(ConnectionResult::Limit);
             tokio::spawn(session_task::refuse(
                 stream,
                 "[SYS/TEMP] too many connections, try again later",
@@ -84,12 +92,15 @@ fn handle(shared: &Arc<Shared>, stream: TcpStream, client: SocketAddr, kind: Por
         let facts = ConnectionFacts {
             client: client.ip(),
             server: original_dst.ip(),
-            port: local.port(),
+            // Policy ports are original destination ports (SPEC §3); with REDIRECT the
+            // listener's port may differ.
+            port: original_dst.port(),
             port_kind: kind,
             server_names: &[],
         };
         let Some(policy) = prepared.config.select(&facts) else {
             info!("no policy matches the connection; refused");
+            metrics::connection(ConnectionResult::NoPolicy);
             session_task::refuse(stream, "[SYS/PERM] connection refused by policy", plaintext)
                 .await;
             return;
@@ -108,11 +119,21 @@ fn handle(shared: &Arc<Shared>, stream: TcpStream, client: SocketAddr, kind: Por
             }
             Plan::Refuse(text) => {
                 info!(reason = %text, "session refused");
+                metrics::connection(ConnectionResult::PolicyRefused);
                 session_task::refuse(stream, "[SYS/PERM] connection refused by policy", plaintext)
                     .await;
             }
         }
         drop(permit);
+    };
+    let mut closing = shared.closing.subscribe();
+    let task = async move {
+        tokio::select! {
+            () = task => {}
+            _ = closing.wait_for(|closing| *closing) => {
+                info!("session closed: shutdown grace period over");
+            }
+        }
     };
     tokio::spawn(task.instrument(span));
 }

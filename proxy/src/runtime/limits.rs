@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::Notify;
@@ -11,8 +11,9 @@ use tokio::sync::Notify;
 /// Counts sessions, overall and per client address.
 #[derive(Debug)]
 pub struct ConnectionLimits {
-    max_total: usize,
-    max_per_client: u32,
+    // Atomics so a reload can change them; sessions already admitted are never ended.
+    max_total: AtomicUsize,
+    max_per_client: AtomicU32,
     active: AtomicUsize,
     per_client: Mutex<HashMap<IpAddr, u32>>,
     /// Signalled whenever a session ends (for the shutdown drain).
@@ -39,8 +40,8 @@ impl ConnectionLimits {
     /// Limits of `max_total` sessions and `max_per_client` per client address.
     pub fn new(max_total: usize, max_per_client: u32) -> Arc<ConnectionLimits> {
         Arc::new(ConnectionLimits {
-            max_total,
-            max_per_client,
+            max_total: AtomicUsize::new(max_total),
+            max_per_client: AtomicU32::new(max_per_client),
             active: AtomicUsize::new(0),
             per_client: Mutex::new(HashMap::new()),
             ended: Notify::new(),
@@ -53,11 +54,11 @@ impl ConnectionLimits {
             .per_client
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if self.active.load(Ordering::Relaxed) >= self.max_total {
+        if self.active.load(Ordering::Relaxed) >= self.max_total.load(Ordering::Relaxed) {
             return Err(Refusal::Total);
         }
         let count = per_client.entry(client).or_insert(0);
-        if *count >= self.max_per_client {
+        if *count >= self.max_per_client.load(Ordering::Relaxed) {
             return Err(Refusal::PerClient);
         }
         *count += 1;
@@ -66,6 +67,13 @@ impl ConnectionLimits {
             limits: self.clone(),
             client,
         })
+    }
+
+    /// New caps (a reload): they apply to the next admission; running sessions stay even
+    /// when they are now over a cap.
+    pub fn set_maximums(&self, max_total: usize, max_per_client: u32) {
+        self.max_total.store(max_total, Ordering::Relaxed);
+        self.max_per_client.store(max_per_client, Ordering::Relaxed);
     }
 
     /// Sessions running now.
@@ -121,6 +129,21 @@ mod tests {
         assert_eq!(limits.admit(b).unwrap_err(), Refusal::Total);
         drop(p1);
         assert_eq!(limits.active(), 2);
+        assert!(limits.admit(a).is_ok());
+    }
+
+    #[test]
+    fn new_maximums_apply_to_the_next_admission_only() {
+        let limits = ConnectionLimits::new(10, 2);
+        let a: IpAddr = "10.0.0.1".parse().unwrap();
+        let _p1 = limits.admit(a).unwrap();
+        let _p2 = limits.admit(a).unwrap();
+        limits.set_maximums(10, 1);
+        assert_eq!(limits.active(), 2);
+        assert_eq!(limits.admit(a).unwrap_err(), Refusal::PerClient);
+        limits.set_maximums(2, 5);
+        assert_eq!(limits.admit(a).unwrap_err(), Refusal::Total);
+        limits.set_maximums(3, 5);
         assert!(limits.admit(a).is_ok());
     }
 }

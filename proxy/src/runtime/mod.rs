@@ -1,5 +1,16 @@
 //! The running daemon: the current configuration snapshot, the listeners that match it,
 //! reloads (SIGHUP, directory changes) and the SIGTERM drain.
+//!
+//! Reload (SPEC §4): the directory is loaded and checked whole, every new listener is bound,
+//! and only then is the new snapshot swapped in and the unneeded listeners closed; any
+//! failure logs every error and changes nothing. New connections use the new snapshot;
+//! established sessions keep the one they were admitted with until they end (see
+//! [`reload`]). Limits and timeouts follow the reload; `interception`, `user`/`group`, `log`
+//! and `metrics.listen` are read at start only (a change is logged as a warning).
+//!
+//! Shutdown (SIGTERM/SIGINT): the listeners close at once (new connections are refused by
+//! the kernel), sessions get `limits.shutdown_grace_s` to end, then the remaining ones are
+//! closed and `run` returns (exit 0). A second signal cuts the grace period short.
 
 mod accept;
 pub mod limits;
@@ -9,9 +20,12 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
+use popgate_policy::Global;
 use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::watch;
 use tracing::{error, info, warn};
 
 use crate::config::dir;
@@ -28,6 +42,8 @@ pub struct Shared {
     pub limits: Arc<ConnectionLimits>,
     own_listeners: RwLock<Vec<SocketAddr>>,
     next_id: AtomicU64,
+    /// Turns true when the shutdown grace is over: every session task ends.
+    closing: watch::Sender<bool>,
 }
 
 impl Shared {
@@ -68,6 +84,9 @@ pub fn load(dir: &Path) -> Result<Prepared> {
 
 /// Runs the proxy until SIGTERM/SIGINT and the drain that follows.
 ///
+/// Must run on the thread that calls `block_on` (not in a spawned task): privileges are
+/// dropped here, and the capabilities kept for binding ports on reload are per thread.
+///
 /// # Errors
 /// The initial configuration is invalid or a listener cannot be bound.
 pub async fn run(
@@ -78,6 +97,11 @@ pub async fn run(
     let global = prepared.config.global().clone();
     crate::logging::init(global.log_format(), global.log_level());
     let limits = global.limits();
+    let mut listeners = Listeners::default();
+    let change = listeners
+        .prepare(&prepared.config)
+        .map_err(|errors| joined(&errors))
+        .context("binding listeners")?;
     let shared = Arc::new(Shared {
         dir: dir.clone(),
         current: RwLock::new(Arc::new(prepared)),
@@ -87,9 +111,22 @@ pub async fn run(
         ),
         own_listeners: RwLock::new(Vec::new()),
         next_id: AtomicU64::new(1),
+        closing: watch::Sender::new(false),
     });
-    let mut listeners = Listeners::default();
-    listeners.sync(&shared).context("binding listeners")?;
+    listeners.apply(change, &shared).await;
+    // Bound before the privilege drop (the address may be a low port); kept for the life of
+    // the process: a reload does not move it.
+    let _metrics = match global.metrics_listen() {
+        Some(addr) => Some(
+            crate::metrics::serve(addr)
+                .await
+                .with_context(|| format!("binding metrics.listen {addr}"))?,
+        ),
+        None => None,
+    };
+    // Before the drop: the directory may be readable by root only until the administrator
+    // fixes it, and an inotify watch, once made, outlives the privileges it needed.
+    let mut changes = crate::watch::DirWatcher::start(&dir);
     crate::privileges::drop_to(global.user(), global.group())?;
     info!(listeners = ?listeners.addresses(), "popgate running");
     if let Some(ready) = ready {
@@ -99,62 +136,131 @@ pub async fn run(
     let mut hangup = signal(SignalKind::hangup()).context("installing SIGHUP handler")?;
     let mut terminate = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
     let mut interrupt = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
-    let mut changes = crate::watch::DirWatcher::start(&dir);
     loop {
         tokio::select! {
-            _ = hangup.recv() => reload(&shared, &mut listeners, "SIGHUP"),
-            Some(()) = changes.changed() => reload(&shared, &mut listeners, "file change"),
+            _ = hangup.recv() => reload(&shared, &mut listeners, "SIGHUP").await,
+            () = changes.changed() => reload(&shared, &mut listeners, "file change").await,
             _ = terminate.recv() => break,
             _ = interrupt.recv() => break,
         }
     }
-    listeners.close_all();
+    listeners.close_all().await;
     let grace = shared.current().config.global().limits().shutdown_grace();
     info!(
         active = shared.limits.active(),
         grace_s = grace.as_secs(),
-        "draining sessions"
+        "stopped accepting; draining sessions"
     );
-    if tokio::time::timeout(grace, shared.limits.drained())
-        .await
-        .is_err()
-    {
+    let cut_short = tokio::select! {
+        _ = shared.limits.drained() => None,
+        _ = tokio::time::sleep(grace) => Some("grace period over"),
+        _ = terminate.recv() => Some("second signal"),
+        _ = interrupt.recv() => Some("second signal"),
+    };
+    if let Some(why) = cut_short {
         warn!(
             active = shared.limits.active(),
-            "grace period over; closing remaining sessions"
+            why, "closing the remaining sessions"
         );
+        shared.closing.send_replace(true);
+        // Every session task ends at its next poll; this only waits for the tasks to run.
+        let _ = tokio::time::timeout(SESSION_CLOSE, shared.limits.drained()).await;
     }
     info!("popgate stopped");
     Ok(())
 }
 
+/// How long closed sessions get to release their resources before the process exits.
+const SESSION_CLOSE: Duration = Duration::from_secs(2);
+
 /// Validates the new configuration and swaps it in, or keeps the running one.
-fn reload(shared: &Arc<Shared>, listeners: &mut Listeners, trigger: &str) {
-    match load(&shared.dir) {
-        Ok(prepared) => {
-            *shared
-                .current
-                .write()
-                .unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(prepared);
-            match listeners.sync(shared) {
-                Ok(()) => {
-                    info!(trigger, listeners = ?listeners.addresses(), "configuration reloaded")
-                }
-                Err(err) => {
-                    error!(trigger, error = %format!("{err:#}"), "configuration reloaded, but a listener failed")
-                }
-            }
-        }
+///
+/// What a reload changes: new connections are admitted, selected and routed under the new
+/// configuration, and the listeners become the union of what the enabled policies need.
+/// An established session keeps the policy, action and TLS settings it was admitted with
+/// until it ends, even when its policy is disabled or its listener closed: a client in the
+/// middle of downloading its mail is never cut off by an administrator's edit (SPEC §2:
+/// "without dropping established sessions").
+///
+/// Atomic: the configuration must load, prepare and get every new listener bound, or nothing
+/// changes and every error is logged (each naming its file and JSON path).
+async fn reload(shared: &Arc<Shared>, listeners: &mut Listeners, trigger: &str) {
+    let rejected = |error: &str| {
+        error!(
+            trigger,
+            error, "configuration rejected; keeping the running one"
+        )
+    };
+    let prepared = match load(&shared.dir) {
+        Ok(prepared) => prepared,
         Err(err) => {
             for line in format!("{err:#}").lines() {
-                error!(
-                    trigger,
-                    error = line,
-                    "configuration rejected; keeping the running one"
-                );
+                rejected(line);
             }
+            crate::metrics::reload(false);
+            return;
         }
+    };
+    let change = match listeners.prepare(&prepared.config) {
+        Ok(change) => change,
+        Err(errors) => {
+            for err in errors {
+                rejected(&format!("{err:#}"));
+            }
+            crate::metrics::reload(false);
+            return;
+        }
+    };
+    let enabled = prepared.config.enabled_policies().count();
+    let changed = restart_only_changes(shared.current().config.global(), prepared.config.global());
+    if !changed.is_empty() {
+        warn!(
+            trigger,
+            settings = changed.join(", "),
+            "these settings take effect at the next restart"
+        );
     }
+    let limits = prepared.config.global().limits();
+    shared.limits.set_maximums(
+        limits.max_connections() as usize,
+        limits.max_connections_per_client(),
+    );
+    *shared
+        .current
+        .write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(prepared);
+    listeners.apply(change, shared).await;
+    info!(
+        trigger,
+        enabled_policies = enabled,
+        listeners = ?listeners.addresses(),
+        "configuration reloaded"
+    );
+    crate::metrics::reload(true);
+}
+
+/// Settings read once at start; a reload that changes them only warns.
+fn restart_only_changes(old: &Global, new: &Global) -> Vec<&'static str> {
+    let mut changed = Vec::new();
+    if old.interception() != new.interception() {
+        // Listeners keep their transparency; accept already follows the new mode.
+        changed.push("interception");
+    }
+    if old.user() != new.user() || old.group() != new.group() {
+        changed.push("user/group");
+    }
+    if old.log_format() != new.log_format() || old.log_level() != new.log_level() {
+        changed.push("log");
+    }
+    if old.metrics_listen() != new.metrics_listen() {
+        changed.push("metrics.listen");
+    }
+    changed
+}
+
+fn joined(errors: &[anyhow::Error]) -> anyhow::Error {
+    let lines: Vec<String> = errors.iter().map(|e| format!("{e:#}")).collect();
+    anyhow::anyhow!("{}", lines.join("\n"))
 }
 
 fn is_local_address(ip: std::net::IpAddr) -> bool {

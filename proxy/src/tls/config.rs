@@ -8,13 +8,14 @@ use anyhow::{Context, Result};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::ResolvesServerCert;
 use rustls::version::{TLS12, TLS13};
 use rustls::{ClientConfig, RootCertStore, ServerConfig, SupportedProtocolVersion};
 
 use super::verify::DeferredChainVerifier;
 
 /// The lowest TLS version a profile accepts; there is nothing below 1.2 to choose.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum MinVersion {
     /// TLS 1.2 and 1.3.
     Tls12,
@@ -52,6 +53,21 @@ pub fn server_config(
         .with_no_client_auth()
         .with_single_cert(chain, key)
         .context("pairing certificate and key")?;
+    Ok(Arc::new(config))
+}
+
+/// A TLS server configuration whose certificate `resolver` chooses (minted leaves).
+///
+/// # Errors
+/// Only if the provider cannot do the requested versions.
+pub fn server_config_with_resolver(
+    resolver: Arc<dyn ResolvesServerCert>,
+    min: MinVersion,
+) -> Result<Arc<ServerConfig>, rustls::Error> {
+    let config = ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(versions(min))?
+        .with_no_client_auth()
+        .with_cert_resolver(resolver);
     Ok(Arc::new(config))
 }
 

@@ -1,25 +1,53 @@
 //! TLS handshakes on a session's legs: implicit TLS at connect time and STLS upgrades,
 //! each under the handshake deadline, each judged before any POP3 byte flows.
+//!
+//! The client's handshake is split in two: its ClientHello is read first (SNI, for the log
+//! and as the server's name when the upstream is only an address), then the certificate it
+//! is shown is chosen, which for an outbound policy needs the upstream certificate: so the
+//! server's handshake happens in between. The order of the steps is the driver's
+//! (`relay/session_task.rs`); this module does each step.
 
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rustls::pki_types::ServerName;
+use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{ClientConfig, ServerConfig};
-use tokio_rustls::{TlsAcceptor, TlsConnector};
+use tokio::net::TcpStream;
+use tokio_rustls::server::StartHandshake;
+use tokio_rustls::{LazyConfigAcceptor, TlsConnector};
+use tracing::{debug, info};
 
+use super::config::MinVersion;
+use super::minting::{Minting, Subject};
 use super::verify::{UpstreamValidator, ValidationResult};
+use crate::metrics::{self, TlsFailureReason};
 use crate::pop3::Side;
 use crate::relay::conn::Conn;
 
 /// TLS toward the client.
 #[derive(Debug, Clone)]
 pub struct ClientLeg {
-    /// The certificate the client is shown, and the versions offered.
-    pub config: Arc<ServerConfig>,
+    /// The certificate the client is shown.
+    pub cert: ClientCert,
     /// TLS from the first byte (the `pop3s` port) rather than after STLS.
     pub implicit: bool,
+}
+
+/// Which certificate the client is shown (SPEC §1, `direction`).
+#[derive(Debug, Clone)]
+pub enum ClientCert {
+    /// Inbound: the Proxy Server certificate (`pki/server.*`).
+    Static(Arc<ServerConfig>),
+    /// Outbound: a leaf minted by the Proxy Authority mirroring the upstream certificate (by
+    /// the untrusted CA when that certificate is invalid). Without an upstream certificate
+    /// (plaintext server leg) the leaf names the client's SNI, else the upstream host.
+    Minted {
+        /// The authorities of the configuration.
+        minting: Arc<Minting>,
+        /// The profile's version floor.
+        min: MinVersion,
+    },
 }
 
 /// TLS toward the server.
@@ -33,8 +61,21 @@ pub struct ServerLeg {
     pub implicit: bool,
     /// Judges the chain once the handshake is done.
     pub validator: Arc<UpstreamValidator>,
-    /// An invalid certificate ends the session (`invalid_certificate: block`).
+    /// An invalid certificate ends the session (`invalid_certificate: block`, or an inbound
+    /// policy, whose Proxy Server certificate cannot mirror a failure).
     pub block_invalid: bool,
+    /// `upstream_tls: opportunistic`: a failed handshake is retried once on a new
+    /// connection, then the session goes on in plaintext and TLS is held down.
+    pub fallback: Option<Fallback>,
+}
+
+/// How an opportunistic server leg falls back to plaintext.
+#[derive(Debug, Clone, Copy)]
+pub struct Fallback {
+    /// `tls_failure_holddown_s`.
+    pub holddown: Duration,
+    /// The server's plaintext port, for an implicit-TLS leg that falls back.
+    pub plain_port: u16,
 }
 
 /// TLS plans for both legs of a route.
@@ -51,8 +92,44 @@ pub struct TlsLegs {
 pub struct TlsFailure {
     /// The leg.
     pub side: Side,
+    /// What went wrong, in kind.
+    pub kind: FailureKind,
     /// For the log.
     pub message: String,
+}
+
+/// Whether a retry could help.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// The handshake itself failed (timeout, garbage, no common version, peer closed).
+    Handshake,
+    /// The handshake worked but policy refused the result (certificate), or popgate could
+    /// not set up its side (no certificate to show).
+    Refused,
+}
+
+/// The upstream's end-entity certificate and its judgement, for the client's certificate.
+#[derive(Debug, Clone)]
+pub struct UpstreamCert {
+    /// The server's end-entity certificate.
+    pub leaf: CertificateDer<'static>,
+    /// It passed the profile's validation (or validation is `none`).
+    pub trusted: bool,
+}
+
+/// A client's ClientHello, read; the handshake goes on with [`TlsLegs::finish_client`].
+pub struct ClientHello {
+    start: StartHandshake<TcpStream>,
+    /// The server name the client asked for (SNI), if any.
+    pub sni: Option<String>,
+}
+
+impl fmt::Debug for ClientHello {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientHello")
+            .field("sni", &self.sni)
+            .finish()
+    }
 }
 
 /// TLS facts for the session summary.
@@ -60,10 +137,14 @@ pub struct TlsFailure {
 pub struct TlsSummary {
     /// Client leg: version and cipher, or `none`.
     pub client: Negotiated,
+    /// The SNI the client sent.
+    pub client_sni: Option<String>,
     /// Server leg: version and cipher, or `none`.
     pub server: Negotiated,
     /// The upstream certificate's validation result, when the server leg is TLS.
     pub server_certificate: Judged,
+    /// The upstream certificate's subject.
+    pub server_subject: Option<String>,
 }
 
 /// A leg's negotiated version and cipher suite.
@@ -95,88 +176,216 @@ impl TlsLegs {
         self.client.as_ref().is_some_and(|leg| leg.implicit)
     }
 
-    /// Runs the implicit-TLS handshakes: the server's first (its certificate decides the
-    /// client's, for outbound minting), then the client's.
-    ///
-    /// Cancel safety: not cancel safe (a half-done handshake leaves a leg unusable).
-    pub async fn implicit(
-        &self,
-        client: &mut Conn,
-        server: &mut Conn,
-        timeout: Duration,
-        summary: &mut TlsSummary,
-    ) -> Result<(), TlsFailure> {
-        if self.server.as_ref().is_some_and(|leg| leg.implicit) {
-            self.upgrade_server(server, timeout, summary).await?;
-        }
-        if self.client_is_implicit() {
-            self.upgrade_client(client, timeout, summary).await?;
-        }
-        Ok(())
+    /// Whether the server leg is TLS from its first byte.
+    pub fn server_is_implicit(&self) -> bool {
+        self.server.as_ref().is_some_and(|leg| leg.implicit)
     }
 
-    /// Terminates the client's TLS on `conn`.
+    /// Reads the client's ClientHello from `tcp`.
+    ///
+    /// Cancel safety: not cancel safe (bytes read are lost).
+    pub async fn read_client_hello(
+        &self,
+        tcp: TcpStream,
+        timeout: Duration,
+    ) -> Result<ClientHello, TlsFailure> {
+        let acceptor = LazyConfigAcceptor::new(rustls::server::Acceptor::default(), tcp);
+        let start = match tokio::time::timeout(timeout, acceptor).await {
+            Err(_) => {
+                return Err(handshake_failed(
+                    Side::Client,
+                    TlsFailureReason::Timeout,
+                    "timed out",
+                ))
+            }
+            Ok(Err(err)) => {
+                let reason = TlsFailureReason::of_io_error(&err);
+                return Err(handshake_failed(Side::Client, reason, &err.to_string()));
+            }
+            Ok(Ok(start)) => start,
+        };
+        let sni = start.client_hello().server_name().map(str::to_owned);
+        Ok(ClientHello { start, sni })
+    }
+
+    /// Completes the client's handshake with the certificate the route shows for `upstream`
+    /// (`host` names the server when there is neither an upstream certificate nor SNI).
+    ///
+    /// Cancel safety: not cancel safe.
+    pub async fn finish_client(
+        &self,
+        hello: ClientHello,
+        upstream: Option<&UpstreamCert>,
+        host: &str,
+        timeout: Duration,
+        summary: &mut TlsSummary,
+    ) -> Result<Conn, TlsFailure> {
+        let leg = self.client.as_ref().ok_or_else(|| TlsFailure {
+            side: Side::Client,
+            kind: FailureKind::Refused,
+            message: "no TLS configured toward the client".into(),
+        })?;
+        summary.client_sni.clone_from(&hello.sni);
+        let config = choose_certificate(&leg.cert, upstream, hello.sni.as_deref(), host)?;
+        let accept = hello.start.into_stream(config);
+        let tls = match tokio::time::timeout(timeout, accept).await {
+            Err(_) => {
+                return Err(handshake_failed(
+                    Side::Client,
+                    TlsFailureReason::Timeout,
+                    "timed out",
+                ))
+            }
+            Ok(Err(err)) => {
+                let reason = TlsFailureReason::of_io_error(&err);
+                return Err(handshake_failed(Side::Client, reason, &err.to_string()));
+            }
+            Ok(Ok(tls)) => tls,
+        };
+        summary.client = negotiated(tls.get_ref().1);
+        info!(sni = hello.sni.as_deref().unwrap_or(""), tls = %summary.client,
+            "client TLS established");
+        Ok(Conn::TlsServer(Box::new(tls)))
+    }
+
+    /// Terminates the client's TLS on `conn` after its STLS.
     ///
     /// Cancel safety: not cancel safe.
     pub async fn upgrade_client(
         &self,
         conn: &mut Conn,
+        upstream: Option<&UpstreamCert>,
+        host: &str,
         timeout: Duration,
         summary: &mut TlsSummary,
     ) -> Result<(), TlsFailure> {
-        let fail = |message: String| TlsFailure {
+        let tcp = conn.take_plain().map_err(|e| TlsFailure {
             side: Side::Client,
-            message,
-        };
-        let leg = self
-            .client
-            .as_ref()
-            .ok_or_else(|| fail("no TLS configured toward the client".into()))?;
-        let tcp = conn.take_plain().map_err(|e| fail(e.to_string()))?;
-        let accept = TlsAcceptor::from(leg.config.clone()).accept(tcp);
-        let tls = tokio::time::timeout(timeout, accept)
-            .await
-            .map_err(|_| fail("handshake timed out".into()))?
-            .map_err(|e| fail(e.to_string()))?;
-        summary.client = negotiated(tls.get_ref().1);
-        *conn = Conn::TlsServer(Box::new(tls));
+            kind: FailureKind::Refused,
+            message: e.to_string(),
+        })?;
+        let hello = self.read_client_hello(tcp, timeout).await?;
+        *conn = self
+            .finish_client(hello, upstream, host, timeout, summary)
+            .await?;
         Ok(())
     }
 
-    /// Starts TLS toward the server on `conn` and judges its certificate.
+    /// Starts TLS toward the server on `conn` and judges its certificate. `sni` (the
+    /// client's) names the server when the route only knows its address.
     ///
     /// Cancel safety: not cancel safe.
     pub async fn upgrade_server(
         &self,
         conn: &mut Conn,
+        sni: Option<&str>,
         timeout: Duration,
         summary: &mut TlsSummary,
-    ) -> Result<(), TlsFailure> {
-        let fail = |message: String| TlsFailure {
+    ) -> Result<UpstreamCert, TlsFailure> {
+        let refused = |message: String| TlsFailure {
             side: Side::Server,
+            kind: FailureKind::Refused,
             message,
         };
         let leg = self
             .server
             .as_ref()
-            .ok_or_else(|| fail("no TLS configured toward the server".into()))?;
-        let tcp = conn.take_plain().map_err(|e| fail(e.to_string()))?;
-        let connect = TlsConnector::from(leg.config.clone()).connect(leg.name.clone(), tcp);
-        let tls = tokio::time::timeout(timeout, connect)
-            .await
-            .map_err(|_| fail("handshake timed out".into()))?
-            .map_err(|e| fail(e.to_string()))?;
+            .ok_or_else(|| refused("no TLS configured toward the server".into()))?;
+        let tcp = conn.take_plain().map_err(|e| refused(e.to_string()))?;
+        let name = match (&leg.name, sni.map(|s| ServerName::try_from(s.to_owned()))) {
+            (ServerName::IpAddress(_), Some(Ok(named))) => named,
+            (name, _) => name.clone(),
+        };
+        let connect = TlsConnector::from(leg.config.clone()).connect(name.clone(), tcp);
+        let tls = match tokio::time::timeout(timeout, connect).await {
+            Err(_) => {
+                return Err(handshake_failed(
+                    Side::Server,
+                    TlsFailureReason::Timeout,
+                    "timed out",
+                ))
+            }
+            Ok(Err(err)) => {
+                let reason = TlsFailureReason::of_io_error(&err);
+                return Err(handshake_failed(Side::Server, reason, &err.to_string()));
+            }
+            Ok(Ok(tls)) => tls,
+        };
         let state = tls.get_ref().1;
         let chain = state.peer_certificates().unwrap_or_default();
-        let judged = leg.validator.judge(chain, &leg.name);
+        let judged = leg.validator.judge(chain, &name);
         summary.server = negotiated(state);
         summary.server_certificate = Judged(Some(judged.clone()));
+        summary.server_subject = chain.first().and_then(|leaf| subject(leaf));
+        info!(tls = %summary.server, certificate = %judged,
+            subject = summary.server_subject.as_deref().unwrap_or(""), "server TLS established");
         if leg.block_invalid && !judged.is_acceptable() {
-            return Err(fail(format!("upstream certificate refused: {judged}")));
+            metrics::tls_failure(Side::Server, TlsFailureReason::Certificate);
+            return Err(refused(format!("upstream certificate refused: {judged}")));
         }
+        let leaf = chain
+            .first()
+            .cloned()
+            .ok_or_else(|| refused("server presented no certificate".into()))?;
         *conn = Conn::TlsClient(Box::new(tls));
-        Ok(())
+        Ok(UpstreamCert {
+            leaf,
+            trusted: judged.is_acceptable(),
+        })
     }
+}
+
+/// The server configuration showing the client the certificate the route calls for.
+fn choose_certificate(
+    cert: &ClientCert,
+    upstream: Option<&UpstreamCert>,
+    sni: Option<&str>,
+    host: &str,
+) -> Result<Arc<ServerConfig>, TlsFailure> {
+    let (minting, min) = match cert {
+        ClientCert::Static(config) => return Ok(config.clone()),
+        ClientCert::Minted { minting, min } => (minting, *min),
+    };
+    let subject = match upstream {
+        Some(upstream) => Subject::Mirror {
+            upstream: &upstream.leaf,
+            trusted: upstream.trusted,
+        },
+        None => Subject::Host(sni.unwrap_or(host)),
+    };
+    let minted = minting.server_config(subject, min);
+    // An upstream certificate that names nothing mintable: name the host instead, with the
+    // authority its judgement calls for.
+    let minted = match (minted, upstream) {
+        (Err(err), Some(up)) if up.trusted => {
+            debug!(error = %err, "mirroring failed; minting for the host name");
+            minting.server_config(Subject::Host(sni.unwrap_or(host)), min)
+        }
+        (result, _) => result,
+    };
+    minted.map_err(|err| {
+        metrics::tls_failure(Side::Client, TlsFailureReason::Certificate);
+        TlsFailure {
+            side: Side::Client,
+            kind: FailureKind::Refused,
+            message: format!("no certificate for the client: {err}"),
+        }
+    })
+}
+
+fn handshake_failed(side: Side, reason: TlsFailureReason, message: &str) -> TlsFailure {
+    metrics::tls_failure(side, reason);
+    TlsFailure {
+        side,
+        kind: FailureKind::Handshake,
+        message: format!("TLS handshake failed: {message}"),
+    }
+}
+
+fn subject(leaf: &CertificateDer<'_>) -> Option<String> {
+    popgate_ca::CertInfo::from_der(leaf, time::OffsetDateTime::now_utc())
+        .ok()
+        .map(|info| info.subject)
 }
 
 fn negotiated<D>(state: &rustls::ConnectionCommon<D>) -> Negotiated {

@@ -1,5 +1,8 @@
-//! TLS for both legs: configurations, upstream certificate judgement, and the handshakes.
+//! TLS for both legs: configurations, upstream certificate judgement, minted client
+//! certificates, the opportunistic hold-down, and the handshakes.
 
 pub mod config;
+pub mod holddown;
 pub mod legs;
+pub mod minting;
 pub mod verify;

@@ -167,18 +167,27 @@ impl Session {
         if let Some(name) = cmd.user_name() {
             self.user_candidate = Some(name);
         }
+        let numbers = cmd.numeric_args();
         let number = match verb {
-            Verb::Retr | Verb::Top => cmd
-                .first_arg()
-                .and_then(|n| std::str::from_utf8(n).ok())
-                .and_then(|n| n.parse().ok()),
+            Verb::Retr | Verb::Top => numbers.first().copied(),
             _ => None,
         };
-        self.to_server.extend_from_slice(cmd.raw());
+        let top_lines = match verb {
+            Verb::Top if self.config.inspect_messages => numbers.get(1).copied(),
+            _ => None,
+        };
+        match (top_lines, number) {
+            // Inspected TOP: fetch the whole message; the driver cuts the inspected result.
+            (Some(_), Some(n)) => self
+                .to_server
+                .extend_from_slice(format!("RETR {n}\r\n").as_bytes()),
+            _ => self.to_server.extend_from_slice(cmd.raw()),
+        }
         self.pending.push_back(Pending::Forwarded(Forwarded {
             verb,
             multiline_on_ok: cmd.is_multiline_on_ok(),
             number,
+            top_lines: top_lines.filter(|_| number.is_some()),
         }));
         if verb == Verb::Auth && cmd.sasl_mechanism().is_some() {
             self.client_state = ClientState::Sasl;

@@ -92,7 +92,11 @@ pub struct SessionConfig {
     /// When the proxy starts TLS toward the server itself.
     pub upstream_stls: UpstreamStls,
     /// Hand RETR and TOP bodies to the driver for inspection instead of streaming them.
+    /// A TOP is then fetched from the server as RETR, so the driver can inspect the whole
+    /// message and cut the result down: a TOP never shows what RETR would strip.
     pub inspect_messages: bool,
+    /// An inspected body larger than this pauses with [`Event::MessageOversize`].
+    pub max_inspected_size: u64,
 }
 
 impl Default for SessionConfig {
@@ -112,6 +116,7 @@ impl Default for SessionConfig {
             auth: AuthPolicy::allow_all(),
             upstream_stls: UpstreamStls::Never,
             inspect_messages: false,
+            max_inspected_size: u64::MAX,
         }
     }
 }
@@ -135,13 +140,16 @@ pub enum Event {
     MessageStart {
         /// The message number the client asked for.
         number: u32,
-        /// Whether this is a TOP (partial) rather than a RETR.
-        partial: bool,
+        /// For a TOP, the number of body lines the client asked for.
+        top_lines: Option<u32>,
     },
     /// The next bytes of the message being inspected.
     MessageData(Vec<u8>),
     /// The message is complete; answer with [`Session::deliver_message`].
     MessageEnd,
+    /// The message being inspected passed `max_inspected_size`; the server is not read
+    /// until the driver calls [`Session::oversize_pass`] or [`Session::oversize_discard`].
+    MessageOversize,
     /// The session is over; flush what is left for the client and close both sides.
     Close(CloseReason),
 }
@@ -249,7 +257,14 @@ enum BodyMode {
     Stream,
     /// A CAPA body, collected to be rewritten (forwarded) or learnt from (internal).
     Capa(Vec<u8>),
-    Inspect,
+    /// Handed to the driver as events; `size` counts what was handed over.
+    Inspect {
+        size: u64,
+    },
+    /// Oversize: waiting for the driver's decision.
+    OversizeHold,
+    /// Oversize and refused: scanned to its end, nothing forwarded.
+    Discard,
 }
 
 /// A response the client (or the proxy itself) is owed.
@@ -270,6 +285,8 @@ struct Forwarded {
     verb: Verb,
     multiline_on_ok: bool,
     number: Option<u32>,
+    /// For a TOP sent to the server as RETR: the body lines the client asked for.
+    top_lines: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -398,6 +415,29 @@ impl Session {
         self.resume_server_input();
     }
 
+    /// After [`Event::MessageOversize`]: send the client the held `+OK`, then `collected`
+    /// (the body bytes so far, as handed over), and stream the rest uninspected.
+    pub fn oversize_pass(&mut self, collected: &[u8], now: Instant) {
+        self.last_activity = now;
+        if let ServerState::Body(_, mode @ BodyMode::OversizeHold) = &mut self.server_state {
+            *mode = BodyMode::Stream;
+            let status = self.held_status.take().unwrap_or_default();
+            self.to_client.extend_from_slice(&status);
+            self.to_client.extend_from_slice(collected);
+            self.resume_server_input();
+        }
+    }
+
+    /// After [`Event::MessageOversize`]: read the rest of the body without forwarding it;
+    /// [`Event::MessageEnd`] follows and the driver delivers a replacement.
+    pub fn oversize_discard(&mut self, now: Instant) {
+        self.last_activity = now;
+        if let ServerState::Body(_, mode @ BodyMode::OversizeHold) = &mut self.server_state {
+            *mode = BodyMode::Discard;
+            self.resume_server_input();
+        }
+    }
+
     /// The next thing the driver must do, if any.
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
@@ -445,7 +485,10 @@ impl Session {
             Side::Server => {
                 !matches!(
                     self.server_state,
-                    ServerState::AwaitingVerdict | ServerState::AwaitingTls | ServerState::Tunnel
+                    ServerState::AwaitingVerdict
+                        | ServerState::AwaitingTls
+                        | ServerState::Tunnel
+                        | ServerState::Body(_, BodyMode::OversizeHold)
                 ) && self.to_client.len() < MAX_UNSENT
             }
         }
@@ -501,6 +544,20 @@ impl Session {
     /// The server's capabilities as last learnt (forgotten when TLS starts).
     pub fn server_capabilities(&self) -> Option<&Capabilities> {
         self.server_caps.as_ref()
+    }
+
+    /// Whether the client has been greeted (the server leg is set up).
+    pub fn greeted(&self) -> bool {
+        self.greeted
+    }
+
+    /// Before the greeting: takes the client bytes buffered so far, for a new session on a
+    /// new server connection (the opportunistic-TLS retry); nothing once greeted.
+    pub fn take_early_client_input(&mut self) -> Vec<u8> {
+        if self.greeted {
+            return Vec::new();
+        }
+        std::mem::take(&mut self.client_in)
     }
 
     /// Whether the greeting or an upstream TLS setup is still outstanding.

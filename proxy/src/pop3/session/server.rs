@@ -64,6 +64,7 @@ impl Session {
                         }
                     }
                 }
+                ServerState::Body(_, BodyMode::OversizeHold) => return i,
                 ServerState::Body(scanner, _) => {
                     if self.to_client.len() >= MAX_UNSENT {
                         return i;
@@ -219,9 +220,9 @@ impl Session {
                 self.held_status = Some(line.to_vec());
                 self.events.push_back(Event::MessageStart {
                     number: forwarded.number.unwrap_or(0),
-                    partial: forwarded.verb == Verb::Top,
+                    top_lines: forwarded.top_lines,
                 });
-                BodyMode::Inspect
+                BodyMode::Inspect { size: 0 }
             }
             verb => {
                 if matches!(verb, Verb::Retr | Verb::Top) {
@@ -246,13 +247,25 @@ impl Session {
                     self.response_done();
                 }
             }
-            BodyMode::Inspect => {
+            BodyMode::Inspect { size } => {
+                *size += bytes.len() as u64;
+                let oversize = !done && *size > self.config.max_inspected_size;
                 self.events.push_back(Event::MessageData(bytes.to_vec()));
+                if done {
+                    self.server_state = ServerState::AwaitingVerdict;
+                    self.events.push_back(Event::MessageEnd);
+                } else if oversize {
+                    *mode = BodyMode::OversizeHold;
+                    self.events.push_back(Event::MessageOversize);
+                }
+            }
+            BodyMode::Discard => {
                 if done {
                     self.server_state = ServerState::AwaitingVerdict;
                     self.events.push_back(Event::MessageEnd);
                 }
             }
+            BodyMode::OversizeHold => {}
             BodyMode::Capa(collected) => {
                 collected.extend_from_slice(bytes);
                 if collected.len() > MAX_CAPA_BODY {

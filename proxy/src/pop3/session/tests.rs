@@ -309,6 +309,34 @@ fn upstream_stls_then_greeting_released() {
 }
 
 #[test]
+fn client_bytes_before_the_greeting_can_move_to_a_retry_session() {
+    let config = SessionConfig {
+        upstream_stls: UpstreamStls::Opportunistic,
+        ..SessionConfig::default()
+    };
+    let mut h = Harness::new(config.clone());
+    h.client(b"CAPA\r\n");
+    h.server(GREETING);
+    h.server(CAPA);
+    h.server(b"+OK Begin TLS\r\n");
+    assert!(h.events.contains(&Event::StartTls(Side::Server)));
+    assert!(!h.session.greeted());
+    // The handshake failed: a new session on a new connection gets the client's bytes.
+    let early = h.session.take_early_client_input();
+    assert_eq!(early, b"CAPA\r\n");
+    let mut retry = Harness::new(SessionConfig {
+        upstream_stls: UpstreamStls::Never,
+        ..config
+    });
+    retry.client(&early);
+    retry.server(GREETING);
+    assert_eq!(retry.take_client(), GREETING);
+    assert_eq!(retry.take_server(), b"CAPA\r\n");
+    assert!(retry.session.greeted());
+    assert!(retry.session.take_early_client_input().is_empty());
+}
+
+#[test]
 fn mandatory_upstream_tls_without_stls_is_refused() {
     let config = SessionConfig {
         upstream_stls: UpstreamStls::Mandatory,
@@ -466,7 +494,7 @@ fn inspected_message_waits_for_delivery_and_keeps_order() {
     assert_eq!(h.take_client(), b"");
     assert!(h.events.contains(&Event::MessageStart {
         number: 3,
-        partial: false
+        top_lines: None
     }));
     assert!(h.events.contains(&Event::MessageEnd));
     let data: Vec<u8> = h
@@ -548,4 +576,66 @@ proptest! {
     fn any_split_gives_the_same_bytes_and_events(c in 1usize..40, s in 1usize..40) {
         prop_assert_eq!(run_split(c, s), run_split(1000, 1000));
     }
+}
+
+#[test]
+fn inspected_top_is_fetched_as_retr() {
+    let config = SessionConfig {
+        inspect_messages: true,
+        ..SessionConfig::default()
+    };
+    let mut h = Harness::greeted(config);
+    h.client(b"TOP 2 5\r\n");
+    assert_eq!(h.take_server(), b"RETR 2\r\n");
+    h.server(b"+OK\r\nSubject: x\r\n\r\nbody\r\n.\r\n");
+    assert!(h.events.contains(&Event::MessageStart {
+        number: 2,
+        top_lines: Some(5)
+    }));
+    assert!(h.events.contains(&Event::MessageEnd));
+}
+
+#[test]
+fn oversize_message_pauses_then_passes_the_rest() {
+    let config = SessionConfig {
+        inspect_messages: true,
+        max_inspected_size: 10,
+        ..SessionConfig::default()
+    };
+    let mut h = Harness::greeted(config);
+    h.client(b"RETR 1\r\n");
+    h.server(b"+OK\r\n0123456789abcdef\r\n");
+    assert!(h.events.contains(&Event::MessageOversize));
+    assert!(!h.session.wants_read(Side::Server));
+    h.server(b"more\r\n.\r\n");
+    assert_eq!(h.take_client(), b"");
+    h.session.oversize_pass(b"0123456789abcdef\r\n", h.now);
+    h.drain();
+    assert_eq!(
+        text(&h.take_client()),
+        "+OK\r\n0123456789abcdef\r\nmore\r\n.\r\n"
+    );
+}
+
+#[test]
+fn oversize_message_discarded_then_replaced() {
+    let config = SessionConfig {
+        inspect_messages: true,
+        max_inspected_size: 4,
+        ..SessionConfig::default()
+    };
+    let mut h = Harness::greeted(config);
+    h.client(b"RETR 1\r\nNOOP\r\n");
+    h.server(b"+OK\r\nlong line\r\n");
+    h.session.oversize_discard(h.now);
+    h.server(b"rest\r\n.\r\n+OK noop\r\n");
+    h.drain();
+    assert!(h.events.contains(&Event::MessageEnd));
+    h.session
+        .deliver_message(Delivery::Body(b"Subject: denied\r\n.\r\n".to_vec()), h.now);
+    h.drain();
+    assert_eq!(
+        text(&h.take_client()),
+        "+OK\r\nSubject: denied\r\n.\r\n+OK noop\r\n"
+    );
 }

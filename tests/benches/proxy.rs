@@ -1,0 +1,818 @@
+//! Side-by-side throughput and latency benchmarks (DEVELOPERS targets), in one run, reported
+//! as ratios because the machine is shared and noisy.
+//!
+//! Targets measured, each over TLS from a blocking rustls client in this process:
+//! * `direct`   — Dovecot's pop3s listener (TLS 1.3);
+//! * `direct12` — the same, client limited to TLS 1.2 (the reference for sslsplit, which
+//!   speaks TLS 1.2 at most);
+//! * `popgate`  — popgate in front of Dovecot's pop3s: outbound policy (minted certificates),
+//!   TLS on both legs, `tls.action: inspect` with SPEC §4's example strip rules, upstream
+//!   trust through `trust.ca_files` = Dovecot's test CA;
+//! * `sslsplit` — `sslsplit ssl` in front of the same pop3s listener (TLS terminated both
+//!   ways, forged certificates from the same CA as popgate's Proxy Authority, no logs).
+//!
+//! Rounds are interleaved (direct, direct12, popgate, sslsplit, direct, ...) so that load from
+//! other users of the machine spreads over every target; each figure is the median of its
+//! rounds. Run:
+//!
+//! ```text
+//! cargo build --release -p popgate
+//! POPGATE_BIN=$PWD/target/release/popgate cargo bench -p popgate-tests --bench proxy
+//! ```
+//!
+//! `BENCH_ONLY=bulk,small,rate,cold,held` picks parts; `BENCH_HELD=N` sets the number of held
+//! sessions (default 5000). Needs root (Dovecot's maildir), dovecot, openssl and sslsplit.
+
+use std::fmt::Write as _;
+use std::fs;
+use std::io::{ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, ensure, Context, Result};
+use popgate_tests::corpus::Message;
+use popgate_tests::popgate::{standard_tls_profile, RELAY_ACTION, RELAY_POLICY, STANDARD_PROFILE};
+use popgate_tests::process::ChildGuard;
+use popgate_tests::{free_port, wait_for_accept, ConfigDir, Corpus, Dovecot, DovecotOptions, Popgate};
+use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
+use serde_json::json;
+
+/// Rounds of the 20 MiB RETR per target.
+const BULK_ROUNDS: usize = 7;
+/// Rounds of the many-small-RETRs session per target.
+const SMALL_ROUNDS: usize = 5;
+/// Small messages in the mailbox (numbers 1..=SMALL_COUNT; the big one follows).
+const SMALL_COUNT: usize = 200;
+/// Size each small message reaches at least.
+const SMALL_SIZE: usize = 4 * 1024;
+/// Sessions per round of the session-rate test, and concurrent clients.
+const RATE_SESSIONS: usize = 300;
+const RATE_CLIENTS: usize = 2;
+const RATE_ROUNDS: usize = 3;
+/// Fresh popgate starts for the cold first-session latency.
+const COLD_STARTS: usize = 7;
+/// Threads opening the held sessions.
+const HELD_OPENERS: usize = 4;
+/// Socket read/write timeout of every client.
+const IO_TIMEOUT: Duration = Duration::from_secs(60);
+
+fn main() {
+    // `cargo bench` passes `--bench`; nothing else is expected.
+    if let Err(e) = run() {
+        eprintln!("benchmark failed: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn only(part: &str) -> bool {
+    std::env::var("BENCH_ONLY").map_or(true, |v| v.split(',').any(|p| p.trim() == part))
+}
+
+fn run() -> Result<()> {
+    let nofile = raise_nofile()?;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut report = String::new();
+    let _ = writeln!(report, "machine: {}", machine());
+    let _ = writeln!(report, "RLIMIT_NOFILE (inherited by popgate and Dovecot): {nofile}");
+    let popgate_bin = popgate_tests::popgate::popgate_bin()?;
+    let _ = writeln!(report, "popgate binary: {}", popgate_bin.display());
+    println!("{report}");
+
+    let corpus = bench_corpus();
+    let big_no = corpus.len();
+    let dovecot = Dovecot::start(
+        &corpus.messages,
+        DovecotOptions {
+            extra_config: DOVECOT_LIMITS.into(),
+            ..DovecotOptions::default()
+        },
+    )?;
+    let config = popgate_config(&dovecot)?;
+    let popgate = Popgate::start(config.clone())?;
+    let proxy_ca = config.raw_file("pki/ca.crt").context("no pki/ca.crt")?.to_vec();
+    let sslsplit = Sslsplit::start(&config, dovecot.pop3s_addr())?;
+
+    let dovecot_ca = fs::read(dovecot.ca_cert())?;
+    let targets = [
+        Target::new("direct", dovecot.pop3s_addr(), &dovecot_ca, false)?,
+        Target::new("direct12", dovecot.pop3s_addr(), &dovecot_ca, true)?,
+        Target::new("popgate", popgate.pop3s_addr(), &proxy_ca, false)?,
+        Target::new("sslsplit", sslsplit.addr, &proxy_ca, false)?,
+    ];
+    let account = (dovecot.user().to_owned(), dovecot.password().to_owned());
+
+    // Warm-up: one session per target (mints popgate's and sslsplit's leaves, warms Dovecot's
+    // index), and the negotiated TLS parameters for the report.
+    for t in &targets {
+        let (mut s, _) = Session::open(t)?;
+        s.login(&account)?;
+        let got = s.retr(1)?;
+        ensure!(got.body == corpus.messages[0].bytes, "{}: message 1 differs", t.name);
+        println!("{:9} TLS {}", t.name, s.tls_params());
+        s.quit();
+    }
+
+    let mut results = Results::default();
+    if only("bulk") {
+        bench_bulk(&targets, &account, &corpus.messages[big_no - 1], big_no, &mut results)?;
+    }
+    if only("small") {
+        bench_small(&targets, &account, &corpus.messages[..SMALL_COUNT], &mut results)?;
+    }
+    if only("rate") {
+        bench_rate(&targets, &account, &mut results)?;
+    }
+    drop(sslsplit);
+    if only("cold") {
+        bench_cold(&config, &targets[0], &proxy_ca, &account, &mut results)?;
+    }
+    if only("held") {
+        let n = std::env::var("BENCH_HELD")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(5000);
+        bench_held(&popgate, &targets[2], &account, n, &mut results)?;
+    }
+    println!("\n==== summary ====\n{}", results.text);
+    let rss = popgate.peak_rss_kib().unwrap_or(0);
+    println!("popgate peak RSS over the whole run: {rss} KiB");
+    Ok(())
+}
+
+/// Dovecot limits high enough for thousands of sessions from one user and one address.
+/// Logins are served by a few long-lived pop3-login processes (`service_count = 0`); every
+/// logged-in session still has its own pop3 process.
+const DOVECOT_LIMITS: &str = "\
+default_process_limit = 6000
+default_client_limit = 20000
+mail_max_userip_connections = 10000
+service pop3-login {
+  service_count = 0
+  process_min_avail = 2
+  process_limit = 8
+  client_limit = 10000
+}
+service pop3 {
+  process_limit = 6000
+}
+";
+
+/// 200 messages of about 4 KiB (no line starts with a dot, so RETR bytes equal the
+/// message) followed by the 20 MiB message.
+fn bench_corpus() -> Corpus {
+    let mut messages = Vec::new();
+    for i in 1..=SMALL_COUNT {
+        let mut bytes = format!(
+            "Message-ID: <bench-{i}@popgate.test>\r\n\
+             Date: Mon, 6 Jan 2025 11:00:00 +0000\r\n\
+             From: Sender <sender@example.org>\r\n\
+             To: Alice <alice@example.net>\r\n\
+             Subject: Small message {i}\r\n\
+             MIME-Version: 1.0\r\n\
+             Content-Type: text/plain; charset=us-ascii\r\n\r\n"
+        )
+        .into_bytes();
+        let mut line = 0;
+        while bytes.len() < SMALL_SIZE {
+            line += 1;
+            let _ = write!(
+                VecWriter(&mut bytes),
+                "Line {line:03} of message {i:03}: the quick brown fox jumps over the lazy dog.\r\n"
+            );
+        }
+        messages.push(Message {
+            name: format!("bench-{i:03}.eml"),
+            bytes,
+        });
+    }
+    messages.push(Corpus::big_message());
+    Corpus::of(messages)
+}
+
+struct VecWriter<'a>(&'a mut Vec<u8>);
+
+impl std::fmt::Write for VecWriter<'_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.0.extend_from_slice(s.as_bytes());
+        Ok(())
+    }
+}
+
+/// The outbound inspecting configuration: implicit TLS only, upstream Dovecot's pop3s,
+/// certificates minted by a Proxy Authority from `popgate ca init`, SPEC's example rules.
+fn popgate_config(dovecot: &Dovecot) -> Result<ConfigDir> {
+    let pki = dovecot.pki().context("dovecot without TLS")?;
+    let mut profile = standard_tls_profile();
+    profile["trust"]["ca_files"] = json!(["pki/upstream-ca.crt"]);
+    Ok(ConfigDir::relay(dovecot.pop3_addr())
+        .set("popgate.json", "/log", json!({ "format": "json", "level": "info" }))
+        .set(
+            "popgate.json",
+            "/limits",
+            json!({ "max_connections": 20000, "max_connections_per_client": 20000,
+                    "handshake_timeout_s": 60 }),
+        )
+        .json(
+            RELAY_POLICY,
+            json!({
+                "name": "bench-out",
+                "enabled": true,
+                "order": 10,
+                "direction": "outbound",
+                "from": ["any"],
+                "to": ["any"],
+                "tls_support": "required",
+                "ports": { "pop3s": free_port() },
+                "upstream": { "host": "127.0.0.1", "pop3": dovecot.pop3_addr().port(),
+                              "pop3s": dovecot.pop3s_addr().port() },
+                "proxy_action": "POP3-Client.Standard"
+            }),
+        )
+        .json(
+            RELAY_ACTION,
+            json!({
+                "name": "POP3-Client.Standard",
+                "content_types": { "default": "allow",
+                    "rules": [ { "match": "application/x-msdownload", "action": "strip" } ] },
+                "file_names": { "default": "allow",
+                    "rules": [ { "match": "*.exe", "action": "strip" },
+                               { "match": "*.scr", "action": "strip" } ] },
+                "headers": { "rules": [ { "match": "X-Spam-Flag: YES", "action": "tag" } ] },
+                "tls": { "action": "inspect", "profile": "TLS-Client.Standard" }
+            }),
+        )
+        .json(STANDARD_PROFILE, profile)
+        .raw("pki/upstream-ca.crt", fs::read(&pki.ca_cert)?)
+        .with_proxy_authority()?)
+}
+
+// ---------------------------------------------------------------------------------------
+// sslsplit
+
+struct Sslsplit {
+    _child: ChildGuard,
+    _dir: tempfile::TempDir,
+    addr: SocketAddr,
+}
+
+impl Sslsplit {
+    fn start(config: &ConfigDir, upstream: SocketAddr) -> Result<Sslsplit> {
+        let dir = tempfile::tempdir()?;
+        let cert = dir.path().join("ca.crt");
+        let key = dir.path().join("ca.key");
+        fs::write(&cert, config.raw_file("pki/ca.crt").context("ca.crt")?)?;
+        fs::write(&key, config.raw_file("pki/ca.key").context("ca.key")?)?;
+        let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let log = fs::File::create(dir.path().join("sslsplit.log"))?;
+        let child = ChildGuard::spawn(
+            std::process::Command::new("sslsplit")
+                .args(["-u", "root", "-k"])
+                .arg(&key)
+                .arg("-c")
+                .arg(&cert)
+                .args(["ssl", "127.0.0.1", &addr.port().to_string()])
+                .args(["127.0.0.1", &upstream.port().to_string()])
+                .stdin(Stdio::null())
+                .stdout(log.try_clone()?)
+                .stderr(log),
+            "sslsplit",
+        )?;
+        wait_for_accept(addr, Duration::from_secs(10)).with_context(|| {
+            fs::read_to_string(dir.path().join("sslsplit.log")).unwrap_or_default()
+        })?;
+        Ok(Sslsplit {
+            _child: child,
+            _dir: dir,
+            addr,
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// client
+
+struct Target {
+    name: &'static str,
+    addr: SocketAddr,
+    tls: Arc<ClientConfig>,
+}
+
+impl Target {
+    fn new(name: &'static str, addr: SocketAddr, ca_pem: &[u8], tls12_only: bool) -> Result<Target> {
+        let mut roots = RootCertStore::empty();
+        for cert in rustls_pemfile::certs(&mut &ca_pem[..]) {
+            roots.add(cert?)?;
+        }
+        let builder = if tls12_only {
+            ClientConfig::builder_with_protocol_versions(&[&rustls::version::TLS12])
+        } else {
+            ClientConfig::builder()
+        };
+        let mut tls = builder.with_root_certificates(roots).with_no_client_auth();
+        // Every session is a full handshake: no resumption on any target.
+        tls.resumption = rustls::client::Resumption::disabled();
+        Ok(Target {
+            name,
+            addr,
+            tls: Arc::new(tls),
+        })
+    }
+}
+
+struct Retr {
+    body: Vec<u8>,
+    ttfb: Duration,
+    total: Duration,
+}
+
+struct Session {
+    tls: StreamOwned<ClientConnection, TcpStream>,
+    pending: Vec<u8>,
+    chunk: Box<[u8]>,
+}
+
+impl Session {
+    /// Connects, handshakes and reads the greeting; returns the session and the time from
+    /// the start of the TCP connect to the complete greeting line.
+    fn open(target: &Target) -> Result<(Session, Duration)> {
+        let t0 = Instant::now();
+        let tcp = TcpStream::connect_timeout(&target.addr, Duration::from_secs(30))
+            .with_context(|| format!("{}: connecting to {}", target.name, target.addr))?;
+        tcp.set_nodelay(true)?;
+        tcp.set_read_timeout(Some(IO_TIMEOUT))?;
+        tcp.set_write_timeout(Some(IO_TIMEOUT))?;
+        let name = ServerName::try_from("localhost")?;
+        let conn = ClientConnection::new(target.tls.clone(), name)?;
+        let mut session = Session {
+            tls: StreamOwned::new(conn, tcp),
+            pending: Vec::new(),
+            chunk: vec![0; 256 * 1024].into_boxed_slice(),
+        };
+        let greeting = session.read_line().with_context(|| format!("{}: greeting", target.name))?;
+        let elapsed = t0.elapsed();
+        ensure!(greeting.starts_with(b"+OK"), "{}: greeting {:?}", target.name, lossy(&greeting));
+        Ok((session, elapsed))
+    }
+
+    fn tls_params(&self) -> String {
+        format!(
+            "{:?} {:?}",
+            self.tls.conn.protocol_version(),
+            self.tls.conn.negotiated_cipher_suite().map(|s| s.suite())
+        )
+    }
+
+    fn fill(&mut self) -> Result<usize> {
+        loop {
+            match self.tls.read(&mut self.chunk) {
+                Ok(0) => bail!("connection closed"),
+                Ok(n) => return Ok(n),
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    fn read_line(&mut self) -> Result<Vec<u8>> {
+        loop {
+            if let Some(i) = memchr::memmem::find(&self.pending, b"\r\n") {
+                let rest = self.pending.split_off(i + 2);
+                return Ok(std::mem::replace(&mut self.pending, rest));
+            }
+            let n = self.fill()?;
+            self.pending.extend_from_slice(&self.chunk[..n]);
+        }
+    }
+
+    fn send(&mut self, command: &str) -> Result<()> {
+        self.tls.write_all(command.as_bytes())?;
+        self.tls.write_all(b"\r\n")?;
+        self.tls.flush()?;
+        Ok(())
+    }
+
+    fn command(&mut self, command: &str) -> Result<Vec<u8>> {
+        self.send(command)?;
+        let line = self.read_line()?;
+        ensure!(line.starts_with(b"+OK"), "{command}: {:?}", lossy(&line));
+        Ok(line)
+    }
+
+    fn login(&mut self, (user, password): &(String, String)) -> Result<()> {
+        self.command(&format!("USER {user}"))?;
+        self.command(&format!("PASS {password}"))?;
+        Ok(())
+    }
+
+    /// RETR `n`: the message (status line and terminator removed; no line of the bench
+    /// corpus starts with a dot), time to the first response byte and to the terminator.
+    fn retr(&mut self, n: usize) -> Result<Retr> {
+        ensure!(self.pending.is_empty(), "unread bytes before RETR");
+        let mut out = Vec::with_capacity(64 * 1024);
+        let t0 = Instant::now();
+        self.send(&format!("RETR {n}"))?;
+        let first = self.fill()?;
+        let ttfb = t0.elapsed();
+        out.extend_from_slice(&self.chunk[..first]);
+        if out.starts_with(b"-ERR") {
+            bail!("RETR {n}: {:?}", lossy(&out));
+        }
+        while !out.ends_with(b"\r\n.\r\n") {
+            let k = self.fill()?;
+            out.extend_from_slice(&self.chunk[..k]);
+        }
+        let total = t0.elapsed();
+        let status_end = memchr::memmem::find(&out, b"\r\n").context("no status line")? + 2;
+        ensure!(out.starts_with(b"+OK"), "RETR {n}: {:?}", lossy(&out[..status_end]));
+        out.truncate(out.len() - 3);
+        out.drain(..status_end);
+        Ok(Retr {
+            body: out,
+            ttfb,
+            total,
+        })
+    }
+
+    fn quit(mut self) {
+        let _ = self.command("QUIT");
+    }
+}
+
+fn lossy(b: &[u8]) -> String {
+    String::from_utf8_lossy(&b[..b.len().min(200)]).into_owned()
+}
+
+// ---------------------------------------------------------------------------------------
+// statistics and report
+
+#[derive(Default)]
+struct Results {
+    text: String,
+}
+
+impl Results {
+    fn line(&mut self, line: String) {
+        println!("{line}");
+        self.text.push_str(&line);
+        self.text.push('\n');
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn spread(v: &[f64]) -> String {
+    let min = v.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = v.iter().copied().fold(0.0, f64::max);
+    format!("[{min:.1}..{max:.1}]")
+}
+
+// ---------------------------------------------------------------------------------------
+// 1. bulk RETR of the 20 MiB message (+ TTFB)
+
+fn bench_bulk(
+    targets: &[Target],
+    account: &(String, String),
+    big: &Message,
+    big_no: usize,
+    results: &mut Results,
+) -> Result<()> {
+    let size = big.bytes.len() as f64;
+    let mut mibps = vec![Vec::new(); targets.len()];
+    let mut ttfb = vec![Vec::new(); targets.len()];
+    let mut total = vec![Vec::new(); targets.len()];
+    for _ in 0..BULK_ROUNDS {
+        for (i, t) in targets.iter().enumerate() {
+            let (mut s, _) = Session::open(t)?;
+            s.login(account)?;
+            let r = s.retr(big_no)?;
+            ensure!(r.body == big.bytes, "{}: the 20 MiB message differs", t.name);
+            s.quit();
+            mibps[i].push(size / r.total.as_secs_f64() / (1024.0 * 1024.0));
+            ttfb[i].push(ms(r.ttfb));
+            total[i].push(ms(r.total));
+        }
+    }
+    results.line(format!(
+        "\n[1] RETR of the {:.1} MiB message, median of {BULK_ROUNDS} (one session each)",
+        size / 1048576.0
+    ));
+    let direct = median(mibps[0].clone());
+    let direct12 = median(mibps[1].clone());
+    for (i, t) in targets.iter().enumerate() {
+        let m = median(mibps[i].clone());
+        results.line(format!(
+            "  {:9} {m:7.1} MiB/s {:>16}  ratio/direct {:.2}  ratio/direct12 {:.2}  TTFB {:7.1} ms {}  total {:7.1} ms {}",
+            t.name,
+            spread(&mibps[i]),
+            m / direct,
+            m / direct12,
+            median(ttfb[i].clone()),
+            spread(&ttfb[i]),
+            median(total[i].clone()),
+            spread(&total[i]),
+        ));
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// 2. many small RETRs in one session
+
+fn bench_small(
+    targets: &[Target],
+    account: &(String, String),
+    small: &[Message],
+    results: &mut Results,
+) -> Result<()> {
+    let mut per_s = vec![Vec::new(); targets.len()];
+    for _ in 0..SMALL_ROUNDS {
+        for (i, t) in targets.iter().enumerate() {
+            let (mut s, _) = Session::open(t)?;
+            s.login(account)?;
+            let t0 = Instant::now();
+            for (n, m) in small.iter().enumerate() {
+                let r = s.retr(n + 1)?;
+                ensure!(r.body == m.bytes, "{}: message {} differs", t.name, n + 1);
+            }
+            let elapsed = t0.elapsed();
+            s.quit();
+            per_s[i].push(small.len() as f64 / elapsed.as_secs_f64());
+        }
+    }
+    results.line(format!(
+        "\n[2] {} RETRs of ~{} KiB in one session (sequential, not pipelined), median of {SMALL_ROUNDS}",
+        small.len(),
+        SMALL_SIZE / 1024
+    ));
+    let direct = median(per_s[0].clone());
+    let direct12 = median(per_s[1].clone());
+    for (i, t) in targets.iter().enumerate() {
+        let m = median(per_s[i].clone());
+        results.line(format!(
+            "  {:9} {m:7.0} msg/s {:>16}  ratio/direct {:.2}  ratio/direct12 {:.2}  ({:.3} ms/RETR)",
+            t.name,
+            spread(&per_s[i]),
+            m / direct,
+            m / direct12,
+            1e3 / m
+        ));
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// 3. new sessions per second
+
+fn one_session(t: &Target, account: &(String, String)) -> Result<()> {
+    let (mut s, _) = Session::open(t)?;
+    s.login(account)?;
+    s.command("STAT")?;
+    s.command("QUIT")?;
+    Ok(())
+}
+
+fn bench_rate(targets: &[Target], account: &(String, String), results: &mut Results) -> Result<()> {
+    let mut rate = vec![Vec::new(); targets.len()];
+    for _ in 0..RATE_ROUNDS {
+        for (i, t) in targets.iter().enumerate() {
+            let t0 = Instant::now();
+            thread::scope(|scope| -> Result<()> {
+                let workers: Vec<_> = (0..RATE_CLIENTS)
+                    .map(|_| {
+                        scope.spawn(|| -> Result<()> {
+                            for _ in 0..RATE_SESSIONS / RATE_CLIENTS {
+                                one_session(t, account)?;
+                            }
+                            Ok(())
+                        })
+                    })
+                    .collect();
+                for w in workers {
+                    w.join().expect("rate worker panicked")?;
+                }
+                Ok(())
+            })?;
+            rate[i].push(RATE_SESSIONS as f64 / t0.elapsed().as_secs_f64());
+        }
+    }
+    results.line(format!(
+        "\n[3] new sessions/s (connect, TLS handshake, greeting, USER/PASS, STAT, QUIT), \
+         {RATE_SESSIONS} sessions by {RATE_CLIENTS} concurrent clients, median of {RATE_ROUNDS}"
+    ));
+    let direct = median(rate[0].clone());
+    let direct12 = median(rate[1].clone());
+    for (i, t) in targets.iter().enumerate() {
+        let m = median(rate[i].clone());
+        results.line(format!(
+            "  {:9} {m:7.1} sessions/s {:>16}  ratio/direct {:.2}  ratio/direct12 {:.2}",
+            t.name,
+            spread(&rate[i]),
+            m / direct,
+            m / direct12
+        ));
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// 4. first session on a cold popgate
+
+fn bench_cold(
+    config: &ConfigDir,
+    direct: &Target,
+    proxy_ca: &[u8],
+    account: &(String, String),
+    results: &mut Results,
+) -> Result<()> {
+    let mut first = Vec::new();
+    let mut second = Vec::new();
+    let mut direct_ms = Vec::new();
+    for _ in 0..COLD_STARTS {
+        // A direct session right before, as the baseline of this start.
+        let (s, d) = Session::open(direct)?;
+        s.quit();
+        direct_ms.push(ms(d));
+        let cold = Popgate::start(config.clone())?;
+        let target = Target::new("popgate-cold", cold.pop3s_addr(), proxy_ca, false)?;
+        let (mut s, d1) = Session::open(&target)?;
+        s.login(account)?;
+        s.quit();
+        let (s, d2) = Session::open(&target)?;
+        s.quit();
+        first.push(ms(d1));
+        second.push(ms(d2));
+    }
+    let d = median(direct_ms.clone());
+    let f = median(first.clone());
+    let w = median(second.clone());
+    results.line(format!(
+        "\n[4] connect-to-greeting latency, {COLD_STARTS} fresh popgate starts (median)"
+    ));
+    results.line(format!("  direct                        {d:6.2} ms {}", spread(&direct_ms)));
+    results.line(format!(
+        "  popgate 1st session (mints)   {f:6.2} ms {}  added {:+.2} ms",
+        spread(&first),
+        f - d
+    ));
+    results.line(format!(
+        "  popgate 2nd session (cached)  {w:6.2} ms {}  added {:+.2} ms",
+        spread(&second),
+        w - d
+    ));
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// 5. thousands of sessions held and served at once
+
+fn bench_held(
+    popgate: &Popgate,
+    target: &Target,
+    account: &(String, String),
+    n: usize,
+    results: &mut Results,
+) -> Result<()> {
+    let rss_before = popgate.rss_kib()?;
+    let t0 = Instant::now();
+    let per = n.div_ceil(HELD_OPENERS);
+    let mut sessions: Vec<Session> = Vec::with_capacity(n);
+    let mut failure = None;
+    thread::scope(|scope| {
+        let openers: Vec<_> = (0..HELD_OPENERS)
+            .map(|k| {
+                let count = per.min(n.saturating_sub(k * per));
+                scope.spawn(move || {
+                    let mut mine = Vec::with_capacity(count);
+                    for _ in 0..count {
+                        let opened = Session::open(target).and_then(|(mut s, _)| {
+                            s.login(account)?;
+                            Ok(s)
+                        });
+                        match opened {
+                            Ok(s) => mine.push(s),
+                            Err(e) => return (mine, Some(e)),
+                        }
+                    }
+                    (mine, None)
+                })
+            })
+            .collect();
+        for o in openers {
+            let (mine, err) = o.join().expect("opener panicked");
+            sessions.extend(mine);
+            if failure.is_none() {
+                failure = err;
+            }
+        }
+    });
+    let open_time = t0.elapsed();
+    let held = sessions.len();
+    let rss_held = popgate.rss_kib()?;
+    let pop3_procs = count_processes("pop3");
+    results.line(format!(
+        "\n[5] {n} sessions requested through popgate, each logged in (USER/PASS)"
+    ));
+    results.line(format!(
+        "  opened and logged in: {held} in {:.1} s ({:.0}/s){}",
+        open_time.as_secs_f64(),
+        held as f64 / open_time.as_secs_f64(),
+        failure
+            .as_ref()
+            .map(|e| format!("; first failure: {e:#}"))
+            .unwrap_or_default()
+    ));
+    results.line(format!(
+        "  popgate RSS {rss_before} KiB before, {rss_held} KiB with {held} held: {:.1} KiB/session; Dovecot pop3 processes: {pop3_procs}",
+        (rss_held.saturating_sub(rss_before)) as f64 / held.max(1) as f64
+    ));
+    // Every session gets a command at once, then every answer is collected.
+    let t1 = Instant::now();
+    let mut sent = 0;
+    for s in &mut sessions {
+        if s.send("STAT").is_ok() {
+            sent += 1;
+        }
+    }
+    let mut answered = 0;
+    for s in &mut sessions {
+        if matches!(s.read_line(), Ok(line) if line.starts_with(b"+OK")) {
+            answered += 1;
+        }
+    }
+    let serve_time = t1.elapsed();
+    let rss_after = popgate.rss_kib()?;
+    results.line(format!(
+        "  STAT sent to {sent}, +OK from {answered}/{held} in {:.2} s; popgate RSS afterwards {rss_after} KiB",
+        serve_time.as_secs_f64()
+    ));
+    drop(sessions);
+    if let Some(e) = failure {
+        results.line(format!("  (stopped opening at {held}: {e:#})"));
+    }
+    Ok(())
+}
+
+fn count_processes(name: &str) -> usize {
+    let Ok(dir) = fs::read_dir("/proc") else { return 0 };
+    dir.filter_map(|e| e.ok())
+        .filter(|e| {
+            fs::read_to_string(e.path().join("comm")).is_ok_and(|c| c.trim() == name)
+        })
+        .count()
+}
+
+// ---------------------------------------------------------------------------------------
+// environment
+
+fn raise_nofile() -> Result<u64> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit write/read only the struct we pass.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            bail!("getrlimit: {}", std::io::Error::last_os_error());
+        }
+        lim.rlim_cur = lim.rlim_max;
+        if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+            bail!("setrlimit: {}", std::io::Error::last_os_error());
+        }
+    }
+    Ok(lim.rlim_cur)
+}
+
+fn machine() -> String {
+    let cpuinfo = fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split(':').nth(1))
+        .unwrap_or("?")
+        .trim()
+        .to_owned();
+    let cpus = thread::available_parallelism().map_or(0, |n| n.get());
+    let mem = fs::read_to_string("/proc/meminfo")
+        .unwrap_or_default()
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_owned();
+    format!("{cpus} CPUs, {model}, {mem}")
+}
