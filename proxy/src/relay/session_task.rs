@@ -120,11 +120,7 @@ async fn run(
         let tcp = client.take_plain().map_err(|_| Failure {
             reason: CloseReason::PeerClosed(Side::Client),
         })?;
-        match route
-            .tls
-            .read_client_hello(tcp, route.handshake_timeout)
-            .await
-        {
+        match Box::pin(route.tls.read_client_hello(tcp, route.handshake_timeout)).await {
             Ok(read) => hello = Some(read),
             Err(err) => return Err(tls_failed(err)),
         }
@@ -134,13 +130,16 @@ async fn run(
     let mut early_client_input = Vec::new();
     loop {
         let mut server =
-            match server_leg::connect(route, &mut attempts, sni.as_deref(), &mut summary.tls).await
+            match Box::pin(server_leg::connect(route, &mut attempts, sni.as_deref(), &mut summary.tls)).await
             {
                 Ok(server) => server,
-                Err(err) => return Err(setup_failed(&mut client, hello, route, summary, err).await),
+                Err(err) => {
+                    let failed = setup_failed(&mut client, hello, route, summary, err);
+                    return Err(Box::pin(failed).await);
+                }
             };
         if let Some(hello) = hello.take() {
-            client = finish_client(hello, route, summary).await?;
+            client = Box::pin(finish_client(hello, route, summary)).await?;
         }
         let mut session_config = route.session.clone();
         session_config.client_tls = client.is_tls();
@@ -173,7 +172,7 @@ async fn run(
         };
         summary.commands = session.stats().commands;
         summary.messages = session.stats().messages;
-        if flush_with_deadline(&mut session, &mut client)
+        if Box::pin(flush_with_deadline(&mut session, &mut client))
             .await
             .is_err()
         {
@@ -289,7 +288,9 @@ async fn drive(
                     // server's +OK): no handshake; the next run drains the close.
                     continue;
                 }
-                if let Err(stop) = start_tls(side, session, client, server, route, summary).await {
+                if let Err(stop) =
+                    Box::pin(start_tls(side, session, client, server, route, summary)).await
+                {
                     return match stop {
                         Stop::Closed(reason) => Driven::Closed(reason),
                         Stop::ServerHandshake(failure) => {
@@ -299,18 +300,19 @@ async fn drive(
                             {
                                 return Driven::RetryServer;
                             }
-                            server_tls_failed(client, failure).await
+                            Box::pin(server_tls_failed(client, failure)).await
                         }
                     };
                 }
                 session.tls_established(side, Instant::now());
             }
             Interrupt::Tunnel => {
-                return Driven::Closed(tunnel(session, client, server, summary).await)
+                return Driven::Closed(Box::pin(tunnel(session, client, server, summary)).await)
             }
             Interrupt::Message(collected) => {
                 let plan = route.inspection.as_ref();
-                inspection::deliver(session, plan, collected, oversize).await;
+                // Boxed: a rare, large future must not size every idle session's task.
+                Box::pin(inspection::deliver(session, plan, collected, oversize)).await;
                 oversize = false;
             }
             Interrupt::Oversize => {

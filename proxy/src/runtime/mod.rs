@@ -5,7 +5,7 @@
 //! and only then is the new snapshot swapped in and the unneeded listeners closed; any
 //! failure logs every error and changes nothing. New connections use the new snapshot;
 //! established sessions keep the one they were admitted with until they end (see
-//! [`reload`]). Limits and timeouts follow the reload; `interception`, `user`/`group`, `log`
+//! `reload`). Limits and timeouts follow the reload; `interception`, `user`/`group`, `log`
 //! and `metrics.listen` are read at start only (a change is logged as a warning).
 //!
 //! Shutdown (SIGTERM/SIGINT): the listeners close at once (new connections are refused by
@@ -96,6 +96,9 @@ pub async fn run(
     let prepared = load(&dir)?;
     let global = prepared.config.global().clone();
     crate::logging::init(global.log_format(), global.log_level());
+    // Before the listeners: once a client can connect, an edit must not be missed. Before
+    // the privilege drop: an inotify watch, once made, outlives the rights it needed.
+    let mut changes = crate::watch::DirWatcher::start(&dir);
     let limits = global.limits();
     let mut listeners = Listeners::default();
     let change = listeners
@@ -124,9 +127,6 @@ pub async fn run(
         ),
         None => None,
     };
-    // Before the drop: the directory may be readable by root only until the administrator
-    // fixes it, and an inotify watch, once made, outlives the privileges it needed.
-    let mut changes = crate::watch::DirWatcher::start(&dir);
     crate::privileges::drop_to(global.user(), global.group())?;
     info!(listeners = ?listeners.addresses(), "popgate running");
     if let Some(ready) = ready {
