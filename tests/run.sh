@@ -7,7 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PEERS=(dovecot-core dovecot-pop3d fetchmail curl python3 openssl
-       clamav-daemon nftables iptables iproute2)
+       clamav-daemon nftables iptables iproute2
+       systemd dpkg-dev util-linux)
 
 missing=()
 for pkg in "${PEERS[@]}"; do
@@ -25,6 +26,12 @@ fi
 if ! command -v cargo >/dev/null 2>&1; then
     echo "run.sh: cargo not found in PATH" >&2
     exit 1
+fi
+
+# tests/tests/packaging.rs builds the .deb with cargo-deb.
+if ! cargo deb --version >/dev/null 2>&1; then
+    echo "run.sh: installing cargo-deb"
+    timeout 1200 cargo install cargo-deb --version 3.8.0 --locked
 fi
 
 # Missing peers fail tests instead of skipping them.

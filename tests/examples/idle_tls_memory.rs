@@ -65,7 +65,11 @@ fn main() -> Result<()> {
             }),
         )
         .set(RELAY_ACTION, "/tls/action", json!("inspect"))
-        .set(STANDARD_PROFILE, "/trust/ca_files", json!(["pki/upstream-ca.crt"]))
+        .set(
+            STANDARD_PROFILE,
+            "/trust/ca_files",
+            json!(["pki/upstream-ca.crt"]),
+        )
         .set("popgate.json", "/log/level", json!("info"))
         .set(
             "popgate.json",

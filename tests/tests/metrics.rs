@@ -48,7 +48,11 @@ fn sessions_bytes_and_verdicts_are_counted_exactly() {
     let metrics = free_addr();
     // One rule that matches exactly one corpus message, so two verdicts are in play.
     let config = with_metrics(ConfigDir::relay(dovecot.pop3_addr()), metrics)
-        .set(RELAY_ACTION, "/content_types", json!({ "default": "allow", "rules": [] }))
+        .set(
+            RELAY_ACTION,
+            "/content_types",
+            json!({ "default": "allow", "rules": [] }),
+        )
         .set(RELAY_ACTION, "/headers", json!({ "rules": [] }))
         .set(
             RELAY_ACTION,
@@ -59,7 +63,10 @@ fn sessions_bytes_and_verdicts_are_counted_exactly() {
     let popgate = Popgate::start(config).unwrap();
     wait_for_accept(metrics, SETTLE).unwrap();
     let before = settled(metrics, 1);
-    assert_eq!(before.value("popgate_messages_total", &[("verdict", "allow")]), 0.0);
+    assert_eq!(
+        before.value("popgate_messages_total", &[("verdict", "allow")]),
+        0.0
+    );
 
     const SESSIONS: usize = 3;
     let stripped = corpus
@@ -90,7 +97,13 @@ fn sessions_bytes_and_verdicts_are_counted_exactly() {
         "{}",
         after.text
     );
-    for result in ["no_policy", "limit", "loop", "upstream_unavailable", "tls_refused"] {
+    for result in [
+        "no_policy",
+        "limit",
+        "loop",
+        "upstream_unavailable",
+        "tls_refused",
+    ] {
         assert_eq!(
             delta("popgate_connections_total", &[("result", result)]),
             0.0,
@@ -111,7 +124,11 @@ fn sessions_bytes_and_verdicts_are_counted_exactly() {
         after.text
     );
     for verdict in ["deny", "quarantine", "tag", "tempfail"] {
-        assert_eq!(delta("popgate_messages_total", &[("verdict", verdict)]), 0.0, "{verdict}");
+        assert_eq!(
+            delta("popgate_messages_total", &[("verdict", verdict)]),
+            0.0,
+            "{verdict}"
+        );
     }
     assert_eq!(
         delta("popgate_inspection_seconds_count", &[]),
@@ -121,12 +138,24 @@ fn sessions_bytes_and_verdicts_are_counted_exactly() {
     );
     // What popgate read from Dovecot includes every RETR body as Dovecot sent it.
     let from_server = delta("popgate_bytes_total", &[("direction", "server_to_client")]);
-    assert!(from_server >= body_bytes as f64, "{from_server} < {body_bytes}");
+    assert!(
+        from_server >= body_bytes as f64,
+        "{from_server} < {body_bytes}"
+    );
     let from_client = delta("popgate_bytes_total", &[("direction", "client_to_server")]);
     let retr_lines = retrieved * "RETR 1\r\n".len();
-    assert!(from_client >= retr_lines as f64, "{from_client} < {retr_lines}");
+    assert!(
+        from_client >= retr_lines as f64,
+        "{from_client} < {retr_lines}"
+    );
     let buckets = after.histogram("popgate_inspection_seconds");
-    assert_eq!(buckets.last(), Some(&(f64::INFINITY, after.value("popgate_inspection_seconds_count", &[]))));
+    assert_eq!(
+        buckets.last(),
+        Some(&(
+            f64::INFINITY,
+            after.value("popgate_inspection_seconds_count", &[])
+        ))
+    );
     assert!(buckets.windows(2).all(|w| w[0].1 <= w[1].1), "{buckets:?}");
     drop(popgate);
 }
@@ -137,15 +166,21 @@ fn refusals_are_counted_by_reason_and_reloads_by_result() {
     // Upstream unavailable: nothing listens on the upstream port.
     let metrics = free_addr();
     let dead_upstream = SocketAddr::from(([127, 0, 0, 1], free_port()));
-    let mut popgate = Popgate::start(with_metrics(ConfigDir::relay(dead_upstream), metrics)).unwrap();
+    let mut popgate =
+        Popgate::start(with_metrics(ConfigDir::relay(dead_upstream), metrics)).unwrap();
     wait_for_accept(metrics, SETTLE).unwrap();
     let before = settled(metrics, 1);
     let reply = refused_reply(popgate.pop3_addr());
     assert!(reply.starts_with(b"-ERR [SYS/TEMP]"), "{}", escape(&reply));
     let after = settled(metrics, 2);
     assert_eq!(
-        after.value("popgate_connections_total", &[("result", "upstream_unavailable")])
-            - before.value("popgate_connections_total", &[("result", "upstream_unavailable")]),
+        after.value(
+            "popgate_connections_total",
+            &[("result", "upstream_unavailable")]
+        ) - before.value(
+            "popgate_connections_total",
+            &[("result", "upstream_unavailable")]
+        ),
         1.0,
         "{}",
         after.text
@@ -167,14 +202,20 @@ fn refusals_are_counted_by_reason_and_reloads_by_result() {
     let rejected = wait_for(metrics, "a rejected reload", |m| {
         m.value("popgate_config_reloads_total", &[("result", "failed")]) >= 1.0
     });
-    assert_eq!(rejected.value("popgate_config_reloads_total", &[("result", "ok")]), 1.0);
+    assert_eq!(
+        rejected.value("popgate_config_reloads_total", &[("result", "ok")]),
+        1.0
+    );
     drop(popgate);
 
     // No policy: the only policy admits a client address that is not ours.
     let dovecot = Dovecot::start(&Corpus::small().messages, DovecotOptions::default()).unwrap();
     let metrics = free_addr();
-    let config = with_metrics(ConfigDir::relay(dovecot.pop3_addr()), metrics)
-        .set(RELAY_POLICY, "/from", json!(["192.0.2.1"]));
+    let config = with_metrics(ConfigDir::relay(dovecot.pop3_addr()), metrics).set(
+        RELAY_POLICY,
+        "/from",
+        json!(["192.0.2.1"]),
+    );
     let popgate = Popgate::start(config).unwrap();
     wait_for_accept(metrics, SETTLE).unwrap();
     let before = settled(metrics, 1);
@@ -188,7 +229,10 @@ fn refusals_are_counted_by_reason_and_reloads_by_result() {
         "{}",
         after.text
     );
-    assert_eq!(after.value("popgate_connections_total", &[("result", "accepted")]), 0.0);
+    assert_eq!(
+        after.value("popgate_connections_total", &[("result", "accepted")]),
+        0.0
+    );
 }
 
 #[test]
@@ -206,7 +250,11 @@ fn tls_1_1_client_counts_as_client_protocol_version_failure() {
         .raw("pki/upstream-ca.crt", fs::read(&pki.ca_cert).unwrap())
         .set(RELAY_POLICY, "/upstream", upstream)
         .set(RELAY_ACTION, "/tls/action", json!("inspect"))
-        .set(STANDARD_PROFILE, "/trust/ca_files", json!(["pki/upstream-ca.crt"]));
+        .set(
+            STANDARD_PROFILE,
+            "/trust/ca_files",
+            json!(["pki/upstream-ca.crt"]),
+        );
     let popgate = Popgate::start(config).unwrap();
     wait_for_accept(metrics, SETTLE).unwrap();
     let before = settled(metrics, 1);
@@ -224,7 +272,12 @@ fn tls_1_1_client_counts_as_client_protocol_version_failure() {
         after.value(name, labels) - before.value(name, labels)
     };
     let failures = [("side", "client"), ("reason", "protocol_version")];
-    assert_eq!(delta("popgate_tls_handshake_failures_total", &failures), 1.0, "{}", after.text);
+    assert_eq!(
+        delta("popgate_tls_handshake_failures_total", &failures),
+        1.0,
+        "{}",
+        after.text
+    );
     assert_eq!(
         delta("popgate_connections_total", &[("result", "tls_refused")]),
         1.0,
@@ -233,7 +286,11 @@ fn tls_1_1_client_counts_as_client_protocol_version_failure() {
     );
     for reason in ["timeout", "certificate", "protocol_version", "other"] {
         let labels = [("side", "server"), ("reason", reason)];
-        assert_eq!(delta("popgate_tls_handshake_failures_total", &labels), 0.0, "{reason}");
+        assert_eq!(
+            delta("popgate_tls_handshake_failures_total", &labels),
+            0.0,
+            "{reason}"
+        );
     }
 }
 
@@ -242,11 +299,15 @@ fn only_get_and_head_of_metrics_are_served() {
     require_peers!(Peer::Dovecot, Peer::Openssl);
     let dovecot = Dovecot::start(&Corpus::small().messages, DovecotOptions::default()).unwrap();
     let metrics = free_addr();
-    let _popgate = Popgate::start(with_metrics(ConfigDir::relay(dovecot.pop3_addr()), metrics)).unwrap();
+    let _popgate =
+        Popgate::start(with_metrics(ConfigDir::relay(dovecot.pop3_addr()), metrics)).unwrap();
     wait_for_accept(metrics, SETTLE).unwrap();
     let (status, _, body) = http(metrics, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
     assert_eq!(status, "HTTP/1.1 404 Not Found", "{body}");
-    let (status, _, _) = http(metrics, "POST /metrics HTTP/1.1\r\nContent-Length: 0\r\n\r\n");
+    let (status, _, _) = http(
+        metrics,
+        "POST /metrics HTTP/1.1\r\nContent-Length: 0\r\n\r\n",
+    );
     assert_eq!(status, "HTTP/1.1 405 Method Not Allowed");
     let (status, headers, body) = http(metrics, "HEAD /metrics HTTP/1.1\r\n\r\n");
     assert_eq!(status, "HTTP/1.1 200 OK");
@@ -259,7 +320,11 @@ fn only_get_and_head_of_metrics_are_served() {
 
 /// `config` with `metrics.listen` at `addr`.
 fn with_metrics(config: ConfigDir, addr: SocketAddr) -> ConfigDir {
-    config.set("popgate.json", "/metrics", json!({ "listen": addr.to_string() }))
+    config.set(
+        "popgate.json",
+        "/metrics",
+        json!({ "listen": addr.to_string() }),
+    )
 }
 
 fn free_addr() -> SocketAddr {
@@ -275,10 +340,14 @@ fn refused_reply(addr: SocketAddr) -> Vec<u8> {
 /// Waits until popgate is idle (no active session) and has counted at least
 /// `connections` connections, and returns that scrape.
 fn settled(addr: SocketAddr, connections: usize) -> Exposition {
-    wait_for(addr, &format!("{connections} connections counted, none active"), |m| {
-        m.sum("popgate_connections_total") >= connections as f64
-            && m.value("popgate_sessions_active", &[]) == 0.0
-    })
+    wait_for(
+        addr,
+        &format!("{connections} connections counted, none active"),
+        |m| {
+            m.sum("popgate_connections_total") >= connections as f64
+                && m.value("popgate_sessions_active", &[]) == 0.0
+        },
+    )
 }
 
 /// Scrapes until `condition` holds (bounded by [`SETTLE`]); returns the scrape that held.
@@ -317,11 +386,17 @@ fn scrape(addr: SocketAddr) -> Exposition {
     for line in text.lines().filter(|l| *l != "# EOF") {
         match LineInfo::parse(line) {
             LineInfo::Doc { .. } => {}
-            LineInfo::Type { metric_name, metric_alias, sample_type } => {
+            LineInfo::Type {
+                metric_name,
+                metric_alias,
+                sample_type,
+            } => {
                 let name = metric_alias.unwrap_or(metric_name);
                 types.insert(name, format!("{sample_type:?}").to_lowercase());
             }
-            LineInfo::Sample { metric_name, value, .. } => {
+            LineInfo::Sample {
+                metric_name, value, ..
+            } => {
                 assert!(metric_name.starts_with("popgate_"), "{line}");
                 assert!(value.parse::<f64>().is_ok() || value == "+Inf", "{line}");
             }
@@ -329,12 +404,19 @@ fn scrape(addr: SocketAddr) -> Exposition {
         }
     }
     for (family, kind) in FAMILIES {
-        assert_eq!(types.get(family).map(String::as_str), Some(kind), "{family} in\n{text}");
+        assert_eq!(
+            types.get(family).map(String::as_str),
+            Some(kind),
+            "{family} in\n{text}"
+        );
     }
     let scrape = Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).unwrap();
     for sample in &scrape.samples {
         for label in ["client", "server_address", "user", "addr", "ip"] {
-            assert!(sample.labels.get(label).is_none(), "unbounded label {label}: {sample:?}");
+            assert!(
+                sample.labels.get(label).is_none(),
+                "unbounded label {label}: {sample:?}"
+            );
         }
     }
     Exposition { text, scrape }
@@ -355,7 +437,11 @@ impl Exposition {
             .collect();
         match matching[..] {
             [v] => v,
-            _ => panic!("{} samples {name}{labels:?} in\n{}", matching.len(), self.text),
+            _ => panic!(
+                "{} samples {name}{labels:?} in\n{}",
+                matching.len(),
+                self.text
+            ),
         }
     }
 
@@ -383,8 +469,7 @@ impl Exposition {
         let Value::Histogram(buckets) = &sample.value else {
             unreachable!()
         };
-        let mut buckets: Vec<(f64, f64)> =
-            buckets.iter().map(|b| (b.less_than, b.count)).collect();
+        let mut buckets: Vec<(f64, f64)> = buckets.iter().map(|b| (b.less_than, b.count)).collect();
         buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
         buckets
     }
@@ -406,13 +491,18 @@ fn http(addr: SocketAddr, request: &str) -> (String, String, String) {
         .split_once("\r\n\r\n")
         .unwrap_or_else(|| panic!("no header end in {response:?}"));
     let (status, headers) = head.split_once("\r\n").unwrap_or((head, ""));
-    if let Some(length) = headers
-        .lines()
-        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length: ").map(str::to_owned))
-    {
+    if let Some(length) = headers.lines().find_map(|l| {
+        l.to_ascii_lowercase()
+            .strip_prefix("content-length: ")
+            .map(str::to_owned)
+    }) {
         if !request.starts_with("HEAD ") {
             assert_eq!(length.parse::<usize>().unwrap(), body.len(), "{response}");
         }
     }
-    (status.to_owned(), headers.to_ascii_lowercase(), body.to_owned())
+    (
+        status.to_owned(),
+        headers.to_ascii_lowercase(),
+        body.to_owned(),
+    )
 }

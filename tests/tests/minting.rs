@@ -198,7 +198,10 @@ fn plaintext_server_leg_gets_a_leaf_minted_for_the_upstream_host() {
     )
     .unwrap();
     assert!(probe.handshake_ok(), "{probe:?}");
-    assert!(probe.responses.iter().all(|r| r.starts_with("+OK")), "{probe:?}");
+    assert!(
+        probe.responses.iter().all(|r| r.starts_with("+OK")),
+        "{probe:?}"
+    );
     let text = certificate_text(&probe.peer_cert_pem.unwrap()).unwrap();
     assert!(text.contains("IP Address:127.0.0.1"), "{text}");
     assert!(!text.contains("DNS:localhost"), "{text}");

@@ -61,29 +61,44 @@ fn unit_file_passes_systemd_analyze_verify_and_security_review() {
         "KillSignal=SIGTERM",
         "TimeoutStopSec=45",
     ] {
-        assert!(unit.lines().any(|l| l == line), "popgate.service lacks {line:?}");
+        assert!(
+            unit.lines().any(|l| l == line),
+            "popgate.service lacks {line:?}"
+        );
     }
     // verify insists that ExecStart's program exists: check a copy that runs the popgate
     // built for these tests (the installed unit is verified as is by the package test).
     let binary = popgate_bin().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let copy = dir.path().join("popgate.service");
-    fs::write(&copy, unit.replace("/usr/bin/popgate", binary.to_str().unwrap())).unwrap();
+    fs::write(
+        &copy,
+        unit.replace("/usr/bin/popgate", binary.to_str().unwrap()),
+    )
+    .unwrap();
     verify_unit(&analyze, &copy);
 
     let output = run_ok(
-        Command::new(&analyze).args(["security", "--offline=yes"]).arg(&copy),
+        Command::new(&analyze)
+            .args(["security", "--offline=yes"])
+            .arg(&copy),
         TOOL_TIMEOUT,
     )
     .unwrap();
     let report = String::from_utf8_lossy(&output.stdout);
     let exposure: f64 = report
         .lines()
-        .find_map(|l| l.split("Overall exposure level for popgate.service: ").nth(1))
+        .find_map(|l| {
+            l.split("Overall exposure level for popgate.service: ")
+                .nth(1)
+        })
         .and_then(|rest| rest.split_whitespace().next())
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no exposure level in\n{report}"));
-    assert!(exposure <= 2.5, "exposure {exposure} (want <= 2.5):\n{report}");
+    assert!(
+        exposure <= 2.5,
+        "exposure {exposure} (want <= 2.5):\n{report}"
+    );
 }
 
 #[test]
@@ -106,9 +121,12 @@ fn deb_builds_installs_checks_runs_and_purges() {
     let out = tempfile::tempdir().unwrap();
     let deb = build_deb(&cargo_deb, out.path());
     let contents = String::from_utf8(
-        run_ok(Command::new("dpkg-deb").arg("--contents").arg(&deb), TOOL_TIMEOUT)
-            .unwrap()
-            .stdout,
+        run_ok(
+            Command::new("dpkg-deb").arg("--contents").arg(&deb),
+            TOOL_TIMEOUT,
+        )
+        .unwrap()
+        .stdout,
     )
     .unwrap();
     for path in [
@@ -118,13 +136,19 @@ fn deb_builds_installs_checks_runs_and_purges() {
         "./usr/share/popgate/nftables/popgate-tproxy.nft",
         "./usr/share/popgate/iptables/popgate-tproxy.sh",
     ] {
-        assert!(contents.contains(path), "{path} missing from the package:\n{contents}");
+        assert!(
+            contents.contains(path),
+            "{path} missing from the package:\n{contents}"
+        );
     }
 
     let installed = Installed::install(&deb);
     let conffiles = dpkg_query("${Conffiles}");
     for file in CONFFILES {
-        assert!(conffiles.contains(file), "{file} is not a conffile: {conffiles}");
+        assert!(
+            conffiles.contains(file),
+            "{file} is not a conffile: {conffiles}"
+        );
     }
     assert_example_configuration();
     let uid = account_id("passwd", "popgate");
@@ -142,8 +166,15 @@ fn deb_builds_installs_checks_runs_and_purges() {
     .unwrap();
     // The service user can read the whole configuration it is shipped with.
     run_ok(
-        Command::new("runuser")
-            .args(["-u", "popgate", "--", "/usr/bin/popgate", "check", "--config", "/etc/popgate"]),
+        Command::new("runuser").args([
+            "-u",
+            "popgate",
+            "--",
+            "/usr/bin/popgate",
+            "check",
+            "--config",
+            "/etc/popgate",
+        ]),
         TOOL_TIMEOUT,
     )
     .unwrap();
@@ -151,17 +182,29 @@ fn deb_builds_installs_checks_runs_and_purges() {
     runs_under_the_units_privileges();
 
     installed.remove();
-    assert!(!Path::new("/usr/bin/popgate").exists(), "binary left after dpkg -r");
+    assert!(
+        !Path::new("/usr/bin/popgate").exists(),
+        "binary left after dpkg -r"
+    );
     assert!(
         Path::new(CONFFILES[0]).exists(),
         "dpkg -r must keep the configuration until purge"
     );
     assert_eq!(dpkg_query("${db:Status-Abbrev}").trim(), "rc");
     installed.purge();
-    assert!(!Path::new("/etc/popgate").exists(), "/etc/popgate left after purge");
+    assert!(
+        !Path::new("/etc/popgate").exists(),
+        "/etc/popgate left after purge"
+    );
     assert!(!Path::new("/lib/systemd/system/popgate.service").exists());
-    let status = Command::new("dpkg").args(["-s", "popgate"]).output().unwrap();
-    assert!(!status.status.success(), "popgate still known to dpkg after purge");
+    let status = Command::new("dpkg")
+        .args(["-s", "popgate"])
+        .output()
+        .unwrap();
+    assert!(
+        !status.status.success(),
+        "popgate still known to dpkg after purge"
+    );
 }
 
 /// The installed package, purged on drop if the test did not get that far.
@@ -186,7 +229,11 @@ impl Installed {
     }
 
     fn purge(mut self) {
-        run_ok(Command::new("dpkg").args(["--purge", "popgate"]), TOOL_TIMEOUT).unwrap();
+        run_ok(
+            Command::new("dpkg").args(["--purge", "popgate"]),
+            TOOL_TIMEOUT,
+        )
+        .unwrap();
         self.purged = true;
     }
 }
@@ -200,7 +247,10 @@ impl Drop for Installed {
 }
 
 fn purge_package() {
-    let _ = run_with_timeout(Command::new("dpkg").args(["--purge", "popgate"]), TOOL_TIMEOUT);
+    let _ = run_with_timeout(
+        Command::new("dpkg").args(["--purge", "popgate"]),
+        TOOL_TIMEOUT,
+    );
 }
 
 /// `cargo deb -p popgate` into `out`; returns the .deb.
@@ -284,7 +334,9 @@ fn runs_under_the_units_privileges() {
         policy["ports"] = json!({ "pop3": pop3, "pop3s": pop3s });
     });
     run_ok(
-        Command::new("chown").args(["-R", "popgate:popgate"]).arg(&config),
+        Command::new("chown")
+            .args(["-R", "popgate:popgate"])
+            .arg(&config),
         TOOL_TIMEOUT,
     )
     .unwrap();
@@ -334,7 +386,11 @@ fn runs_under_the_units_privileges() {
         .unwrap();
     assert_eq!(effective, (1 << 10) | (1 << 12), "CapEff {effective:#x}");
     let exit = child.terminate(Duration::from_secs(40)).unwrap();
-    assert!(exit.success(), "popgate exited with {exit} after SIGTERM:\n{}", log_text());
+    assert!(
+        exit.success(),
+        "popgate exited with {exit} after SIGTERM:\n{}",
+        log_text()
+    );
 }
 
 /// A port below 1024 on 127.0.0.1 that is free now and not in `taken`.
@@ -347,12 +403,20 @@ fn free_privileged_port(taken: &[u16]) -> u16 {
 }
 
 fn verify_unit(analyze: &Path, unit: &Path) {
-    let output = run_with_timeout(Command::new(analyze).arg("verify").arg(unit), TOOL_TIMEOUT)
-        .unwrap();
+    let output =
+        run_with_timeout(Command::new(analyze).arg("verify").arg(unit), TOOL_TIMEOUT).unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "systemd-analyze verify {}: {stderr}", unit.display());
+    assert!(
+        output.status.success(),
+        "systemd-analyze verify {}: {stderr}",
+        unit.display()
+    );
     // Unknown or misspelt directives are only warnings: none are allowed.
-    assert!(stderr.trim().is_empty(), "systemd-analyze verify {}:\n{stderr}", unit.display());
+    assert!(
+        stderr.trim().is_empty(),
+        "systemd-analyze verify {}:\n{stderr}",
+        unit.display()
+    );
 }
 
 fn dpkg_query(format: &str) -> String {
@@ -424,7 +488,10 @@ fn tool(name: &str) -> Option<PathBuf> {
                 .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
         });
     if found.is_none() {
-        let test = std::thread::current().name().unwrap_or("packaging").to_owned();
+        let test = std::thread::current()
+            .name()
+            .unwrap_or("packaging")
+            .to_owned();
         let message = format!("{test}: missing tool {name} (install it with tests/run.sh)");
         assert!(!in_ci(), "CI=true and {message}");
         eprintln!("SKIPPED {message}");
@@ -433,7 +500,10 @@ fn tool(name: &str) -> Option<PathBuf> {
 }
 
 fn workspace_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 fn packaging_dir() -> PathBuf {

@@ -219,7 +219,10 @@ impl TlsFailureReason {
                 | P::ServerTlsVersionIsDisabledByOurConfig
                 | P::SupportedVersionsExtensionRequired
                 | P::Tls12NotOffered
-                | P::Tls12NotOfferedOrEnabled,
+                | P::Tls12NotOfferedOrEnabled
+                // What a TLS 1.0/1.1-only ClientHello ends in: those versions have no
+                // signature_algorithms extension, and rustls checks it first.
+                | P::SignatureAlgorithmsExtensionRequired,
             ) => TlsFailureReason::ProtocolVersion,
             rustls::Error::AlertReceived(alert) => match alert {
                 A::ProtocolVersion => TlsFailureReason::ProtocolVersion,

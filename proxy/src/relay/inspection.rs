@@ -16,6 +16,7 @@ use tokio::sync::Semaphore;
 use tracing::{info, warn};
 
 use super::message_buffer::MessageBuffer;
+use crate::metrics;
 use crate::pop3::{Delivery, Session};
 
 /// A RETR/TOP body from the server, dot-stuffed, terminator line included.
@@ -113,11 +114,13 @@ pub async fn deliver(
         Ok(raw) => raw,
         Err(err) => {
             warn!(number, error = %err, "could not collect the message; withheld");
+            metrics::message("tempfail");
             session.deliver_message(tempfail(), Instant::now());
             return;
         }
     };
     let Some(plan) = plan else {
+        metrics::message("allow");
         session.deliver_message(Delivery::Body(raw), Instant::now());
         return;
     };
@@ -132,8 +135,10 @@ pub async fn deliver(
     );
     let decided = decide(plan, raw, oversize, quarantine_id.clone(), top_lines).await;
     let elapsed = started.elapsed();
+    metrics::inspection(elapsed);
     let delivery = match decided {
         Ok(decided) => {
+            metrics::message(decided.verdict.as_str());
             info!(
                 number,
                 size = decided.size,
@@ -149,6 +154,7 @@ pub async fn deliver(
         }
         Err(err) => {
             warn!(number, error = %err, "inspection failed; message withheld");
+            metrics::message("tempfail");
             tempfail()
         }
     };

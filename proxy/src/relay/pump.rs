@@ -18,6 +18,7 @@ use tracing::info;
 
 use super::conn::Conn;
 use super::inspection::CollectedMessage;
+use crate::metrics::{self, Direction};
 use crate::pop3::{CloseReason, Event, Session, Side};
 
 /// Bytes read per poll from one leg. TLS records are at most 16 KiB of plaintext.
@@ -179,8 +180,14 @@ impl Pump<'_> {
                     self.session.handle_eof(side, now);
                 } else {
                     match side {
-                        Side::Client => self.bytes.from_client += data.len() as u64,
-                        Side::Server => self.bytes.from_server += data.len() as u64,
+                        Side::Client => {
+                            self.bytes.from_client += data.len() as u64;
+                            metrics::bytes(Direction::ClientToServer, data.len() as u64);
+                        }
+                        Side::Server => {
+                            self.bytes.from_server += data.len() as u64;
+                            metrics::bytes(Direction::ServerToClient, data.len() as u64);
+                        }
                     }
                     self.session.handle_bytes(side, data, now);
                 }

@@ -14,6 +14,7 @@ use super::conn::Conn;
 use super::inspection::{self, CollectedMessage, InspectionPlan};
 use super::pump::{flush_side, ByteCounts, Interrupt, Pump};
 use super::server_leg::{self, Attempts, SetupError, TlsState};
+use crate::metrics::{self, ConnectionResult, Direction};
 use crate::net::upstream::{self, ConnectOptions};
 use crate::pop3::{CloseReason, Session, SessionConfig, Side, UpstreamStls};
 use crate::tls::legs::{ClientHello, FailureKind, TlsFailure, TlsLegs};
@@ -122,29 +123,49 @@ async fn run(
         })?;
         match Box::pin(route.tls.read_client_hello(tcp, route.handshake_timeout)).await {
             Ok(read) => hello = Some(read),
-            Err(err) => return Err(tls_failed(err)),
+            Err(err) => {
+                metrics::connection(ConnectionResult::TlsRefused);
+                return Err(tls_failed(err));
+            }
         }
     }
     let sni = hello.as_ref().and_then(|h| h.sni.clone());
     let mut attempts = Attempts::new(route, Instant::now());
     let mut early_client_input = Vec::new();
+    let mut counted = false;
     loop {
-        let mut server =
-            match Box::pin(server_leg::connect(route, &mut attempts, sni.as_deref(), &mut summary.tls)).await
-            {
-                Ok(server) => server,
-                Err(err) => {
-                    let failed = setup_failed(&mut client, hello, route, summary, err);
-                    return Err(Box::pin(failed).await);
+        let mut server = match Box::pin(server_leg::connect(
+            route,
+            &mut attempts,
+            sni.as_deref(),
+            &mut summary.tls,
+        ))
+        .await
+        {
+            Ok(server) => server,
+            Err(err) => {
+                let failed = setup_failed(&mut client, hello, route, summary, err);
+                return Err(Box::pin(failed).await);
+            }
+        };
+        if let Some(hello) = hello.take() {
+            client = match Box::pin(finish_client(hello, route, summary)).await {
+                Ok(client) => client,
+                Err(failure) => {
+                    metrics::connection(ConnectionResult::TlsRefused);
+                    return Err(failure);
                 }
             };
-        if let Some(hello) = hello.take() {
-            client = Box::pin(finish_client(hello, route, summary)).await?;
         }
         let mut session_config = route.session.clone();
         session_config.client_tls = client.is_tls();
         if attempts.plaintext() {
             session_config.upstream_stls = UpstreamStls::Never;
+        }
+        if !counted {
+            // Once per connection, even when the server leg is set up again (retry).
+            metrics::connection(ConnectionResult::Accepted);
+            counted = true;
         }
         let now = Instant::now();
         let mut session = Session::new(session_config, now);
@@ -213,6 +234,10 @@ async fn setup_failed(
     summary: &mut Summary,
     err: SetupError,
 ) -> Failure {
+    metrics::connection(match err {
+        SetupError::Connect(_) => ConnectionResult::UpstreamUnavailable,
+        SetupError::Tls(_) => ConnectionResult::TlsRefused,
+    });
     let (text, reason) = match err {
         SetupError::Connect(_) => (
             "[SYS/TEMP] mail server unavailable",
@@ -420,6 +445,8 @@ async fn tunnel(
     }
     match tokio::io::copy_bidirectional(client, server).await {
         Ok((up, down)) => {
+            metrics::bytes(Direction::ClientToServer, up);
+            metrics::bytes(Direction::ServerToClient, down);
             summary.bytes.from_client += up;
             summary.bytes.from_server += down;
             CloseReason::Finished
@@ -489,12 +516,16 @@ pub async fn opaque(
     let mut server = match upstream::connect(host, port, connect, timeout).await {
         Ok(server) => server,
         Err(err) => {
+            metrics::connection(ConnectionResult::UpstreamUnavailable);
             info!(error = %err, host, port, "upstream connect failed");
             return;
         }
     };
+    metrics::connection(ConnectionResult::Accepted);
     let result = tokio::io::copy_bidirectional(&mut client, &mut server).await;
     let (from_client, from_server) = result.unwrap_or_default();
+    metrics::bytes(Direction::ClientToServer, from_client);
+    metrics::bytes(Direction::ServerToClient, from_server);
     info!(
         result = "finished",
         bytes_from_client = from_client,

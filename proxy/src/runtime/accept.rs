@@ -89,6 +89,7 @@ fn handle(shared: &Arc<Shared>, stream: TcpStream, client: SocketAddr, kind: Por
         kind,
     };
     let task = async move {
+        let _active = metrics::session_started();
         let facts = ConnectionFacts {
             client: client.ip(),
             server: original_dst.ip(),

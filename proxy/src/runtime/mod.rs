@@ -117,6 +117,7 @@ pub async fn run(
         closing: watch::Sender::new(false),
     });
     listeners.apply(change, &shared).await;
+    crate::metrics::certificate_source(Arc::new(crate::tls::minting::CacheCounts));
     // Bound before the privilege drop (the address may be a low port); kept for the life of
     // the process: a reload does not move it.
     let _metrics = match global.metrics_listen() {

@@ -140,6 +140,20 @@ struct Process {
 
 static PROCESS: OnceLock<Process> = OnceLock::new();
 
+/// The certificate cache's counters, read by the metrics exporter at each scrape.
+#[derive(Debug)]
+pub struct CacheCounts;
+
+impl crate::metrics::CertificateCounts for CacheCounts {
+    fn minted(&self) -> u64 {
+        PROCESS.get().map_or(0, |p| p.cache.minted())
+    }
+
+    fn hits(&self) -> u64 {
+        PROCESS.get().map_or(0, |p| p.cache.hits())
+    }
+}
+
 fn process() -> Result<&'static Process> {
     if let Some(process) = PROCESS.get() {
         return Ok(process);
