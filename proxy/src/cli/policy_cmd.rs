@@ -292,21 +292,10 @@ struct NameScan {
 }
 
 fn scan_names(dir: &Path) -> Result<NameScan> {
-    let policies_dir = dir.join("policies");
-    let entries = fs::read_dir(&policies_dir)
-        .with_context(|| format!("reading {}", policies_dir.display()))?;
-    let mut paths: Vec<PathBuf> = entries
-        .filter_map(Result::ok)
-        .map(|entry| entry.path())
-        .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
-        .collect();
-    paths.sort();
+    let files = crate::config::dir::json_files(dir, "policies")
+        .with_context(|| format!("reading {}", dir.join("policies").display()))?;
     let mut scan = NameScan::default();
-    for path in paths {
-        let file = format!(
-            "policies/{}",
-            path.file_name().unwrap_or_default().to_string_lossy()
-        );
+    for (file, path) in files {
         match fs::read(&path) {
             Ok(bytes) => match name_of(&bytes) {
                 Ok(name) => scan.named.push(NamedFile {

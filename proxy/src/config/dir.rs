@@ -85,13 +85,17 @@ pub fn read_sources(dir: &Path) -> Result<Sources, LoadError> {
     })
 }
 
-/// The JSON files of one sub-directory, sorted by name so errors come in a stable order.
-fn read_kind(dir: &Path, kind: &str) -> Result<Vec<Source>, LoadError> {
-    let io_err = |file: String| move |error| LoadError::Io { file, error };
+/// The JSON files of one sub-directory (`policies`, `actions`, `tls-profiles`), sorted by
+/// name so errors come in a stable order, each with its name relative to `dir`. A missing
+/// sub-directory has no files.
+///
+/// # Errors
+/// The sub-directory exists but cannot be read.
+pub fn json_files(dir: &Path, kind: &str) -> io::Result<Vec<(String, PathBuf)>> {
     let entries = match fs::read_dir(dir.join(kind)) {
         Ok(entries) => entries,
         Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(error) => return Err(io_err(kind.to_owned())(error)),
+        Err(error) => return Err(error),
     };
     let mut paths: Vec<PathBuf> = entries
         .filter_map(Result::ok)
@@ -99,11 +103,21 @@ fn read_kind(dir: &Path, kind: &str) -> Result<Vec<Source>, LoadError> {
         .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
         .collect();
     paths.sort();
-    paths
+    Ok(paths
         .into_iter()
         .map(|path| {
             let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
-            let file = format!("{kind}/{}", name.unwrap_or_default());
+            (format!("{kind}/{}", name.unwrap_or_default()), path)
+        })
+        .collect())
+}
+
+fn read_kind(dir: &Path, kind: &str) -> Result<Vec<Source>, LoadError> {
+    let io_err = |file: String| move |error| LoadError::Io { file, error };
+    json_files(dir, kind)
+        .map_err(io_err(kind.to_owned()))?
+        .into_iter()
+        .map(|(file, path)| {
             fs::read(&path)
                 .map(|bytes| Source::new(file.clone(), bytes))
                 .map_err(io_err(file))

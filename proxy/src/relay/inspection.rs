@@ -99,7 +99,8 @@ impl InspectionPlan {
     }
 }
 
-/// Decides what the client gets for `message` and hands it to the core.
+/// Decides what the client gets for `message`, hands it to the core, and returns the
+/// verdict's label for the session summary.
 ///
 /// Cancel safety: not cancel safe (the core waits for exactly one delivery).
 pub async fn deliver(
@@ -107,7 +108,7 @@ pub async fn deliver(
     plan: Option<&Arc<InspectionPlan>>,
     message: CollectedMessage,
     oversize: bool,
-) {
+) -> &'static str {
     let number = message.number;
     let top_lines = message.top_lines;
     let raw = match message.body.into_bytes() {
@@ -116,13 +117,13 @@ pub async fn deliver(
             warn!(number, error = %err, "could not collect the message; withheld");
             metrics::message("tempfail");
             session.deliver_message(tempfail(), Instant::now());
-            return;
+            return "tempfail";
         }
     };
     let Some(plan) = plan else {
         metrics::message("allow");
         session.deliver_message(Delivery::Body(raw), Instant::now());
-        return;
+        return "allow";
     };
     let started = Instant::now();
     let plan = plan.clone();
@@ -136,9 +137,10 @@ pub async fn deliver(
     let decided = decide(plan, raw, oversize, quarantine_id.clone(), top_lines).await;
     let elapsed = started.elapsed();
     metrics::inspection(elapsed);
-    let delivery = match decided {
+    let (delivery, label) = match decided {
         Ok(decided) => {
-            metrics::message(decided.verdict.as_str());
+            let label = decided.verdict.as_str();
+            metrics::message(label);
             info!(
                 number,
                 size = decided.size,
@@ -150,15 +152,16 @@ pub async fn deliver(
                 inspection_ms = elapsed.as_secs_f64() * 1000.0,
                 "message inspected"
             );
-            decided.delivery
+            (decided.delivery, label)
         }
         Err(err) => {
             warn!(number, error = %err, "inspection failed; message withheld");
             metrics::message("tempfail");
-            tempfail()
+            (tempfail(), "tempfail")
         }
     };
     session.deliver_message(delivery, Instant::now());
+    label
 }
 
 fn tempfail() -> Delivery {

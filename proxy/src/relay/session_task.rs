@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-use tracing::{debug, info, warn};
+use tracing::{debug, info};
 
 use super::conn::Conn;
 use super::inspection::{self, CollectedMessage, InspectionPlan};
@@ -55,34 +55,24 @@ pub async fn serve(client: TcpStream, route: Route) {
         Ok(reason) => reason,
         Err(failure) => failure.reason,
     };
-    let (level_info, result) = classify(&reason);
+    let result = result_label(&reason);
     let duration_ms = started.elapsed().as_millis() as u64;
-    if level_info {
-        info!(
-            result,
-            reason = ?reason,
-            duration_ms,
-            bytes_from_client = summary.bytes.from_client,
-            bytes_from_server = summary.bytes.from_server,
-            commands = summary.commands,
-            messages = summary.messages,
-            client_tls = %summary.tls.summary.client,
-            client_sni = summary.tls.summary.client_sni.as_deref().unwrap_or(""),
-            server_tls = %summary.tls.summary.server,
-            server_certificate = %summary.tls.summary.server_certificate,
-            server_subject = summary.tls.summary.server_subject.as_deref().unwrap_or(""),
-            "session closed"
-        );
-    } else {
-        warn!(
-            result,
-            reason = ?reason,
-            duration_ms,
-            bytes_from_client = summary.bytes.from_client,
-            bytes_from_server = summary.bytes.from_server,
-            "session closed"
-        );
-    }
+    info!(
+        result,
+        reason = ?reason,
+        duration_ms,
+        bytes_from_client = summary.bytes.from_client,
+        bytes_from_server = summary.bytes.from_server,
+        commands = summary.commands,
+        messages = summary.messages,
+        verdicts = %summary.verdicts,
+        client_tls = %summary.tls.summary.client,
+        client_sni = summary.tls.summary.client_sni.as_deref().unwrap_or(""),
+        server_tls = %summary.tls.summary.server,
+        server_certificate = %summary.tls.summary.server_certificate,
+        server_subject = summary.tls.summary.server_subject.as_deref().unwrap_or(""),
+        "session closed"
+    );
 }
 
 /// The figures of the summary line.
@@ -91,6 +81,7 @@ struct Summary {
     bytes: ByteCounts,
     commands: u64,
     messages: u64,
+    verdicts: VerdictTally,
     tls: TlsState,
 }
 
@@ -99,13 +90,31 @@ struct Failure {
     reason: CloseReason,
 }
 
-fn classify(reason: &CloseReason) -> (bool, &'static str) {
+/// The summary's `result`: a bounded label for the way the session ended.
+fn result_label(reason: &CloseReason) -> &'static str {
     match reason {
-        CloseReason::Finished => (true, "finished"),
-        CloseReason::PeerClosed(_) => (true, "peer_closed"),
-        CloseReason::TimedOut(_) => (true, "timed_out"),
-        CloseReason::ProtocolViolation(..) => (true, "protocol_violation"),
-        CloseReason::Refused(_) => (true, "refused"),
+        CloseReason::Finished => "finished",
+        CloseReason::PeerClosed(_) => "peer_closed",
+        CloseReason::TimedOut(_) => "timed_out",
+        CloseReason::ProtocolViolation(..) => "protocol_violation",
+        CloseReason::Refused(_) => "refused",
+    }
+}
+
+/// Inspection verdicts of a session, shown as `allow=2,strip=1` (or `none`).
+#[derive(Debug, Default)]
+struct VerdictTally(std::collections::BTreeMap<&'static str, u32>);
+
+impl std::fmt::Display for VerdictTally {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.0.is_empty() {
+            return f.write_str("none");
+        }
+        for (i, (verdict, count)) in self.0.iter().enumerate() {
+            let comma = if i == 0 { "" } else { "," };
+            write!(f, "{comma}{verdict}={count}")?;
+        }
+        Ok(())
     }
 }
 
@@ -337,7 +346,9 @@ async fn drive(
             Interrupt::Message(collected) => {
                 let plan = route.inspection.as_ref();
                 // Boxed: a rare, large future must not size every idle session's task.
-                Box::pin(inspection::deliver(session, plan, collected, oversize)).await;
+                let verdict =
+                    Box::pin(inspection::deliver(session, plan, collected, oversize)).await;
+                *summary.verdicts.0.entry(verdict).or_default() += 1;
                 oversize = false;
             }
             Interrupt::Oversize => {

@@ -190,20 +190,7 @@ impl TlsLegs {
         timeout: Duration,
     ) -> Result<ClientHello, TlsFailure> {
         let acceptor = LazyConfigAcceptor::new(rustls::server::Acceptor::default(), tcp);
-        let start = match tokio::time::timeout(timeout, acceptor).await {
-            Err(_) => {
-                return Err(handshake_failed(
-                    Side::Client,
-                    TlsFailureReason::Timeout,
-                    "timed out",
-                ))
-            }
-            Ok(Err(err)) => {
-                let reason = TlsFailureReason::of_io_error(&err);
-                return Err(handshake_failed(Side::Client, reason, &err.to_string()));
-            }
-            Ok(Ok(start)) => start,
-        };
+        let start = within(timeout, Side::Client, acceptor).await?;
         let sni = start.client_hello().server_name().map(str::to_owned);
         Ok(ClientHello { start, sni })
     }
@@ -228,20 +215,7 @@ impl TlsLegs {
         summary.client_sni.clone_from(&hello.sni);
         let config = choose_certificate(&leg.cert, upstream, hello.sni.as_deref(), host)?;
         let accept = hello.start.into_stream(config);
-        let tls = match tokio::time::timeout(timeout, accept).await {
-            Err(_) => {
-                return Err(handshake_failed(
-                    Side::Client,
-                    TlsFailureReason::Timeout,
-                    "timed out",
-                ))
-            }
-            Ok(Err(err)) => {
-                let reason = TlsFailureReason::of_io_error(&err);
-                return Err(handshake_failed(Side::Client, reason, &err.to_string()));
-            }
-            Ok(Ok(tls)) => tls,
-        };
+        let tls = within(timeout, Side::Client, accept).await?;
         summary.client = negotiated(tls.get_ref().1);
         info!(sni = hello.sni.as_deref().unwrap_or(""), tls = %summary.client,
             "client TLS established");
@@ -297,20 +271,7 @@ impl TlsLegs {
             (name, _) => name.clone(),
         };
         let connect = TlsConnector::from(leg.config.clone()).connect(name.clone(), tcp);
-        let tls = match tokio::time::timeout(timeout, connect).await {
-            Err(_) => {
-                return Err(handshake_failed(
-                    Side::Server,
-                    TlsFailureReason::Timeout,
-                    "timed out",
-                ))
-            }
-            Ok(Err(err)) => {
-                let reason = TlsFailureReason::of_io_error(&err);
-                return Err(handshake_failed(Side::Server, reason, &err.to_string()));
-            }
-            Ok(Ok(tls)) => tls,
-        };
+        let tls = within(timeout, Side::Server, connect).await?;
         let state = tls.get_ref().1;
         let chain = state.peer_certificates().unwrap_or_default();
         let judged = leg.validator.judge(chain, &name);
@@ -371,6 +332,26 @@ fn choose_certificate(
             message: format!("no certificate for the client: {err}"),
         }
     })
+}
+
+/// Runs one handshake step of `side` under the handshake deadline, classifying failures.
+async fn within<T>(
+    timeout: Duration,
+    side: Side,
+    step: impl std::future::Future<Output = std::io::Result<T>>,
+) -> Result<T, TlsFailure> {
+    match tokio::time::timeout(timeout, step).await {
+        Err(_) => Err(handshake_failed(
+            side,
+            TlsFailureReason::Timeout,
+            "timed out",
+        )),
+        Ok(Err(err)) => {
+            let reason = TlsFailureReason::of_io_error(&err);
+            Err(handshake_failed(side, reason, &err.to_string()))
+        }
+        Ok(Ok(value)) => Ok(value),
+    }
 }
 
 fn handshake_failed(side: Side, reason: TlsFailureReason, message: &str) -> TlsFailure {
