@@ -3,4 +3,5 @@
 pub mod listener;
 pub mod original_dst;
 pub mod privileged;
+pub mod sni_peek;
 pub mod upstream;

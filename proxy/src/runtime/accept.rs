@@ -15,7 +15,7 @@ use tracing::{field, info, info_span, warn, Instrument};
 
 use super::Shared;
 use crate::metrics::{self, ConnectionResult};
-use crate::net::original_dst;
+use crate::net::{original_dst, sni_peek};
 use crate::relay::session_task;
 use crate::route::{self, Accepted, Plan};
 
@@ -90,6 +90,18 @@ fn handle(shared: &Arc<Shared>, stream: TcpStream, client: SocketAddr, kind: Por
     };
     let task = async move {
         let _active = metrics::session_started();
+        // Domain entries in `to` match the client's SNI (SPEC §4); only implicit-TLS clients
+        // send one before a policy must be chosen.
+        let names: Vec<String> = match kind {
+            PortKind::Pop3s => {
+                let timeout = prepared.config.global().limits().handshake_timeout();
+                sni_peek::peek_sni(&stream, timeout)
+                    .await
+                    .into_iter()
+                    .collect()
+            }
+            PortKind::Pop3 => Vec::new(),
+        };
         let facts = ConnectionFacts {
             client: client.ip(),
             server: original_dst.ip(),
@@ -97,7 +109,7 @@ fn handle(shared: &Arc<Shared>, stream: TcpStream, client: SocketAddr, kind: Por
             // listener's port may differ.
             port: original_dst.port(),
             port_kind: kind,
-            server_names: &[],
+            server_names: &names,
         };
         let Some(policy) = prepared.config.select(&facts) else {
             info!("no policy matches the connection; refused");
