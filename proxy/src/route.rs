@@ -20,7 +20,6 @@ use crate::config::prepared::{min_version, Prepared};
 use crate::net::upstream::ConnectOptions;
 use crate::pop3::capa::AuthPolicy;
 use crate::pop3::{ClientStls, SessionConfig, UpstreamStls};
-use crate::relay::inspection::InspectionPlan;
 use crate::relay::session_task::Route;
 use crate::tls::legs::{ClientCert, ClientLeg, Fallback, ServerLeg, TlsLegs};
 
@@ -137,7 +136,7 @@ pub fn plan(prepared: &Prepared, policy: &Policy, accepted: Accepted) -> Plan {
         }),
     });
 
-    let inspection = InspectionPlan::for_policy(policy, prepared.dir.join("quarantine"));
+    let inspection = prepared.inspection(policy.name());
     let auth = action.authentication();
     let session = SessionConfig {
         max_body_line: action.max_line_length() as usize,
@@ -171,6 +170,8 @@ pub fn plan(prepared: &Prepared, policy: &Policy, accepted: Accepted) -> Plan {
             server: server_leg,
         },
         inspection,
+        accepted,
+        live: None,
     }))
 }
 

@@ -3,9 +3,9 @@
 //! stays, listeners follow the enabled policies, and no established session is dropped;
 //! SIGTERM drains sessions for `limits.shutdown_grace_s` and exits 0.
 //!
-//! What an established session does on reload: it keeps the policy, action and TLS settings
-//! it was admitted with until it ends, even when its policy is disabled or its listener
-//! closed. New connections see the new configuration: to an unbound port they are refused by
+//! What an established session does on reload: at its next command it applies its policy's
+//! new action settings (login rules, limits, inspection), keeping its legs; when its policy
+//! is disabled or its listener closed, it keeps its settings and finishes. New connections see the new configuration: to an unbound port they are refused by
 //! the kernel; to a port still bound for another policy they get `-ERR` when no enabled
 //! policy matches them.
 
@@ -576,4 +576,38 @@ fn policy_disable_and_enable_commands_take_effect_in_the_running_daemon() {
     assert!(written.elapsed() <= TAKES_EFFECT, "{:?}", written.elapsed());
     let mut fresh = Pop3Client::logged_in(&dovecot.account().at(relay)).unwrap();
     retr_all_identical(&mut fresh, &corpus, "new session after policy enable");
+}
+
+#[test]
+fn an_open_session_applies_its_actions_new_rules_at_the_next_command() {
+    require_peers!(Peer::Dovecot, Peer::Openssl);
+    let corpus = Corpus::small();
+    let dovecot = dovecot(&corpus);
+    let popgate = Popgate::start(ConfigDir::relay(dovecot.pop3_addr())).unwrap();
+    let mut open = Pop3Client::logged_in(&dovecot.account().at(popgate.pop3_addr())).unwrap();
+    let exe = corpus.number_of("05-exe-attachment.eml");
+    let original = &corpus.messages[exe - 1].bytes;
+    assert_bytes_eq(
+        &open.retr(exe).unwrap(),
+        original,
+        "no rules yet: unchanged",
+    );
+
+    let before = reloads(&popgate);
+    let rules = json!({ "default": "allow", "rules": [ { "match": "*.exe", "action": "strip" } ] });
+    edit_json(&popgate.config_dir(), RELAY_ACTION, "/file_names", rules).unwrap();
+    wait_for_reload(&popgate, before, WAIT);
+
+    let stripped = open.retr(exe).unwrap();
+    assert_ne!(
+        &stripped, original,
+        "the same session now strips the executable"
+    );
+    assert!(
+        !stripped.windows(16).any(|w| w == b"TVqQAAMAAAAEAAAA"),
+        "executable bytes gone"
+    );
+    assert!(popgate
+        .log_text()
+        .contains("session follows the reloaded configuration"));
 }

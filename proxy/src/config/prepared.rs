@@ -10,6 +10,7 @@ use anyhow::{Context, Result};
 use popgate_policy::{CertificateValidation, Config, MinTlsVersion, TlsProfile};
 use rustls::{ClientConfig, ServerConfig};
 
+use crate::relay::inspection::InspectionPlan;
 use crate::tls::config::{self as tls_config, MinVersion};
 use crate::tls::minting::Minting;
 use crate::tls::verify::{UpstreamValidator, Validation};
@@ -36,6 +37,8 @@ pub struct Prepared {
     pub proxy_server: Option<ProxyServerCert>,
     /// The Proxy Authority (and untrusted CA) minting outbound policies' certificates.
     pub minting: Option<Arc<Minting>>,
+    /// Each policy's inspection plan (`None`: its action cannot change a message).
+    inspections: HashMap<String, Option<Arc<InspectionPlan>>>,
 }
 
 /// The static Proxy Server certificate as rustls server configurations.
@@ -67,13 +70,28 @@ impl Prepared {
                 .with_context(|| format!("TLS profile {}", profile.name()))?;
             profiles.insert(profile.name().to_owned(), tls);
         }
+        let quarantine = dir.join("quarantine");
+        let inspections = config
+            .policies()
+            .iter()
+            .map(|policy| {
+                let plan = InspectionPlan::for_policy(policy, quarantine.clone());
+                (policy.name().to_owned(), plan)
+            })
+            .collect();
         Ok(Prepared {
+            inspections,
             proxy_server: proxy_server_cert(dir)?,
             minting: Minting::load(dir)?.map(Arc::new),
             config,
             dir: dir.to_owned(),
             profiles,
         })
+    }
+
+    /// The inspection plan of the policy named `name`.
+    pub fn inspection(&self, name: &str) -> Option<Arc<InspectionPlan>> {
+        self.inspections.get(name).cloned().flatten()
     }
 
     /// The material of the profile named `name` (every profile of the config has one).

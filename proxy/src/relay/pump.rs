@@ -9,15 +9,18 @@
 use std::future::{poll_fn, Future};
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::watch;
 use tokio::time::Sleep;
 use tracing::info;
 
 use super::conn::Conn;
 use super::inspection::CollectedMessage;
+use crate::config::prepared::Prepared;
 use crate::metrics::{self, Direction};
 use crate::pop3::{CloseReason, Event, Session, Side};
 
@@ -35,6 +38,8 @@ pub enum Interrupt {
     Message(CollectedMessage),
     /// The body being collected passed the action's `max_message_size`.
     Oversize,
+    /// A reload happened: apply it before the next command is read (SPEC §4).
+    Reconfigure,
     /// The core ended the session.
     Closed(CloseReason),
     /// A socket failed.
@@ -64,6 +69,8 @@ pub struct Pump<'a> {
     pub bytes: &'a mut ByteCounts,
     /// The message being collected for inspection.
     pub message: &'a mut CollectedMessage,
+    /// Reloads the session follows: a newer configuration interrupts before the next read.
+    pub reload: Option<&'a watch::Receiver<Arc<Prepared>>>,
 }
 
 impl Pump<'_> {
@@ -79,6 +86,12 @@ impl Pump<'_> {
         loop {
             if let Some(interrupt) = self.drain_events() {
                 return Poll::Ready(interrupt);
+            }
+            if self
+                .reload
+                .is_some_and(|r| r.has_changed().unwrap_or(false))
+            {
+                return Poll::Ready(Interrupt::Reconfigure);
             }
             let mut progress = false;
             for side in [Side::Client, Side::Server] {

@@ -8,15 +8,18 @@ use std::time::{Duration, Instant};
 
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
+use tokio::sync::watch;
 use tracing::{debug, info};
 
 use super::conn::Conn;
 use super::inspection::{self, CollectedMessage, InspectionPlan};
 use super::pump::{flush_side, ByteCounts, Interrupt, Pump};
 use super::server_leg::{self, Attempts, SetupError, TlsState};
+use crate::config::prepared::Prepared;
 use crate::metrics::{self, ConnectionResult, Direction};
 use crate::net::upstream::{self, ConnectOptions};
 use crate::pop3::{CloseReason, Session, SessionConfig, Side, UpstreamStls};
+use crate::route::{self, Accepted, Plan};
 use crate::tls::legs::{ClientHello, FailureKind, TlsFailure, TlsLegs};
 
 /// Everything decided about a connection before its session starts.
@@ -40,6 +43,10 @@ pub struct Route {
     pub tls: TlsLegs,
     /// Content inspection, when the action can change a message.
     pub inspection: Option<Arc<InspectionPlan>>,
+    /// The connection as accepted, to plan it again under a reloaded configuration.
+    pub accepted: Accepted,
+    /// Reloads to follow at the next command (SPEC §4); `None` keeps the settings above.
+    pub live: Option<watch::Receiver<Arc<Prepared>>>,
 }
 
 /// How long the last bytes to the client may take once the session is over.
@@ -302,6 +309,8 @@ async fn drive(
     tokio::pin!(timer);
     let mut message = CollectedMessage::default();
     let mut oversize = false;
+    let mut inspection = route.inspection.clone();
+    let mut live = route.live.clone();
     loop {
         let interrupt = Pump {
             session: &mut *session,
@@ -310,6 +319,7 @@ async fn drive(
             timer: timer.as_mut(),
             bytes: &mut summary.bytes,
             message: &mut message,
+            reload: live.as_ref(),
         }
         .run()
         .await;
@@ -343,8 +353,13 @@ async fn drive(
             Interrupt::Tunnel => {
                 return Driven::Closed(Box::pin(tunnel(session, client, server, summary)).await)
             }
+            Interrupt::Reconfigure => {
+                if let Some(live) = &mut live {
+                    follow_reload(route, session, &mut inspection, live);
+                }
+            }
             Interrupt::Message(collected) => {
-                let plan = route.inspection.as_ref();
+                let plan = inspection.as_ref();
                 // Boxed: a rare, large future must not size every idle session's task.
                 let verdict =
                     Box::pin(inspection::deliver(session, plan, collected, oversize)).await;
@@ -352,17 +367,12 @@ async fn drive(
                 oversize = false;
             }
             Interrupt::Oversize => {
-                let passes = route
-                    .inspection
-                    .as_ref()
-                    .is_some_and(|p| p.passes_oversize());
+                let passes = inspection.as_ref().is_some_and(|p| p.passes_oversize());
+                let number = message.number;
                 let collected = passes.then(|| std::mem::take(&mut message).body.into_bytes());
                 match collected {
                     Some(Ok(bytes)) => {
-                        info!(
-                            number = message.number,
-                            "oversize message passed uninspected"
-                        );
+                        info!(number, "oversize message passed uninspected");
                         session.oversize_pass(&bytes, Instant::now());
                     }
                     _ => {
@@ -442,6 +452,44 @@ async fn server_tls_failed(client: &mut Conn, failure: TlsFailure) -> Driven {
     };
     refuse_client(client, text).await;
     Driven::Closed(CloseReason::Refused(failure.message))
+}
+
+/// Applies a reloaded configuration to an open session, for its next command (SPEC §4):
+/// its policy's login rules, limits and inspection. The legs (upstream, TLS) stay as they
+/// were set up. A session whose policy was disabled or removed keeps its settings and
+/// finishes normally.
+fn follow_reload(
+    route: &Route,
+    session: &mut Session,
+    inspection: &mut Option<Arc<InspectionPlan>>,
+    live: &mut watch::Receiver<Arc<Prepared>>,
+) {
+    let prepared = live.borrow_and_update().clone();
+    let Some(policy) = prepared
+        .config
+        .policy(&route.policy)
+        .filter(|p| p.enabled())
+    else {
+        debug!("policy disabled or removed by the reload; the session keeps its settings");
+        return;
+    };
+    let Plan::Session(replanned) = route::plan(&prepared, policy, route.accepted) else {
+        debug!("the reloaded policy no longer runs sessions here; settings kept");
+        return;
+    };
+    let new = &replanned.session;
+    session.reconfigure(|config| {
+        config.auth = new.auth.clone();
+        config.login_requires_tls = new.login_requires_tls;
+        config.commands_require_tls = new.commands_require_tls;
+        config.inspect_messages = new.inspect_messages;
+        config.max_inspected_size = new.max_inspected_size;
+        config.max_body_line = new.max_body_line;
+        config.idle_timeout = new.idle_timeout;
+    });
+    inspection.clone_from(&replanned.inspection);
+    tracing::Span::current().record("action", policy.action().name());
+    info!("session follows the reloaded configuration");
 }
 
 /// Copies bytes opaquely after a passed-through STLS (`tls.action: allow`).

@@ -2,7 +2,8 @@
 //! the session task spawned inside its span.
 //!
 //! Each connection is decided on the configuration snapshot current when it is accepted;
-//! the session then runs on that snapshot to its end (see `reload` in `mod.rs`). Session
+//! the session follows later reloads of its own policy at its next command (see `reload` in
+//! `mod.rs`). Session
 //! tasks do not belong to the accept task, so closing a listener leaves them running; only
 //! the end of the shutdown grace period (`Shared::closing`) ends them.
 
@@ -88,6 +89,7 @@ fn handle(shared: &Arc<Shared>, stream: TcpStream, client: SocketAddr, kind: Por
         original_dst,
         kind,
     };
+    let live = shared.follow();
     let task = async move {
         let _active = metrics::session_started();
         // Domain entries in `to` match the client's SNI (SPEC §4); only implicit-TLS clients
@@ -122,7 +124,10 @@ fn handle(shared: &Arc<Shared>, stream: TcpStream, client: SocketAddr, kind: Por
         span.record("policy", policy.name());
         span.record("action", policy.action().name());
         match route::plan(&prepared, policy, accepted) {
-            Plan::Session(route) => session_task::serve(stream, *route).await,
+            Plan::Session(mut route) => {
+                route.live = Some(live);
+                session_task::serve(stream, *route).await
+            }
             Plan::Opaque {
                 host,
                 port,

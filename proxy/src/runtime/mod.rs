@@ -4,8 +4,8 @@
 //! Reload (SPEC §4): the directory is loaded and checked whole, every new listener is bound,
 //! and only then is the new snapshot swapped in and the unneeded listeners closed; any
 //! failure logs every error and changes nothing. New connections use the new snapshot;
-//! established sessions keep the one they were admitted with until they end (see
-//! `reload`). Limits and timeouts follow the reload; `interception`, `user`/`group`, `log`
+//! established sessions apply their own policy's new login rules, limits and inspection at
+//! their next command, and keep their legs (see `reload`). Limits and timeouts follow the reload; `interception`, `user`/`group`, `log`
 //! and `metrics.listen` are read at start only (a change is logged as a warning).
 //!
 //! Shutdown (SIGTERM/SIGINT): the listeners close at once (new connections are refused by
@@ -37,7 +37,9 @@ use listeners::Listeners;
 #[derive(Debug)]
 pub struct Shared {
     dir: PathBuf,
-    current: RwLock<Arc<Prepared>>,
+    /// The configuration in force; sessions subscribe to apply a reload at their next
+    /// command.
+    current: watch::Sender<Arc<Prepared>>,
     /// Session admission.
     pub limits: Arc<ConnectionLimits>,
     own_listeners: RwLock<Vec<SocketAddr>>,
@@ -49,10 +51,12 @@ pub struct Shared {
 impl Shared {
     /// The configuration snapshot for a new decision; never held across an await.
     pub fn current(&self) -> Arc<Prepared> {
-        self.current
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .clone()
+        self.current.borrow().clone()
+    }
+
+    /// Follows reloads: a session applies the new configuration at its next command.
+    pub fn follow(&self) -> watch::Receiver<Arc<Prepared>> {
+        self.current.subscribe()
     }
 
     fn next_id(&self) -> u64 {
@@ -107,7 +111,7 @@ pub async fn run(
         .context("binding listeners")?;
     let shared = Arc::new(Shared {
         dir: dir.clone(),
-        current: RwLock::new(Arc::new(prepared)),
+        current: watch::Sender::new(Arc::new(prepared)),
         limits: ConnectionLimits::new(
             limits.max_connections() as usize,
             limits.max_connections_per_client(),
@@ -178,10 +182,11 @@ const SESSION_CLOSE: Duration = Duration::from_secs(2);
 ///
 /// What a reload changes: new connections are admitted, selected and routed under the new
 /// configuration, and the listeners become the union of what the enabled policies need.
-/// An established session keeps the policy, action and TLS settings it was admitted with
-/// until it ends, even when its policy is disabled or its listener closed: a client in the
-/// middle of downloading its mail is never cut off by an administrator's edit (SPEC §2:
-/// "without dropping established sessions").
+/// An established session applies its policy's new action settings (login rules, limits,
+/// inspection) at its next command (SPEC §4); its legs (upstream, TLS) stay as they were set
+/// up. When its policy is disabled or removed it keeps its settings and finishes: a client
+/// in the middle of downloading its mail is never cut off by an administrator's edit
+/// (SPEC §2: "without dropping established sessions").
 ///
 /// Atomic: the configuration must load, prepare and get every new listener bound, or nothing
 /// changes and every error is logged (each naming its file and JSON path).
@@ -226,10 +231,7 @@ async fn reload(shared: &Arc<Shared>, listeners: &mut Listeners, trigger: &str) 
         limits.max_connections() as usize,
         limits.max_connections_per_client(),
     );
-    *shared
-        .current
-        .write()
-        .unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(prepared);
+    shared.current.send_replace(Arc::new(prepared));
     listeners.apply(change, shared).await;
     info!(
         trigger,

@@ -334,6 +334,13 @@ impl Session {
         }
     }
 
+    /// Changes the policy part of the configuration (a reload): it applies to commands and
+    /// responses not yet started. The TLS state of the legs is not the caller's to change.
+    pub fn reconfigure(&mut self, change: impl FnOnce(&mut SessionConfig)) {
+        change(&mut self.config);
+        self.config.client_tls = self.client_tls;
+    }
+
     /// Marks the server leg as TLS from the start (implicit TLS toward the server).
     pub fn set_server_tls(&mut self) {
         self.server_tls = true;
