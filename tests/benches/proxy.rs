@@ -6,10 +6,12 @@
 //! * `popgate`  — popgate in front of Dovecot's pop3s: outbound policy (minted certificates),
 //!   TLS on both legs, `tls.action: inspect` with SPEC §4's example strip rules, upstream
 //!   trust through `trust.ca_files` = Dovecot's test CA;
+//! * `popgate-norules` — the same without content rules (bodies stream uninspected): the
+//!   relay's own cost;
 //! * `sslsplit` — `sslsplit ssl` in front of the same pop3s listener (TLS terminated both
 //!   ways, forged certificates from the same CA as popgate's Proxy Authority, no logs).
 //!
-//! Rounds are interleaved (direct, popgate, sslsplit, direct, ...) so that load from
+//! Rounds are interleaved (direct, popgate, popgate-norules, sslsplit, direct, ...) so that load from
 //! other users of the machine spreads over every target; each figure is the median of its
 //! rounds. Run:
 //!
@@ -34,7 +36,9 @@ use anyhow::{bail, ensure, Context, Result};
 use popgate_tests::corpus::Message;
 use popgate_tests::popgate::{standard_tls_profile, RELAY_ACTION, RELAY_POLICY, STANDARD_PROFILE};
 use popgate_tests::process::ChildGuard;
-use popgate_tests::{free_port, wait_for_accept, ConfigDir, Corpus, Dovecot, DovecotOptions, Popgate};
+use popgate_tests::{
+    free_port, wait_for_accept, ConfigDir, Corpus, Dovecot, DovecotOptions, Popgate,
+};
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 use serde_json::json;
@@ -50,7 +54,7 @@ const SMALL_SIZE: usize = 4 * 1024;
 /// Sessions per round of the session-rate test, and concurrent clients.
 const RATE_SESSIONS: usize = 300;
 const RATE_CLIENTS: usize = 2;
-const RATE_ROUNDS: usize = 3;
+const RATE_ROUNDS: usize = 5;
 /// Fresh popgate starts for the cold first-session latency.
 const COLD_STARTS: usize = 7;
 /// Threads opening the held sessions.
@@ -75,7 +79,10 @@ fn run() -> Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let mut report = String::new();
     let _ = writeln!(report, "machine: {}", machine());
-    let _ = writeln!(report, "RLIMIT_NOFILE (inherited by popgate and Dovecot): {nofile}");
+    let _ = writeln!(
+        report,
+        "RLIMIT_NOFILE (inherited by popgate and Dovecot): {nofile}"
+    );
     let popgate_bin = popgate_tests::popgate::popgate_bin()?;
     let _ = writeln!(report, "popgate binary: {}", popgate_bin.display());
     println!("{report}");
@@ -91,13 +98,27 @@ fn run() -> Result<()> {
     )?;
     let config = popgate_config(&dovecot)?;
     let popgate = Popgate::start(config.clone())?;
-    let proxy_ca = config.raw_file("pki/ca.crt").context("no pki/ca.crt")?.to_vec();
+    let proxy_ca = config
+        .raw_file("pki/ca.crt")
+        .context("no pki/ca.crt")?
+        .to_vec();
+    // The same popgate configuration without content rules: TLS both legs, certificates
+    // minted, bodies streamed uninspected (the relay's own cost).
+    let relay = Popgate::start(
+        fresh_port(&config)
+            .remove(RELAY_ACTION, "/content_types")
+            .remove(RELAY_ACTION, "/file_names")
+            .remove(RELAY_ACTION, "/headers"),
+    )?;
     let sslsplit = Sslsplit::start(&config, dovecot.pop3s_addr())?;
+    println!("popgate pid {} (for perf record -p)", popgate.pid());
+    println!("popgate-norules pid {}", relay.pid());
 
     let dovecot_ca = fs::read(dovecot.ca_cert())?;
     let targets = [
         Target::new("direct", dovecot.pop3s_addr(), &dovecot_ca)?,
         Target::new("popgate", popgate.pop3s_addr(), &proxy_ca)?,
+        Target::new("popgate-norules", relay.pop3s_addr(), &proxy_ca)?,
         Target::new("sslsplit", sslsplit.addr, &proxy_ca)?,
     ];
     let account = (dovecot.user().to_owned(), dovecot.password().to_owned());
@@ -108,22 +129,38 @@ fn run() -> Result<()> {
         let (mut s, _) = Session::open(t)?;
         s.login(&account)?;
         let got = s.retr(1)?;
-        ensure!(got.body == corpus.messages[0].bytes, "{}: message 1 differs", t.name);
-        println!("{:9} TLS {}", t.name, s.tls_params());
+        ensure!(
+            got.body == corpus.messages[0].bytes,
+            "{}: message 1 differs",
+            t.name
+        );
+        println!("{:15} TLS {}", t.name, s.tls_params());
         s.quit();
     }
 
     let mut results = Results::default();
     if only("bulk") {
-        bench_bulk(&targets, &account, &corpus.messages[big_no - 1], big_no, &mut results)?;
+        bench_bulk(
+            &targets,
+            &account,
+            &corpus.messages[big_no - 1],
+            big_no,
+            &mut results,
+        )?;
     }
     if only("small") {
-        bench_small(&targets, &account, &corpus.messages[..SMALL_COUNT], &mut results)?;
+        bench_small(
+            &targets,
+            &account,
+            &corpus.messages[..SMALL_COUNT],
+            &mut results,
+        )?;
     }
     if only("rate") {
         bench_rate(&targets, &account, &mut results)?;
     }
     drop(sslsplit);
+    drop(relay);
     if only("cold") {
         bench_cold(&config, &targets[0], &proxy_ca, &account, &mut results)?;
     }
@@ -205,8 +242,12 @@ fn popgate_config(dovecot: &Dovecot) -> Result<ConfigDir> {
     let pki = dovecot.pki().context("dovecot without TLS")?;
     let mut profile = standard_tls_profile();
     profile["trust"]["ca_files"] = json!(["pki/upstream-ca.crt"]);
-    Ok(ConfigDir::relay(dovecot.pop3_addr())
-        .set("popgate.json", "/log", json!({ "format": "json", "level": "info" }))
+    ConfigDir::relay(dovecot.pop3_addr())
+        .set(
+            "popgate.json",
+            "/log",
+            json!({ "format": "json", "level": "info" }),
+        )
         .set(
             "popgate.json",
             "/limits",
@@ -244,7 +285,7 @@ fn popgate_config(dovecot: &Dovecot) -> Result<ConfigDir> {
         )
         .json(STANDARD_PROFILE, profile)
         .raw("pki/upstream-ca.crt", fs::read(&pki.ca_cert)?)
-        .with_proxy_authority()?)
+        .with_proxy_authority()
 }
 
 // ---------------------------------------------------------------------------------------
@@ -305,7 +346,8 @@ impl Target {
             roots.add(cert?)?;
         }
         let mut tls = ClientConfig::builder()
-            .with_root_certificates(roots).with_no_client_auth();
+            .with_root_certificates(roots)
+            .with_no_client_auth();
         // Every session is a full handshake: no resumption on any target.
         tls.resumption = rustls::client::Resumption::disabled();
         Ok(Target {
@@ -345,9 +387,16 @@ impl Session {
             pending: Vec::new(),
             chunk: vec![0; 256 * 1024].into_boxed_slice(),
         };
-        let greeting = session.read_line().with_context(|| format!("{}: greeting", target.name))?;
+        let greeting = session
+            .read_line()
+            .with_context(|| format!("{}: greeting", target.name))?;
         let elapsed = t0.elapsed();
-        ensure!(greeting.starts_with(b"+OK"), "{}: greeting {:?}", target.name, lossy(&greeting));
+        ensure!(
+            greeting.starts_with(b"+OK"),
+            "{}: greeting {:?}",
+            target.name,
+            lossy(&greeting)
+        );
         Ok((session, elapsed))
     }
 
@@ -420,7 +469,11 @@ impl Session {
         }
         let total = t0.elapsed();
         let status_end = memchr::memmem::find(&out, b"\r\n").context("no status line")? + 2;
-        ensure!(out.starts_with(b"+OK"), "RETR {n}: {:?}", lossy(&out[..status_end]));
+        ensure!(
+            out.starts_with(b"+OK"),
+            "RETR {n}: {:?}",
+            lossy(&out[..status_end])
+        );
         out.truncate(out.len() - 3);
         out.drain(..status_end);
         Ok(Retr {
@@ -428,6 +481,29 @@ impl Session {
             ttfb,
             total,
         })
+    }
+
+    /// Reads one multi-line response (status line to terminator) from the pipelined stream
+    /// and returns the message as in [`Session::retr`].
+    fn read_multiline(&mut self) -> Result<Vec<u8>> {
+        let mut from = 0;
+        loop {
+            if self.pending.starts_with(b"-ERR") {
+                bail!("{:?}", lossy(&self.pending));
+            }
+            if let Some(i) = memchr::memmem::find(&self.pending[from..], b"\r\n.\r\n") {
+                let end = from + i + 5;
+                let rest = self.pending.split_off(end);
+                let mut out = std::mem::replace(&mut self.pending, rest);
+                let status_end = memchr::memmem::find(&out, b"\r\n").context("no status line")? + 2;
+                out.truncate(out.len() - 3);
+                out.drain(..status_end);
+                return Ok(out);
+            }
+            from = self.pending.len().saturating_sub(4);
+            let n = self.fill()?;
+            self.pending.extend_from_slice(&self.chunk[..n]);
+        }
     }
 
     fn quit(mut self) {
@@ -481,7 +557,7 @@ fn paired_ratio(values: &[Vec<f64>], i: usize, base: usize) -> f64 {
 fn report_rates(results: &mut Results, targets: &[Target], values: &[Vec<f64>], unit: &str) {
     for (i, t) in targets.iter().enumerate() {
         results.line(format!(
-            "  {:9} {:8.1} {unit} {:>18}  ratio/direct {:.2}",
+            "  {:15} {:8.1} {unit} {:>18}  ratio/direct {:.2}",
             t.name,
             median(values[i].clone()),
             spread(&values[i]),
@@ -519,7 +595,11 @@ fn bench_bulk(
             let (mut s, _) = Session::open(t)?;
             s.login(account)?;
             let r = s.retr(big_no)?;
-            ensure!(r.body == big.bytes, "{}: the 20 MiB message differs", t.name);
+            ensure!(
+                r.body == big.bytes,
+                "{}: the 20 MiB message differs",
+                t.name
+            );
             s.quit();
             mibps[i].push(size / r.total.as_secs_f64() / (1024.0 * 1024.0));
             ttfb[i].push(ms(r.ttfb));
@@ -531,10 +611,11 @@ fn bench_bulk(
         size / 1048576.0
     ));
     report_rates(results, targets, &mibps, "MiB/s");
-    results.line("  time to first byte of the RETR response / total time (median [min..max]):".into());
+    results
+        .line("  time to first byte of the RETR response / total time (median [min..max]):".into());
     for (i, t) in targets.iter().enumerate() {
         results.line(format!(
-            "  {:9} TTFB {:7.1} ms {:>16}  total {:7.1} ms {:>16}",
+            "  {:15} TTFB {:7.1} ms {:>16}  total {:7.1} ms {:>16}",
             t.name,
             median(ttfb[i].clone()),
             spread(&ttfb[i]),
@@ -555,6 +636,7 @@ fn bench_small(
     results: &mut Results,
 ) -> Result<()> {
     let mut per_s = vec![Vec::new(); targets.len()];
+    let mut piped = vec![Vec::new(); targets.len()];
     for _ in 0..SMALL_ROUNDS {
         for (i, t) in targets.iter().enumerate() {
             let (mut s, _) = Session::open(t)?;
@@ -567,6 +649,26 @@ fn bench_small(
             let elapsed = t0.elapsed();
             s.quit();
             per_s[i].push(small.len() as f64 / elapsed.as_secs_f64());
+
+            // The same RETRs pipelined (RFC 2449 PIPELINING): every command in one write.
+            let (mut s, _) = Session::open(t)?;
+            s.login(account)?;
+            let t0 = Instant::now();
+            let commands: String = (1..=small.len()).map(|n| format!("RETR {n}\r\n")).collect();
+            s.tls.write_all(commands.as_bytes())?;
+            s.tls.flush()?;
+            for (n, m) in small.iter().enumerate() {
+                let body = s.read_multiline()?;
+                ensure!(
+                    body == m.bytes,
+                    "{}: pipelined message {} differs",
+                    t.name,
+                    n + 1
+                );
+            }
+            let elapsed = t0.elapsed();
+            s.quit();
+            piped[i].push(small.len() as f64 / elapsed.as_secs_f64());
         }
     }
     results.line(format!(
@@ -575,6 +677,11 @@ fn bench_small(
         SMALL_SIZE / 1024
     ));
     report_rates(results, targets, &per_s, "msg/s");
+    results.line(format!(
+        "\n[2b] the same {} RETRs pipelined (all commands in one write), median of {SMALL_ROUNDS}",
+        small.len()
+    ));
+    report_rates(results, targets, &piped, "msg/s");
     Ok(())
 }
 
@@ -621,6 +728,13 @@ fn bench_rate(targets: &[Target], account: &(String, String), results: &mut Resu
     Ok(())
 }
 
+/// `config` on a new pop3s port, for another popgate beside the running one.
+fn fresh_port(config: &ConfigDir) -> ConfigDir {
+    config
+        .clone()
+        .set(RELAY_POLICY, "/ports/pop3s", json!(free_port()))
+}
+
 // ---------------------------------------------------------------------------------------
 // 4. first session on a cold popgate
 
@@ -639,7 +753,7 @@ fn bench_cold(
         let (s, d) = Session::open(direct)?;
         s.quit();
         direct_ms.push(ms(d));
-        let cold = Popgate::start(config.clone())?;
+        let cold = Popgate::start(fresh_port(config))?;
         let target = Target::new("popgate-cold", cold.pop3s_addr(), proxy_ca)?;
         let (mut s, d1) = Session::open(&target)?;
         s.login(account)?;
@@ -655,7 +769,10 @@ fn bench_cold(
     results.line(format!(
         "\n[4] connect-to-greeting latency, {COLD_STARTS} fresh popgate starts (median)"
     ));
-    results.line(format!("  direct                        {d:6.2} ms {}", spread(&direct_ms)));
+    results.line(format!(
+        "  direct                        {d:6.2} ms {}",
+        spread(&direct_ms)
+    ));
     results.line(format!(
         "  popgate 1st session (mints)   {f:6.2} ms {}  added {:+.2} ms",
         spread(&first),
@@ -680,7 +797,7 @@ fn bench_held(
     results: &mut Results,
 ) -> Result<()> {
     // A fresh popgate, so that its RSS growth is the held sessions' alone.
-    let popgate = Popgate::start(config.clone())?;
+    let popgate = Popgate::start(fresh_port(config))?;
     let target = &Target::new("popgate", popgate.pop3s_addr(), proxy_ca)?;
     // One session first: the minted leaf and lazily built state are not per-session costs.
     let (s, _) = Session::open(target)?;
@@ -731,7 +848,7 @@ fn bench_held(
         );
     }
     let rss_held = popgate.rss_kib()?;
-    let pop3_procs = count_processes("pop3");
+    let (pop3_procs, pop3_rss) = processes_named("pop3");
     results.line(format!(
         "\n[5] {n} sessions requested through popgate, each logged in (USER/PASS)"
     ));
@@ -745,8 +862,9 @@ fn bench_held(
             .unwrap_or_default()
     ));
     results.line(format!(
-        "  popgate RSS {rss_before} KiB before, {rss_held} KiB with {held} held: {:.1} KiB/session; Dovecot pop3 processes: {pop3_procs}",
-        (rss_held.saturating_sub(rss_before)) as f64 / held.max(1) as f64
+        "  popgate RSS {rss_before} KiB before, {rss_held} KiB with {held} held: {:.1} KiB/session; Dovecot pop3 processes: {pop3_procs} ({} MiB PSS together)",
+        (rss_held.saturating_sub(rss_before)) as f64 / held.max(1) as f64,
+        pop3_rss / 1024
     ));
     // Every session gets a command at once, then every answer is collected.
     let t1 = Instant::now();
@@ -775,13 +893,27 @@ fn bench_held(
     Ok(())
 }
 
-fn count_processes(name: &str) -> usize {
-    let Ok(dir) = fs::read_dir("/proc") else { return 0 };
-    dir.filter_map(|e| e.ok())
-        .filter(|e| {
-            fs::read_to_string(e.path().join("comm")).is_ok_and(|c| c.trim() == name)
-        })
-        .count()
+/// How many processes are called `name`, and their proportional set sizes (shared pages
+/// split between the processes sharing them) summed, in KiB.
+fn processes_named(name: &str) -> (usize, u64) {
+    let Ok(dir) = fs::read_dir("/proc") else {
+        return (0, 0);
+    };
+    let mut count = 0;
+    let mut rss = 0;
+    for entry in dir.filter_map(Result::ok) {
+        if !fs::read_to_string(entry.path().join("comm")).is_ok_and(|c| c.trim() == name) {
+            continue;
+        }
+        count += 1;
+        let rollup = fs::read_to_string(entry.path().join("smaps_rollup")).unwrap_or_default();
+        rss += rollup
+            .lines()
+            .find_map(|l| l.strip_prefix("Pss:"))
+            .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+            .unwrap_or(0);
+    }
+    (count, rss)
 }
 
 // ---------------------------------------------------------------------------------------
