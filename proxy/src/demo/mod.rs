@@ -186,7 +186,7 @@ fn write_config(dir: &Path, mailbox: &mailbox::Mailbox, ports: (u16, u16)) -> Re
                 "bind_addresses": ["127.0.0.1"],
                 "user": "root", "group": "root",
                 "log": { "format": "text", "level": "info" },
-                "limits": { "handshake_timeout_s": 10 }
+                "limits": { "handshake_timeout_s": 10, "max_connections": 100 }
             }),
         ),
         (

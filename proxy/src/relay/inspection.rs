@@ -59,6 +59,9 @@ struct Antivirus {
 /// when many sessions download big messages together.
 static INSPECTIONS: Semaphore = Semaphore::const_new(4);
 
+/// Messages up to this size are judged on the session's own thread.
+const INLINE_LIMIT: usize = 64 * 1024;
+
 /// Makes quarantine ids unique within the process (with the time and pid: across restarts).
 static NEXT_QUARANTINE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
@@ -186,24 +189,37 @@ async fn decide(
     quarantine_id: String,
     top_lines: Option<u32>,
 ) -> std::io::Result<Decided> {
-    let _permit = INSPECTIONS.acquire().await.map_err(std::io::Error::other)?;
     let scan = match (&plan.antivirus, oversize) {
         (Some(av), false) => {
-            let body = body_of(&raw);
-            let unstuffed = popgate_inspect::unstuff_cow(body).into_owned();
-            let result = super::clamd::scan(&av.clamd, &unstuffed, av.timeout).await;
-            Some(result)
+            let unstuffed = popgate_inspect::unstuff_cow(body_of(&raw));
+            Some(super::clamd::scan(&av.clamd, &unstuffed, av.timeout).await)
         }
         _ => None,
     };
-    tokio::task::spawn_blocking(move || {
+    let (mut decided, quarantine) = if raw.len() <= INLINE_LIMIT {
+        // A small parse costs less than the two thread hand-offs of the blocking pool.
         judge(&plan, raw, scan, oversize, &quarantine_id, top_lines)
-    })
-    .await
-    .map_err(std::io::Error::other)?
+    } else {
+        let _permit = INSPECTIONS.acquire().await.map_err(std::io::Error::other)?;
+        let (plan, id) = (plan.clone(), quarantine_id.clone());
+        tokio::task::spawn_blocking(move || judge(&plan, raw, scan, oversize, &id, top_lines))
+            .await
+            .map_err(std::io::Error::other)?
+    };
+    if let Some(original) = quarantine {
+        let dir = plan.quarantine_dir.clone();
+        tokio::task::spawn_blocking(move || {
+            super::quarantine::store(&dir, &quarantine_id, &original)
+        })
+        .await
+        .map_err(std::io::Error::other)??;
+        decided.quarantined = true;
+    }
+    Ok(decided)
 }
 
-/// The blocking part: parse, decide, quarantine, rebuild.
+/// The blocking part: parse and decide, then rebuild what the client gets. Returns the
+/// unstuffed original too when the verdict quarantines it.
 fn judge(
     plan: &InspectionPlan,
     raw: Vec<u8>,
@@ -211,8 +227,8 @@ fn judge(
     oversize: bool,
     quarantine_id: &str,
     top_lines: Option<u32>,
-) -> std::io::Result<Decided> {
-    let unstuffed = popgate_inspect::unstuff_cow(body_of(&raw)).into_owned();
+) -> (Decided, Option<Vec<u8>>) {
+    let unstuffed = popgate_inspect::unstuff_cow(body_of(&raw));
     let message_id = message_id(&unstuffed);
     let size = unstuffed.len();
     let inspection: Inspection = if oversize {
@@ -226,28 +242,31 @@ fn judge(
     } else {
         popgate_inspect::inspect(&unstuffed, &plan.rules, scan.as_ref(), quarantine_id)
     };
-    let quarantined = inspection.verdict == Verdict::Quarantine;
-    if quarantined {
-        super::quarantine::store(&plan.quarantine_dir, quarantine_id, &unstuffed)?;
-    }
-    let delivery = match (&inspection.output, top_lines) {
-        (Output::Withhold, _) => tempfail(),
-        (Output::Original, None) => Delivery::Body(raw),
-        (Output::Original, Some(lines)) => Delivery::Body(stuffed(&top_of(&unstuffed, lines))),
-        (Output::Rewritten(message), None) => Delivery::Body(stuffed(message)),
-        (Output::Rewritten(message), Some(lines)) => {
-            Delivery::Body(stuffed(&top_of(message, lines)))
-        }
+    let quarantine = (inspection.verdict == Verdict::Quarantine).then(|| unstuffed.to_vec());
+    let body = match (&inspection.output, top_lines) {
+        (Output::Withhold, _) => None,
+        (Output::Original, None) => Some(None),
+        (Output::Original, Some(lines)) => Some(Some(stuffed(&top_of(&unstuffed, lines)))),
+        (Output::Rewritten(message), None) => Some(Some(stuffed(message))),
+        (Output::Rewritten(message), Some(lines)) => Some(Some(stuffed(&top_of(message, lines)))),
     };
-    Ok(Decided {
+    drop(unstuffed);
+    let delivery = match body {
+        None => tempfail(),
+        // The original bytes, as the server sent them: no copy, no re-stuffing.
+        Some(None) => Delivery::Body(raw),
+        Some(Some(rebuilt)) => Delivery::Body(rebuilt),
+    };
+    let decided = Decided {
         delivery,
         verdict: inspection.verdict,
         rule: inspection.rule,
         reason: inspection.reason,
         message_id,
         size,
-        quarantined,
-    })
+        quarantined: false,
+    };
+    (decided, quarantine)
 }
 
 /// Rules that make an oversize message's verdict `deny` whatever its content.

@@ -113,6 +113,23 @@ impl Drop for Permit {
     }
 }
 
+/// Raises the soft open-file limit to the hard one: every session holds two sockets, and
+/// the common soft limit of 1,024 would stop popgate near 500 sessions while
+/// `limits.max_connections` allows 20,000. Returns the soft limit in force.
+pub fn raise_open_file_limit() -> u64 {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok((soft, hard)) if soft < hard => {
+            match setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+                Ok(()) => hard,
+                Err(_) => soft,
+            }
+        }
+        Ok((soft, _)) => soft,
+        Err(_) => 0,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -218,6 +218,8 @@ pub struct Session {
     held_greeting: Option<Vec<u8>>,
     /// The `+OK` line of a response whose body is collected (CAPA) or inspected.
     held_status: Option<Vec<u8>>,
+    /// Part of the inspected message went out already ([`Session::deliver_partial`]).
+    partially_delivered: bool,
     /// Client commands are processed only once the client has the greeting.
     greeted: bool,
     server_tls: bool,
@@ -322,6 +324,7 @@ impl Session {
             events: VecDeque::new(),
             held_greeting: None,
             held_status: None,
+            partially_delivered: false,
             greeted: false,
             server_tls: false,
             client_tls,
@@ -400,6 +403,27 @@ impl Session {
         }
     }
 
+    /// Sends the client the first bytes of an inspected message before it is complete:
+    /// the seam for inspection that streams parts already decided. The held `+OK` goes out
+    /// with the first call; [`Session::deliver_message`] completes the body later. Once
+    /// something was sent, the message can no longer be withheld: a later
+    /// [`Delivery::TempFail`] ends the session without a terminator instead.
+    pub fn deliver_partial(&mut self, bytes: &[u8], now: Instant) {
+        self.last_activity = now;
+        let inspecting = matches!(
+            self.server_state,
+            ServerState::AwaitingVerdict | ServerState::Body(_, BodyMode::Inspect { .. })
+        );
+        if !inspecting || bytes.is_empty() {
+            return;
+        }
+        if let Some(status) = self.held_status.take() {
+            self.to_client.extend_from_slice(&status);
+        }
+        self.partially_delivered = true;
+        self.to_client.extend_from_slice(bytes);
+    }
+
     /// The driver's answer to [`Event::MessageEnd`].
     pub fn deliver_message(&mut self, delivery: Delivery, now: Instant) {
         self.last_activity = now;
@@ -407,10 +431,18 @@ impl Session {
             return;
         }
         let status_line = self.held_status.take().unwrap_or_default();
+        let partial = std::mem::take(&mut self.partially_delivered);
         match delivery {
             Delivery::Body(body) => {
                 self.to_client.extend_from_slice(&status_line);
                 self.to_client.extend_from_slice(&body);
+            }
+            Delivery::TempFail(_) if partial => {
+                // Part of the body is out: only a missing terminator tells the client.
+                self.close(CloseReason::Refused(
+                    "message withheld after partial delivery".into(),
+                ));
+                return;
             }
             Delivery::TempFail(text) => {
                 self.to_client

@@ -639,3 +639,44 @@ fn oversize_message_discarded_then_replaced() {
         "+OK\r\nSubject: denied\r\n.\r\n+OK noop\r\n"
     );
 }
+
+#[test]
+fn partial_delivery_streams_decided_bytes_and_completes_in_order() {
+    let config = SessionConfig {
+        inspect_messages: true,
+        ..SessionConfig::default()
+    };
+    let mut h = Harness::greeted(config);
+    h.client(b"RETR 1\r\nNOOP\r\n");
+    h.server(b"+OK 30 octets\r\nSubject: x\r\n\r\n");
+    h.session.deliver_partial(b"Subject: x\r\n\r\n", h.now);
+    h.drain();
+    assert_eq!(
+        text(&h.take_client()),
+        "+OK 30 octets\r\nSubject: x\r\n\r\n"
+    );
+    h.server(b"body\r\n.\r\n+OK noop\r\n");
+    assert_eq!(h.take_client(), b"", "the rest waits for the verdict");
+    h.session
+        .deliver_message(Delivery::Body(b"body\r\n.\r\n".to_vec()), h.now);
+    h.drain();
+    assert_eq!(text(&h.take_client()), "body\r\n.\r\n+OK noop\r\n");
+}
+
+#[test]
+fn tempfail_after_partial_delivery_ends_the_session_without_terminator() {
+    let config = SessionConfig {
+        inspect_messages: true,
+        ..SessionConfig::default()
+    };
+    let mut h = Harness::greeted(config);
+    h.client(b"RETR 1\r\n");
+    h.server(b"+OK\r\nSubject: x\r\n\r\nbody\r\n.\r\n");
+    h.session.deliver_partial(b"Subject: x\r\n", h.now);
+    h.session
+        .deliver_message(Delivery::TempFail("scanner failed".into()), h.now);
+    h.drain();
+    let got = h.take_client();
+    assert_eq!(text(&got), "+OK\r\nSubject: x\r\n");
+    assert!(matches!(h.closed_for(), Some(CloseReason::Refused(_))));
+}
