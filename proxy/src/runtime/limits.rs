@@ -119,12 +119,10 @@ impl Drop for Permit {
 pub fn raise_open_file_limit() -> u64 {
     use nix::sys::resource::{getrlimit, setrlimit, Resource};
     match getrlimit(Resource::RLIMIT_NOFILE) {
-        Ok((soft, hard)) if soft < hard => {
-            match setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
-                Ok(()) => hard,
-                Err(_) => soft,
-            }
-        }
+        Ok((soft, hard)) if soft < hard => match setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+            Ok(()) => hard,
+            Err(_) => soft,
+        },
         Ok((soft, _)) => soft,
         Err(_) => 0,
     }

@@ -103,8 +103,11 @@ pub async fn run(
     let open_files = limits::raise_open_file_limit();
     let wanted = 2 * u64::from(global.limits().max_connections()) + 64;
     if open_files < wanted {
-        warn!(open_files, max_connections = global.limits().max_connections(),
-            "the open-file limit is below two sockets per allowed connection");
+        warn!(
+            open_files,
+            max_connections = global.limits().max_connections(),
+            "the open-file limit is below two sockets per allowed connection"
+        );
     }
     // Before the listeners: once a client can connect, an edit must not be missed. Before
     // the privilege drop: an inotify watch, once made, outlives the rights it needed.
