@@ -48,4 +48,8 @@ timeout 3600 cargo test --workspace --no-fail-fast 2>&1 | tee "$log" || status=$
 echo
 echo "== test summary =="
 grep -E '^(test result:|     Running|error: test failed)' "$log" || true
+# One closing line over every test binary, so the whole run reads as one result.
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed;?$/) p += $(i-1);
+       if ($i ~ /^failed;?$/) f += $(i-1); if ($i ~ /^ignored;?$/) s += $(i-1) } }
+     END { printf "total: %d passed, %d failed, %d skipped\n", p, f, s }' "$log"
 exit "$status"
