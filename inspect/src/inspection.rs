@@ -109,34 +109,35 @@ fn oversize(message: &[u8], rules: &Rules) -> Inspection {
     }
 }
 
-/// The decisions collected for one message.
-struct Judge<'r> {
-    rules: &'r Rules,
+/// The decisions collected for one message, in the order the walk meets them (shared with
+/// the streaming inspector, so both rank and tie-break decisions the same way).
+#[derive(Debug)]
+pub(crate) struct Tally {
     /// The strongest decision so far.
-    strongest: Decision,
+    pub strongest: Decision,
     /// Parts to strip, with the decision for each.
-    strips: Vec<(walk::Target, Decision)>,
+    pub strips: Vec<(walk::Target, Decision)>,
     /// Whether any rule asked for `tag`.
-    tagged: bool,
+    pub tagged: bool,
 }
 
-impl<'r> Judge<'r> {
-    fn new(rules: &'r Rules) -> Judge<'r> {
-        Judge {
-            rules,
+impl Tally {
+    pub(crate) fn new() -> Tally {
+        Tally {
             strongest: Decision::allow(),
             strips: Vec::new(),
             tagged: false,
         }
     }
 
-    fn record(&mut self, decision: Decision) {
+    pub(crate) fn record(&mut self, decision: Decision) {
         self.tagged |= decision.verdict == Verdict::Tag;
         let strongest = std::mem::replace(&mut self.strongest, Decision::allow());
         self.strongest = strongest.strongest(decision);
     }
 
-    fn message_level(&mut self, verdict: Verdict, rule: &str, reason: String) {
+    /// Records a message-level verdict (a header rule, `unparseable`, antivirus).
+    pub(crate) fn message_level(&mut self, verdict: Verdict, rule: &str, reason: String) {
         if verdict == Verdict::Allow {
             return;
         }
@@ -146,6 +147,52 @@ impl<'r> Judge<'r> {
             reason,
             filename: None,
         });
+    }
+
+    /// Records every `headers` rule that matches the top-level fields `headers` of `raw`.
+    pub(crate) fn headers(&mut self, rules: &Rules, raw: &[u8], headers: &[Header<'_>]) {
+        for rule in &rules.headers {
+            let hit = headers.iter().find(|header| {
+                header.name().eq_ignore_ascii_case(&rule.name)
+                    && header_values(raw, header)
+                        .iter()
+                        .any(|v| glob_match(&rule.value, v))
+            });
+            if hit.is_some() {
+                let reason = format!("header {} matches {}", rule.name, rule.value);
+                let label = format!("headers: {}", rule.label());
+                self.message_level(rule.verdict, &label, reason);
+            }
+        }
+    }
+
+    /// Records the decision for one part (see [`part_decision`]).
+    pub(crate) fn part(&mut self, rules: &Rules, part: &Part) {
+        if let Some(decision) = part_decision(rules, part) {
+            if decision.verdict == Verdict::Strip {
+                self.strips.push((part.target, decision.clone()));
+            }
+            self.record(decision);
+        }
+    }
+}
+
+/// The decisions collected for one message, with the rules that produce them.
+struct Judge<'r> {
+    rules: &'r Rules,
+    tally: Tally,
+}
+
+impl<'r> Judge<'r> {
+    fn new(rules: &'r Rules) -> Judge<'r> {
+        Judge {
+            rules,
+            tally: Tally::new(),
+        }
+    }
+
+    fn message_level(&mut self, verdict: Verdict, rule: &str, reason: String) {
+        self.tally.message_level(verdict, rule, reason);
     }
 
     fn antivirus(&mut self, scan: &ScanResult) {
@@ -165,91 +212,11 @@ impl<'r> Judge<'r> {
     }
 
     fn headers(&mut self, raw: &[u8], headers: &[Header<'_>]) {
-        for rule in &self.rules.headers {
-            let hit = headers.iter().find(|header| {
-                header.name().eq_ignore_ascii_case(&rule.name)
-                    && header_values(raw, header)
-                        .iter()
-                        .any(|v| glob_match(&rule.value, v))
-            });
-            if hit.is_some() {
-                let reason = format!("header {} matches {}", rule.name, rule.value);
-                let label = format!("headers: {}", rule.label());
-                self.message_level(rule.verdict, &label, reason);
-            }
-        }
+        self.tally.headers(self.rules, raw, headers);
     }
 
     fn part(&mut self, part: &Part) {
-        let label = match part.file_names.first() {
-            Some(name) => name.clone(),
-            None => format!("(unnamed {} part)", part.content_type),
-        };
-        let content_types = &self.rules.content_types;
-        let by_type = match content_types
-            .rules
-            .iter()
-            .find(|(pattern, _)| glob_match(pattern, &part.content_type))
-        {
-            Some((pattern, verdict)) => Some((
-                *verdict,
-                format!("content_types: {pattern}"),
-                format!("content type {} matches {pattern}", part.content_type),
-            )),
-            None if !part.is_container => Some((
-                content_types.default,
-                "content_types: default".to_owned(),
-                format!("content type {} is not allowed", part.content_type),
-            )),
-            None => None,
-        };
-        let mut found: Vec<(Verdict, String, String, String)> = Vec::new();
-        if let Some((verdict, rule, reason)) = by_type {
-            found.push((verdict, rule, reason, label));
-        }
-        let file_names = &self.rules.file_names;
-        for name in &part.file_names {
-            match file_names
-                .rules
-                .iter()
-                .find(|(glob, _)| glob_match(glob, name))
-            {
-                Some((glob, verdict)) => found.push((
-                    *verdict,
-                    format!("file_names: {glob}"),
-                    format!("file name {name} matches {glob}"),
-                    name.clone(),
-                )),
-                None => found.push((
-                    file_names.default,
-                    "file_names: default".to_owned(),
-                    format!("file name {name} is not allowed"),
-                    name.clone(),
-                )),
-            }
-        }
-        let mut strongest: Option<Decision> = None;
-        for (verdict, rule, reason, filename) in found {
-            if verdict == Verdict::Allow {
-                continue;
-            }
-            let decision = Decision {
-                verdict,
-                rule,
-                reason,
-                filename: Some(filename),
-            };
-            strongest = Some(match strongest {
-                Some(current) => current.strongest(decision),
-                None => decision,
-            });
-        }
-        if let Some(decision) = strongest {
-            if decision.verdict == Verdict::Strip {
-                self.strips.push((part.target, decision.clone()));
-            }
-            self.record(decision);
-        }
+        self.tally.part(self.rules, part);
     }
 
     fn finish(self, raw: &[u8], headers: &[Header<'_>], quarantine_id: &str) -> Inspection {
@@ -258,7 +225,7 @@ impl<'r> Judge<'r> {
             rule,
             reason,
             filename,
-        } = self.strongest;
+        } = self.tally.strongest;
         let filename = filename.unwrap_or_else(|| "(none)".to_owned());
         let output = match verdict {
             Verdict::Tempfail => Output::Withhold,
@@ -270,6 +237,7 @@ impl<'r> Judge<'r> {
             Verdict::Allow | Verdict::Tag | Verdict::Strip => {
                 let plan = Plan {
                     strips: self
+                        .tally
                         .strips
                         .iter()
                         .map(|(target, d)| {
@@ -277,7 +245,7 @@ impl<'r> Judge<'r> {
                             (*target, fill(self.rules, name, &d.reason))
                         })
                         .collect(),
-                    tag: self.tagged.then(|| self.rules.spam_tag.clone()),
+                    tag: self.tally.tagged.then(|| self.rules.spam_tag.clone()),
                 };
                 if plan.strips.is_empty() && (plan.tag.is_none() || headers.is_empty()) {
                     Output::Original
@@ -300,6 +268,74 @@ impl<'r> Judge<'r> {
     }
 }
 
+/// The strongest non-`allow` decision of `content_types` and `file_names` for one part.
+pub(crate) fn part_decision(rules: &Rules, part: &Part) -> Option<Decision> {
+    let label = match part.file_names.first() {
+        Some(name) => name.clone(),
+        None => format!("(unnamed {} part)", part.content_type),
+    };
+    let content_types = &rules.content_types;
+    let by_type = match content_types
+        .rules
+        .iter()
+        .find(|(pattern, _)| glob_match(pattern, &part.content_type))
+    {
+        Some((pattern, verdict)) => Some((
+            *verdict,
+            format!("content_types: {pattern}"),
+            format!("content type {} matches {pattern}", part.content_type),
+        )),
+        None if !part.is_container => Some((
+            content_types.default,
+            "content_types: default".to_owned(),
+            format!("content type {} is not allowed", part.content_type),
+        )),
+        None => None,
+    };
+    let mut found: Vec<(Verdict, String, String, String)> = Vec::new();
+    if let Some((verdict, rule, reason)) = by_type {
+        found.push((verdict, rule, reason, label));
+    }
+    let file_names = &rules.file_names;
+    for name in &part.file_names {
+        match file_names
+            .rules
+            .iter()
+            .find(|(glob, _)| glob_match(glob, name))
+        {
+            Some((glob, verdict)) => found.push((
+                *verdict,
+                format!("file_names: {glob}"),
+                format!("file name {name} matches {glob}"),
+                name.clone(),
+            )),
+            None => found.push((
+                file_names.default,
+                "file_names: default".to_owned(),
+                format!("file name {name} is not allowed"),
+                name.clone(),
+            )),
+        }
+    }
+    let mut strongest: Option<Decision> = None;
+    for (verdict, rule, reason, filename) in found {
+        if verdict == Verdict::Allow {
+            continue;
+        }
+        let decision = Decision {
+            verdict,
+            rule,
+            reason,
+            filename: Some(filename),
+        };
+        strongest = Some(match strongest {
+            Some(current) => current.strongest(decision),
+            None => decision,
+        });
+    }
+    strongest
+}
+
 /// The raw (unfolded, trimmed) value of a header field, and its decoded text if different.
 fn header_values(raw: &[u8], header: &Header<'_>) -> Vec<String> {
     let bytes = raw
@@ -318,7 +354,7 @@ fn header_values(raw: &[u8], header: &Header<'_>) -> Vec<String> {
     values
 }
 
-fn fill(rules: &Rules, filename: &str, reason: &str) -> String {
+pub(crate) fn fill(rules: &Rules, filename: &str, reason: &str) -> String {
     template::fill(
         &rules.deny_message,
         &Values {

@@ -12,6 +12,12 @@
 //!    `quarantine/` first for [`Verdict::Quarantine`]), or answers `-ERR [SYS/TEMP]` on
 //!    [`Output::Withhold`].
 //!
+//! For rules where no verdict needs the whole message, [`StreamInspector`] replaces steps 3
+//! and 4 while the message arrives: it says which (unstuffed) bytes may be sent already and
+//! gives the same bytes and verdict as [`inspect`] in the end, or [`Diverged`] for a
+//! malformed message whose early bytes turned out wrong (the caller then ends the session
+//! without a terminator, so the message stays on the server).
+//!
 //! Verdict semantics are in spec §4 ("Verdicts"); the rules' evaluation order is described
 //! on [`Rules`] and [`Verdict`].
 
@@ -24,6 +30,7 @@ mod inspection;
 mod replacement;
 mod rewrite;
 mod rules;
+mod stream;
 mod stuffing;
 mod template;
 mod verdict;
@@ -37,5 +44,6 @@ pub use glob::glob_match;
 pub use inspection::{inspect, Inspection, Output};
 pub use replacement::{deny_replacement, PLACEHOLDER_FROM, SUBJECT_PREFIX};
 pub use rules::{AntivirusRules, ContentTypeRules, FileNameRules, HeaderRule, Oversize, Rules};
+pub use stream::{Diverged, StreamInspector, StreamOutcome};
 pub use stuffing::{restuff_into, unstuff, unstuff_cow};
 pub use verdict::{Decision, Verdict};

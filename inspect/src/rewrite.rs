@@ -120,7 +120,7 @@ fn apply_edits(raw: &[u8], mut edits: Vec<Edit>) -> Vec<u8> {
 
 /// The text/plain part that takes a stripped part's place (no final line break: the CRLF
 /// before the next boundary line is still there).
-fn replacement_part(text: &str, eol: &str) -> Vec<u8> {
+pub(crate) fn replacement_part(text: &str, eol: &str) -> Vec<u8> {
     let mut part = Vec::with_capacity(160 + text.len());
     for line in [
         "Content-Type: text/plain; charset=utf-8",

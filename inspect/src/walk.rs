@@ -270,7 +270,7 @@ fn has_real_header(message: &Message<'_>, raw: &[u8]) -> bool {
     })
 }
 
-fn content_type_of(part: &MessagePart<'_>) -> String {
+pub(crate) fn content_type_of(part: &MessagePart<'_>) -> String {
     match part.content_type() {
         Some(ct) => {
             let mut text = ct.ctype().to_ascii_lowercase();
@@ -284,7 +284,7 @@ fn content_type_of(part: &MessagePart<'_>) -> String {
 
 /// Every file name the part declares, decoded; a name with trailing dots or spaces also
 /// appears trimmed, because Windows drops them (`evil.exe.` opens as `evil.exe`).
-fn file_names_of(part: &MessagePart<'_>) -> Vec<String> {
+pub(crate) fn file_names_of(part: &MessagePart<'_>) -> Vec<String> {
     let mut names: Vec<String> = Vec::new();
     let sources = [
         (part.content_disposition(), "filename"),

@@ -98,6 +98,8 @@ fn exe_attachment_is_stripped_and_every_other_byte_kept() {
         "executable bytes must be gone"
     );
     let log = setup.popgate.log_text();
+    // The SPEC rules need no whole message: the body streamed while it arrived.
+    assert!(log.contains("\"streamed\":true"), "{log}");
     assert!(
         log.contains("message inspected") && log.contains("\"verdict\":\"strip\""),
         "{log}"

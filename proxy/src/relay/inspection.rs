@@ -10,12 +10,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use popgate_inspect::{Inspection, Output, Rules, ScanError, ScanResult, Verdict};
+use popgate_inspect::{Inspection, Output, Rules, ScanError, ScanResult, StreamInspector, Verdict};
 use popgate_policy::{Clamd, Policy, ProxyAction};
 use tokio::sync::Semaphore;
 use tracing::{info, warn};
 
 use super::message_buffer::MessageBuffer;
+use super::streaming::{FinishError, Streaming};
 use crate::metrics;
 use crate::pop3::{Delivery, Session};
 
@@ -28,6 +29,8 @@ pub struct CollectedMessage {
     pub top_lines: Option<u32>,
     /// The bytes as the server sent them.
     pub body: MessageBuffer,
+    /// Set when the message streams to the client as it arrives.
+    pub stream: Option<Box<Streaming>>,
 }
 
 impl CollectedMessage {
@@ -37,6 +40,7 @@ impl CollectedMessage {
             number,
             top_lines,
             body: MessageBuffer::default(),
+            stream: None,
         }
     }
 }
@@ -47,6 +51,8 @@ pub struct InspectionPlan {
     rules: Rules,
     antivirus: Option<Antivirus>,
     quarantine_dir: PathBuf,
+    /// No verdict can need the whole message: RETR bodies stream (see `streaming.rs`).
+    streams: bool,
 }
 
 #[derive(Debug)]
@@ -81,19 +87,38 @@ impl InspectionPlan {
         if passive {
             return None;
         }
+        let rules = rules_for(policy.name(), action);
+        let streams = rules.oversize == popgate_inspect::Oversize::Allow
+            && StreamInspector::new(&rules, antivirus.enabled(), "").is_some();
         Some(Arc::new(InspectionPlan {
-            rules: rules_for(policy.name(), action),
+            rules,
             antivirus: antivirus.enabled().then(|| Antivirus {
                 clamd: antivirus.clamd().clone(),
                 timeout: antivirus.timeout(),
             }),
             quarantine_dir,
+            streams,
         }))
     }
 
-    /// The size past which a body is not collected (`max_message_size`).
+    /// The size past which a body is not collected (`max_message_size`). A streamed body
+    /// is never collected for inspection alone, so the limit does not apply to it.
     pub fn max_message_size(&self) -> u64 {
-        self.rules.max_message_size
+        if self.streams {
+            u64::MAX
+        } else {
+            self.rules.max_message_size
+        }
+    }
+
+    /// Starts streaming a RETR (not a TOP: it is cut down after inspection) when the rules
+    /// allow it.
+    pub fn start_stream(&self, user: &str, number: u32) -> Option<Box<Streaming>> {
+        if !self.streams {
+            return None;
+        }
+        let inspector = StreamInspector::new(&self.rules, false, "")?;
+        Streaming::start(inspector, user, number)
     }
 
     /// Whether an oversize message passes uninspected (`oversize: allow`).
@@ -114,6 +139,9 @@ pub async fn deliver(
 ) -> &'static str {
     let number = message.number;
     let top_lines = message.top_lines;
+    if let Some(stream) = message.stream {
+        return deliver_streamed(session, stream, message.body, number).await;
+    }
     let raw = match message.body.into_bytes() {
         Ok(raw) => raw,
         Err(err) => {
@@ -165,6 +193,59 @@ pub async fn deliver(
     };
     session.deliver_message(delivery, Instant::now());
     label
+}
+
+/// Completes a streamed message: usually decided already, else by the batch result.
+async fn deliver_streamed(
+    session: &mut Session,
+    stream: Box<Streaming>,
+    body: MessageBuffer,
+    number: u32,
+) -> &'static str {
+    let started = Instant::now();
+    let small = body.len() <= INLINE_LIMIT as u64;
+    let whole = move || -> std::io::Result<Vec<u8>> {
+        let raw = body.into_bytes()?;
+        Ok(popgate_inspect::unstuff(body_of(&raw)))
+    };
+    let finished = if small {
+        stream.finish(whole)
+    } else {
+        // Usually decided already; a fallback to the batch result parses the whole message.
+        tokio::task::spawn_blocking(move || stream.finish(whole))
+            .await
+            .map_err(|err| FinishError::Io(std::io::Error::other(err)))
+            .and_then(|finished| finished)
+    };
+    let elapsed = started.elapsed();
+    metrics::inspection(elapsed);
+    match finished {
+        Ok(done) => {
+            let label = done.outcome.verdict.as_str();
+            metrics::message(label);
+            info!(
+                number,
+                size = done.size,
+                message_id = %done.message_id,
+                verdict = label,
+                rule = %done.outcome.rule,
+                reason = %done.outcome.reason,
+                streamed = true,
+                inspection_ms = elapsed.as_secs_f64() * 1000.0,
+                "message inspected"
+            );
+            session.deliver_message(Delivery::Body(done.wire), Instant::now());
+            label
+        }
+        Err(err) => {
+            // Part of it is out: the client gets no terminator and keeps the message on
+            // the server; its retry is inspected whole.
+            warn!(number, error = ?err, "streamed inspection could not finish; session ended");
+            metrics::message("tempfail");
+            session.deliver_message(tempfail(), Instant::now());
+            "tempfail"
+        }
+    }
 }
 
 fn tempfail() -> Delivery {
@@ -312,7 +393,8 @@ fn top_of(message: &[u8], lines: u32) -> Vec<u8> {
     message[..end].to_vec()
 }
 
-fn message_id(message: &[u8]) -> String {
+/// The Message-ID of a message's header, for the log.
+pub(super) fn message_id(message: &[u8]) -> String {
     let header_end = memchr::memmem::find(message, b"\r\n\r\n").unwrap_or(message.len());
     String::from_utf8_lossy(&message[..header_end])
         .lines()

@@ -8,3 +8,5 @@ pub mod pump;
 pub mod quarantine;
 pub mod server_leg;
 pub mod session_task;
+pub mod streaming;
+pub mod stuffing_stream;

@@ -19,7 +19,7 @@ use tokio::time::Sleep;
 use tracing::info;
 
 use super::conn::Conn;
-use super::inspection::CollectedMessage;
+use super::inspection::{CollectedMessage, InspectionPlan};
 use crate::config::prepared::Prepared;
 use crate::metrics::{self, Direction};
 use crate::pop3::{CloseReason, Event, Session, Side};
@@ -71,6 +71,8 @@ pub struct Pump<'a> {
     pub message: &'a mut CollectedMessage,
     /// Reloads the session follows: a newer configuration interrupts before the next read.
     pub reload: Option<&'a watch::Receiver<Arc<Prepared>>>,
+    /// The session's inspection, to stream messages its rules allow to stream.
+    pub inspection: Option<&'a Arc<InspectionPlan>>,
 }
 
 impl Pump<'_> {
@@ -129,8 +131,19 @@ impl Pump<'_> {
                 }
                 Event::MessageStart { number, top_lines } => {
                     *self.message = CollectedMessage::new(number, top_lines);
+                    if let (Some(plan), None) = (self.inspection, top_lines) {
+                        let user = self.session.stats().user.as_deref().unwrap_or("");
+                        self.message.stream = plan.start_stream(user, number);
+                    }
                 }
-                Event::MessageData(chunk) => self.message.body.push(&chunk),
+                Event::MessageData(chunk) => {
+                    // Kept in full too: a stream that cannot decide alone needs it.
+                    self.message.body.push(&chunk);
+                    if let Some(stream) = self.message.stream.as_mut() {
+                        let wire = stream.push(&chunk);
+                        self.session.deliver_partial(wire, Instant::now());
+                    }
+                }
                 Event::MessageEnd => {
                     return Some(Interrupt::Message(std::mem::take(self.message)));
                 }

@@ -320,6 +320,7 @@ async fn drive(
             bytes: &mut summary.bytes,
             message: &mut message,
             reload: live.as_ref(),
+            inspection: inspection.as_ref(),
         }
         .run()
         .await;
