@@ -102,18 +102,38 @@ pub struct Restuffer {
 impl Restuffer {
     /// Appends the wire form of `message` to `out`.
     pub fn push(&mut self, message: &[u8], out: &mut Vec<u8>) {
+        let Some(&last) = message.last() else {
+            return;
+        };
         out.reserve(message.len() + 8);
-        let mut start = 0;
-        for (i, &byte) in message.iter().enumerate() {
-            if !self.mid_line && byte == b'.' {
-                out.extend_from_slice(&message[start..i]);
-                out.push(b'.');
-                start = i;
-            }
-            self.mid_line = !(self.after_cr && byte == b'\n');
-            self.after_cr = byte == b'\r';
+        if !self.mid_line && message[0] == b'.' {
+            out.push(b'.');
         }
-        out.extend_from_slice(&message[start..]);
+        // Only a line start can need a dot: look at the byte after each CRLF.
+        let mut copied = 0;
+        for lf in memchr::memchr_iter(b'\n', message) {
+            let crlf = if lf == 0 {
+                self.after_cr
+            } else {
+                message[lf - 1] == b'\r'
+            };
+            let next = lf + 1;
+            if crlf && message.get(next) == Some(&b'.') {
+                out.extend_from_slice(&message[copied..next]);
+                out.push(b'.');
+                copied = next;
+            }
+        }
+        out.extend_from_slice(&message[copied..]);
+        let end = message.len() - 1;
+        let ends_crlf = last == b'\n'
+            && if end == 0 {
+                self.after_cr
+            } else {
+                message[end - 1] == b'\r'
+            };
+        self.mid_line = !ends_crlf;
+        self.after_cr = last == b'\r';
     }
 
     /// Ends the body: CRLF if the message did not end with one, then the terminator.
