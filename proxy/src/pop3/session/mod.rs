@@ -615,6 +615,7 @@ impl Session {
     /// Whether part of a multi-line response has already gone to the client.
     fn mid_response_to_client(&self) -> bool {
         matches!(self.server_state, ServerState::Body(_, BodyMode::Stream))
+            || self.partially_delivered
     }
 
     fn close(&mut self, reason: CloseReason) {

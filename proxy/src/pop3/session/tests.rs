@@ -680,3 +680,23 @@ fn tempfail_after_partial_delivery_ends_the_session_without_terminator() {
     assert_eq!(text(&got), "+OK\r\nSubject: x\r\n");
     assert!(matches!(h.closed_for(), Some(CloseReason::Refused(_))));
 }
+
+#[test]
+fn server_closing_inside_a_partially_delivered_message_adds_nothing() {
+    let config = SessionConfig {
+        inspect_messages: true,
+        ..SessionConfig::default()
+    };
+    let mut h = Harness::greeted(config);
+    h.client(b"RETR 1\r\n");
+    h.server(b"+OK\r\nSubject: x\r\n\r\nfirst line\r\n");
+    h.session.deliver_partial(b"Subject: x\r\n\r\n", h.now);
+    h.session.handle_eof(Side::Server, h.now);
+    h.drain();
+    assert_eq!(
+        text(&h.take_client()),
+        "+OK\r\nSubject: x\r\n\r\n",
+        "no -ERR inside the body, no terminator"
+    );
+    assert_eq!(h.closed_for(), Some(&CloseReason::PeerClosed(Side::Server)));
+}
