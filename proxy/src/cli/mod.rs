@@ -10,7 +10,7 @@ mod ca_cmd;
 mod catalog;
 mod cert_cmd;
 mod check;
-mod files;
+pub(crate) mod files;
 mod pki_files;
 mod policy_cmd;
 mod table;

@@ -23,6 +23,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde_json::json;
 use tokio_rustls::TlsAcceptor;
 
+use crate::cli::files::write_atomic;
 use crate::tls::config::{self as tls_config, MinVersion};
 use client::Mode;
 
@@ -61,11 +62,15 @@ async fn demo(keep_running: bool) -> Result<()> {
         30,
         now,
     )?;
-    write_private(&pki.join("ca.key"), &authority.key_pem)?;
+    write_atomic(&pki.join("ca.key"), authority.key_pem.as_bytes(), 0o600)?;
     fs::write(pki.join("ca.crt"), &authority.cert_pem)?;
     let untrusted =
         Authority::generate(KeyType::EcdsaP256, "CN=popgate demo untrusted CA", 30, now)?;
-    write_private(&pki.join("untrusted-ca.key"), &untrusted.key_pem)?;
+    write_atomic(
+        &pki.join("untrusted-ca.key"),
+        untrusted.key_pem.as_bytes(),
+        0o600,
+    )?;
     fs::write(pki.join("untrusted-ca.crt"), &untrusted.cert_pem)?;
     let proxy_ca = Authority::from_pem(
         authority.cert_pem.as_bytes(),
@@ -79,7 +84,7 @@ async fn demo(keep_running: bool) -> Result<()> {
         now,
     )?;
     fs::write(pki.join("server.crt"), server_cert)?;
-    write_private(&pki.join("server.key"), &server_key)?;
+    write_atomic(&pki.join("server.key"), server_key.as_bytes(), 0o600)?;
 
     // The mail server's own CA: what popgate trusts toward the real server.
     let mail_ca = Authority::generate(KeyType::EcdsaP256, "CN=demo mail provider CA", 30, now)?;
@@ -249,19 +254,6 @@ fn client_tls(ca: &Path) -> Result<Arc<rustls::ClientConfig>> {
         .with_root_certificates(roots)
         .with_no_client_auth();
     Ok(Arc::new(config))
-}
-
-fn write_private(path: &Path, contents: &str) -> Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut file = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("creating {}", path.display()))?;
-    file.write_all(contents.as_bytes())?;
-    Ok(())
 }
 
 fn free_port() -> Result<u16> {

@@ -119,6 +119,15 @@ impl BodyScanner {
     }
 }
 
+/// A complete multi-line body (as [`BodyScanner`] delimited it) without its terminator line.
+pub fn without_terminator(body: &[u8]) -> &[u8] {
+    let without_lf = body.len().saturating_sub(1);
+    match memchr::memrchr(b'\n', &body[..without_lf]) {
+        Some(pos) => &body[..=pos],
+        None => &[],
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -159,6 +168,13 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn without_terminator_drops_only_the_last_line() {
+        assert_eq!(without_terminator(b"a\r\n..b\r\n.\r\n"), b"a\r\n..b\r\n");
+        assert_eq!(without_terminator(b"a\n.\n"), b"a\n");
+        assert_eq!(without_terminator(b".\r\n"), b"");
     }
 
     #[test]

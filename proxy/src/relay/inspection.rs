@@ -18,6 +18,7 @@ use tracing::{info, warn};
 use super::message_buffer::MessageBuffer;
 use super::streaming::{FinishError, Streaming};
 use crate::metrics;
+use crate::pop3::body::without_terminator;
 use crate::pop3::{Delivery, Session};
 
 /// A RETR/TOP body from the server, dot-stuffed, terminator line included.
@@ -206,7 +207,7 @@ async fn deliver_streamed(
     let small = body.len() <= INLINE_LIMIT as u64;
     let whole = move || -> std::io::Result<Vec<u8>> {
         let raw = body.into_bytes()?;
-        Ok(popgate_inspect::unstuff(body_of(&raw)))
+        Ok(popgate_inspect::unstuff(without_terminator(&raw)))
     };
     let finished = if small {
         stream.finish(whole)
@@ -272,7 +273,7 @@ async fn decide(
 ) -> std::io::Result<Decided> {
     let scan = match (&plan.antivirus, oversize) {
         (Some(av), false) => {
-            let unstuffed = popgate_inspect::unstuff_cow(body_of(&raw));
+            let unstuffed = popgate_inspect::unstuff_cow(without_terminator(&raw));
             Some(super::clamd::scan(&av.clamd, &unstuffed, av.timeout).await)
         }
         _ => None,
@@ -309,7 +310,7 @@ fn judge(
     quarantine_id: &str,
     top_lines: Option<u32>,
 ) -> (Decided, Option<Vec<u8>>) {
-    let unstuffed = popgate_inspect::unstuff_cow(body_of(&raw));
+    let unstuffed = popgate_inspect::unstuff_cow(without_terminator(&raw));
     let message_id = message_id(&unstuffed);
     let size = unstuffed.len();
     let inspection: Inspection = if oversize {
@@ -356,15 +357,6 @@ fn oversize_rules(rules: &Rules) -> Rules {
         max_message_size: 0,
         oversize: popgate_inspect::Oversize::Deny,
         ..rules.clone()
-    }
-}
-
-/// The body without its terminator line.
-fn body_of(raw: &[u8]) -> &[u8] {
-    let without_lf = raw.len().saturating_sub(1);
-    match memchr::memrchr(b'\n', &raw[..without_lf]) {
-        Some(pos) => &raw[..=pos],
-        None => &[],
     }
 }
 
@@ -484,12 +476,6 @@ mod tests {
         assert_eq!(top_of(msg, 0), b"Subject: x\r\nFrom: a\r\n\r\n");
         assert_eq!(top_of(msg, 2), b"Subject: x\r\nFrom: a\r\n\r\nl1\r\nl2\r\n");
         assert_eq!(top_of(msg, 10), msg);
-    }
-
-    #[test]
-    fn body_of_drops_the_terminator_line() {
-        assert_eq!(body_of(b"a\r\n..b\r\n.\r\n"), b"a\r\n..b\r\n");
-        assert_eq!(body_of(b".\r\n"), b"");
     }
 
     #[test]

@@ -10,7 +10,7 @@ use super::{
     BodyMode, ClientState, CloseReason, Event, Forwarded, Internal, Pending, Pop3State,
     ServerState, Session, Side, UpstreamStls, MAX_CAPA_BODY, MAX_UNSENT,
 };
-use crate::pop3::body::BodyScanner;
+use crate::pop3::body::{self, BodyScanner};
 use crate::pop3::capa::{self, Capabilities};
 use crate::pop3::command::{line_body_len, Verb};
 use crate::pop3::status::Status;
@@ -282,8 +282,8 @@ impl Session {
 
     /// A CAPA (or bare AUTH) body is complete, terminator included.
     fn collected_body(&mut self, mut body: Vec<u8>) {
-        let terminator = body.len() - last_line_len(&body);
-        body.truncate(terminator);
+        let kept = body::without_terminator(&body).len();
+        body.truncate(kept);
         let status = self.held_status.take().unwrap_or_default();
         match self.pending.front() {
             Some(Pending::Internal(Internal::Capa)) => {
@@ -431,14 +431,5 @@ impl Session {
         }
         self.fail_client("[SYS/TEMP] server closed the connection");
         self.close(CloseReason::PeerClosed(Side::Server));
-    }
-}
-
-/// Length of the last line of `body` (the terminator line of a complete multi-line body).
-fn last_line_len(body: &[u8]) -> usize {
-    let without_lf = body.len().saturating_sub(1);
-    match memchr::memrchr(b'\n', &body[..without_lf]) {
-        Some(pos) => body.len() - pos - 1,
-        None => body.len(),
     }
 }
