@@ -129,6 +129,9 @@ impl Pump<'_> {
                     tracing::Span::current().record("user", user);
                     info!(user, "login succeeded");
                 }
+                // Issue 14's login log line is wired by the driver's owner; the success
+                // is logged from `LoggedIn` above.
+                Event::Login(_) => {}
                 Event::MessageStart { number, top_lines } => {
                     *self.message = CollectedMessage::new(number, top_lines);
                     if let (Some(plan), None) = (self.inspection, top_lines) {

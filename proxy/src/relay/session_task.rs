@@ -18,7 +18,7 @@ use super::server_leg::{self, Attempts, SetupError, TlsState};
 use crate::config::prepared::Prepared;
 use crate::metrics::{self, ConnectionResult, Direction};
 use crate::net::upstream::{self, ConnectOptions};
-use crate::pop3::{CloseReason, Session, SessionConfig, Side, UpstreamStls};
+use crate::pop3::{CloseReason, Session, SessionConfig, Side, UpstreamStls, Violation};
 use crate::route::{self, Accepted, Plan};
 use crate::tls::legs::{ClientHello, FailureKind, TlsFailure, TlsLegs};
 
@@ -282,7 +282,9 @@ async fn setup_failed(
 fn tls_failed(err: TlsFailure) -> Failure {
     info!(side = ?err.side, reason = %err.message, "TLS failed");
     let reason = match err.kind {
-        FailureKind::Handshake => CloseReason::ProtocolViolation(err.side, err.message),
+        FailureKind::Handshake => {
+            CloseReason::ProtocolViolation(err.side, Violation::TlsHandshakeFailed)
+        }
         FailureKind::Refused => CloseReason::Refused(err.message),
     };
     Failure { reason }
