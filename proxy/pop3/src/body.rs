@@ -12,6 +12,11 @@
 //! violation and the message must not be completed for the client. And since a reader that
 //! takes CR as a line end would act on `.` CR before the next byte arrives, a `.` CR at a
 //! line start is never handed out until the byte after it shows it is the terminator.
+//!
+//! The terminator must also follow a CRLF (or open the body): popgate's inspection and its
+//! streaming re-stuffing read lines as ending at CRLF, like `popgate_inspect`; a `.` CRLF
+//! after a line ended by LF alone is a terminator to a lenient client but not to them, so
+//! it is refused rather than read two ways (real servers send CRLF throughout).
 
 use crate::Violation;
 
@@ -23,6 +28,8 @@ pub struct BodyScanner {
     line_len: usize,
     /// Longest line accepted, line ending excluded.
     max_line: usize,
+    /// The current line follows a line ended by LF alone.
+    after_bare_lf: bool,
 }
 
 /// What [`BodyScanner::scan`] found in a chunk.
@@ -58,6 +65,7 @@ impl BodyScanner {
             state: State::LineStart,
             line_len: 0,
             max_line,
+            after_bare_lf: false,
         }
     }
 
@@ -96,6 +104,7 @@ impl BodyScanner {
                     _ => return Err(Violation::UnstuffedDotLine),
                 },
                 State::DotCr => match data[i] {
+                    b'\n' if self.after_bare_lf => return Err(Violation::TerminatorAfterBareLf),
                     b'\n' => {
                         self.state = State::LineStart;
                         self.line_len = 0;
@@ -107,7 +116,10 @@ impl BodyScanner {
                     Some(offset) => {
                         self.line_len += offset + 1;
                         self.check_line_len()?;
+                        // memchr2 stops at a CR first, so an LF found here has none before
+                        // it (CRLF goes through `State::Cr`).
                         self.state = if data[i + offset] == b'\n' {
+                            self.after_bare_lf = true;
                             State::LineStart
                         } else {
                             State::Cr
@@ -122,7 +134,10 @@ impl BodyScanner {
                 },
                 State::Cr => {
                     match data[i] {
-                        b'\n' => self.state = State::LineStart,
+                        b'\n' => {
+                            self.state = State::LineStart;
+                            self.after_bare_lf = false;
+                        }
                         b'.' => self.state = State::CrDot,
                         b'\r' => self.state = State::Cr,
                         _ => {
@@ -209,7 +224,10 @@ mod tests {
 
     #[test]
     fn finds_terminator_in_every_chunk_size() {
-        let cases: [(&[u8], Found); 19] = [
+        let cases: [(&[u8], Found); 22] = [
+            (b"a\n..b\r\n.\r\n", Ok(Some(10))),
+            (b"a\n.\r\n", Err(Violation::TerminatorAfterBareLf)),
+            (b"\n.\r\n", Err(Violation::TerminatorAfterBareLf)),
             (b".\r\n", Ok(Some(3))),
             (b"a\r\n.\r\nNEXT", Ok(Some(6))),
             (b"..\r\n.\r\n", Ok(Some(7))),

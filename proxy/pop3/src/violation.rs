@@ -81,6 +81,10 @@ pub enum Violation {
     /// sees a terminator.
     #[error("`.` CR not followed by LF in a multi-line response")]
     DotCrWithoutLf,
+    /// `.` CRLF right after a line ended by LF alone: a terminator to a lenient client, a body
+    /// line to popgate's CRLF-based inspection.
+    #[error("terminator after a line ended by LF alone")]
+    TerminatorAfterBareLf,
     /// A line beginning with `.` that is neither the terminator nor dot-stuffed (`..`).
     #[error("line beginning with `.` not dot-stuffed")]
     UnstuffedDotLine,
@@ -117,6 +121,7 @@ impl Violation {
             Violation::BodyLineTooLong { .. } => "body_line_too_long",
             Violation::LfOnlyTerminator => "lf_only_terminator",
             Violation::DotCrWithoutLf => "dot_cr_without_lf",
+            Violation::TerminatorAfterBareLf => "terminator_after_bare_lf",
             Violation::UnstuffedDotLine => "unstuffed_dot_line",
             Violation::DotAfterBareCr => "dot_after_bare_cr",
             Violation::ServerDataBeforeHandshake => "server_data_before_handshake",
@@ -131,6 +136,7 @@ impl Violation {
             self,
             Violation::LfOnlyTerminator
                 | Violation::DotCrWithoutLf
+                | Violation::TerminatorAfterBareLf
                 | Violation::UnstuffedDotLine
                 | Violation::DotAfterBareCr
         )
@@ -161,6 +167,7 @@ mod tests {
             Violation::BodyLineTooLong { limit: 1 },
             Violation::LfOnlyTerminator,
             Violation::DotCrWithoutLf,
+            Violation::TerminatorAfterBareLf,
             Violation::UnstuffedDotLine,
             Violation::DotAfterBareCr,
             Violation::ServerDataBeforeHandshake,

@@ -32,7 +32,11 @@ fn lenient_terminator(bytes: &[u8], cr_ends_lines: bool) -> Option<usize> {
 }
 
 /// The hostile bodies of SPEC §5 and issue 12, with the violation each must give.
-const FRAMING: [(&[u8], Violation); 6] = [
+const FRAMING: [(&[u8], Violation); 7] = [
+    (
+        b"a\n.\r\nsmuggled\r\n.\r\n",
+        Violation::TerminatorAfterBareLf,
+    ),
     (b"a\r\n.\rX\r\nsmuggled\r\n.\r\n", Violation::DotCrWithoutLf),
     (b"a\r\n.\nsmuggled\r\n.\r\n", Violation::LfOnlyTerminator),
     (
