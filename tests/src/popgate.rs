@@ -447,6 +447,22 @@ impl Popgate {
         proc_status_kib(self.pid(), "VmHWM")
     }
 
+    /// CPU time (user + system) popgate has used so far, in seconds (`/proc/PID/stat`).
+    ///
+    /// # Errors
+    /// When `/proc/PID/stat` cannot be read or parsed.
+    pub fn cpu_seconds(&self) -> Result<f64> {
+        let stat = fs::read_to_string(format!("/proc/{}/stat", self.pid()))?;
+        // Fields after the parenthesised command name; utime and stime are fields 14, 15.
+        let after_name = stat.rsplit_once(')').context("malformed stat")?.1;
+        let fields: Vec<&str> = after_name.split_whitespace().collect();
+        let ticks: u64 = fields.get(11).context("no utime")?.parse::<u64>()?
+            + fields.get(12).context("no stime")?.parse::<u64>()?;
+        // SAFETY: sysconf has no preconditions.
+        let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+        Ok(ticks as f64 / per_second.max(1) as f64)
+    }
+
     /// Resets the peak (VmHWM) to the current RSS (`echo 5 > /proc/PID/clear_refs`), so a
     /// later [`Popgate::peak_rss_kib`] measures only what happens after this call.
     ///

@@ -10,7 +10,7 @@
 pub enum Violation {
     // --- either side -------------------------------------------------------------------
     /// A TLS handshake record where plaintext POP3 was expected (wrong port or client).
-    #[error("TLS record on a plaintext POP3 connection")]
+    #[error("TLS handshake on a plaintext POP3 connection")]
     TlsRecordOnPlaintext,
     /// A carriage return not followed by LF inside a command or status line: a server or
     /// client that treats CR as a line end would see two lines where popgate sees one.
@@ -41,7 +41,7 @@ pub enum Violation {
     #[error("commands pipelined after STLS")]
     PipelinedAfterStls,
     /// Bytes from the client after `STLS` was accepted and before its TLS handshake.
-    #[error("client bytes after STLS before the TLS handshake")]
+    #[error("bytes after STLS before the TLS handshake")]
     ClientDataBeforeHandshake,
 
     // --- the server --------------------------------------------------------------------
@@ -93,7 +93,7 @@ pub enum Violation {
     #[error("`.` after a bare CR not dot-stuffed")]
     DotAfterBareCr,
     /// Bytes from the server after its `+OK` to STLS and before the TLS handshake.
-    #[error("server bytes after +OK to STLS before the TLS handshake")]
+    #[error("bytes after +OK to STLS before the handshake")]
     ServerDataBeforeHandshake,
     /// A CAPA (or bare AUTH) response too long to be a capability list.
     #[error("capability list too long")]

@@ -431,7 +431,15 @@ impl Session {
                 // sent is forwarded and its replies relayed before the session ends (without
                 // QUIT the server does not enter UPDATE: nothing is deleted).
                 self.client_eof = true;
-                if matches!(
+                if !self.greeted {
+                    // Nothing was answered yet, and nothing will be asked of the server.
+                    let reason = if self.pending.is_empty() {
+                        CloseReason::Finished
+                    } else {
+                        CloseReason::PeerClosed(Side::Client)
+                    };
+                    self.close(reason);
+                } else if matches!(
                     self.client_state,
                     ClientState::AwaitingTls | ClientState::Tunnel
                 ) {

@@ -350,3 +350,20 @@ fn refused_login_is_reported_once() {
         })]
     );
 }
+
+#[test]
+fn client_closing_before_the_greeting_ends_the_session_at_once() {
+    let mut h = Harness::new(SessionConfig {
+        upstream_stls: UpstreamStls::Opportunistic,
+        ..SessionConfig::default()
+    });
+    h.session.handle_eof(Side::Client, h.now);
+    h.drain();
+    assert_eq!(h.closed_for(), Some(&CloseReason::Finished));
+    h.server(GREETING);
+    assert_eq!(
+        h.take_server(),
+        b"",
+        "no upstream STLS for a client that left"
+    );
+}
