@@ -18,10 +18,10 @@ use tokio::sync::watch;
 use tokio::time::Sleep;
 use tracing::info;
 
-use super::conn::Conn;
 use super::inspection::{CollectedMessage, InspectionPlan};
 use crate::config::prepared::Prepared;
 use crate::metrics::{self, Direction};
+use crate::net::conn::Conn;
 use crate::pop3::{CloseReason, Event, Session, Side};
 
 /// Bytes read per poll from one leg. TLS records are at most 16 KiB of plaintext.

@@ -11,12 +11,12 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tracing::{debug, info};
 
-use super::conn::Conn;
 use super::inspection::{self, CollectedMessage, InspectionPlan};
 use super::pump::{flush_side, ByteCounts, Interrupt, Pump};
 use super::server_leg::{self, Attempts, SetupError, TlsState};
 use crate::config::prepared::Prepared;
 use crate::metrics::{self, ConnectionResult, Direction};
+use crate::net::conn::Conn;
 use crate::net::upstream::{self, ConnectOptions};
 use crate::pop3::{CloseReason, Session, SessionConfig, Side, UpstreamStls};
 use crate::route::{self, Accepted, Plan};
