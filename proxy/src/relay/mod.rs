@@ -1,7 +1,6 @@
 //! Driving sessions: the byte pump and the connection type it moves bytes through.
 
 pub mod clamd;
-pub mod conn;
 pub mod inspection;
 pub mod message_buffer;
 pub mod pump;

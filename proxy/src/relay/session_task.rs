@@ -11,43 +11,17 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tracing::{debug, info};
 
-use super::conn::Conn;
-use super::inspection::{self, CollectedMessage, InspectionPlan};
+use super::inspection::{self, CollectedMessage};
 use super::pump::{flush_side, ByteCounts, Interrupt, Pump};
 use super::server_leg::{self, Attempts, SetupError, TlsState};
+use crate::config::inspection_plan::InspectionPlan;
 use crate::config::prepared::Prepared;
 use crate::metrics::{self, ConnectionResult, Direction};
+use crate::net::conn::Conn;
 use crate::net::upstream::{self, ConnectOptions};
-use crate::pop3::{CloseReason, Session, SessionConfig, Side, UpstreamStls};
-use crate::route::{self, Accepted, Plan};
-use crate::tls::legs::{ClientHello, FailureKind, TlsFailure, TlsLegs};
-
-/// Everything decided about a connection before its session starts.
-#[derive(Debug, Clone)]
-pub struct Route {
-    /// The policy that handles the connection.
-    pub policy: Arc<str>,
-    /// Its proxy action.
-    pub action: Arc<str>,
-    /// The real server.
-    pub upstream_host: String,
-    /// The real server's port.
-    pub upstream_port: u16,
-    /// Socket options for the upstream connection.
-    pub connect: ConnectOptions,
-    /// Bounds the connect, the greeting and each TLS handshake.
-    pub handshake_timeout: Duration,
-    /// The POP3 core's configuration.
-    pub session: SessionConfig,
-    /// TLS on either leg.
-    pub tls: TlsLegs,
-    /// Content inspection, when the action can change a message.
-    pub inspection: Option<Arc<InspectionPlan>>,
-    /// The connection as accepted, to plan it again under a reloaded configuration.
-    pub accepted: Accepted,
-    /// Reloads to follow at the next command (SPEC §4); `None` keeps the settings above.
-    pub live: Option<watch::Receiver<Arc<Prepared>>>,
-}
+use crate::pop3::{CloseReason, Session, Side, UpstreamStls};
+use crate::route::{self, Plan, Route};
+use crate::tls::legs::{ClientHello, FailureKind, TlsFailure};
 
 /// How long the last bytes to the client may take once the session is over.
 const FINAL_FLUSH: Duration = Duration::from_secs(5);
