@@ -20,7 +20,7 @@ use crate::metrics::{self, ConnectionResult, Direction};
 use crate::net::upstream::{self, ConnectOptions};
 use crate::pop3::{CloseReason, Session, SessionConfig, Side, UpstreamStls};
 use crate::route::{self, Accepted, Plan};
-use crate::tls::legs::{ClientHello, FailureKind, TlsFailure, TlsLegs};
+use crate::tls::legs::{ClientHello, FailureKind, Purpose, TlsFailure, TlsLegs};
 
 /// Everything decided about a connection before its session starts.
 #[derive(Debug, Clone)]
@@ -165,7 +165,7 @@ async fn run(
             }
         };
         if let Some(hello) = hello.take() {
-            client = match Box::pin(finish_client(hello, route, summary)).await {
+            client = match Box::pin(finish_client(hello, route, summary, Purpose::Session)).await {
                 Ok(client) => client,
                 Err(failure) => {
                     metrics::connection(ConnectionResult::TlsRefused);
@@ -225,6 +225,7 @@ async fn finish_client(
     hello: ClientHello,
     route: &Route,
     summary: &mut Summary,
+    purpose: Purpose,
 ) -> Result<Conn, Failure> {
     let upstream = summary.tls.upstream_cert.take();
     route
@@ -235,14 +236,15 @@ async fn finish_client(
             &route.upstream_host,
             route.handshake_timeout,
             &mut summary.tls.summary,
+            purpose,
         )
         .await
         .map_err(tls_failed)
 }
 
 /// The server leg could not be set up: tell the client where a reply is possible. An
-/// implicit-TLS client whose ClientHello is waiting gets its handshake finished first, with
-/// the certificate it would have got for a plaintext server leg, so it can read the `-ERR`.
+/// implicit-TLS client whose ClientHello is waiting gets its handshake finished first, so it
+/// can read the `-ERR` ([`Purpose::RefusalOnly`]: nothing else crosses that connection).
 async fn setup_failed(
     client: &mut Conn,
     hello: Option<ClientHello>,
@@ -261,16 +263,13 @@ async fn setup_failed(
         ),
         SetupError::Tls(failure) => {
             info!(side = ?failure.side, reason = %failure.message, "server TLS failed");
-            let text = match failure.kind {
-                FailureKind::Handshake => "[SYS/TEMP] TLS to the mail server failed",
-                FailureKind::Refused => "[SYS/PERM] the mail server's certificate was refused",
-            };
+            let text = server_refusal_text(route, &failure);
             (text, CloseReason::Refused(failure.message))
         }
     };
     if let Some(hello) = hello {
         summary.tls.upstream_cert = None;
-        match finish_client(hello, route, summary).await {
+        match finish_client(hello, route, summary, Purpose::RefusalOnly).await {
             Ok(conn) => *client = conn,
             Err(_) => return Failure { reason },
         }
@@ -345,7 +344,7 @@ async fn drive(
                             {
                                 return Driven::RetryServer;
                             }
-                            Box::pin(server_tls_failed(client, failure)).await
+                            Box::pin(server_tls_failed(client, route, failure)).await
                         }
                     };
                 }
@@ -445,14 +444,19 @@ async fn start_tls(
 
 /// TLS toward the server failed for good: the client, waiting for its greeting or for the
 /// answer to its STLS, gets an `-ERR` line.
-async fn server_tls_failed(client: &mut Conn, failure: TlsFailure) -> Driven {
+async fn server_tls_failed(client: &mut Conn, route: &Route, failure: TlsFailure) -> Driven {
     info!(reason = %failure.message, "server TLS failed");
-    let text = match failure.kind {
-        FailureKind::Handshake => "[SYS/TEMP] TLS to the mail server failed",
-        FailureKind::Refused => "[SYS/PERM] the mail server's certificate was refused",
-    };
+    let text = server_refusal_text(route, &failure);
     refuse_client(client, text).await;
     Driven::Closed(CloseReason::Refused(failure.message))
+}
+
+/// The client's `-ERR` text for a server leg that failed with `failure`.
+fn server_refusal_text(route: &Route, failure: &TlsFailure) -> &'static str {
+    match &route.tls.server {
+        Some(leg) => leg.refusal_text(failure),
+        None => "[SYS/TEMP] TLS to the mail server failed",
+    }
 }
 
 /// Applies a reloaded configuration to an open session, for its next command (SPEC §4):
