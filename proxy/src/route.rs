@@ -36,6 +36,8 @@ pub enum Plan {
         port: u16,
         /// Socket options.
         connect: ConnectOptions,
+        /// The action's `general.idle_timeout_s`: silence for this long ends the tunnel.
+        idle_timeout: std::time::Duration,
     },
     /// Refuse: the text is for the client (plaintext only) and the log.
     Refuse(String),
@@ -69,6 +71,7 @@ pub fn plan(prepared: &Prepared, policy: &Policy, accepted: Accepted) -> Plan {
                     host,
                     port,
                     connect,
+                    idle_timeout: action.idle_timeout(),
                 }
             }
             TlsActionKind::Drop => return Plan::Refuse("TLS refused by policy".into()),

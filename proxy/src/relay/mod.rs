@@ -10,3 +10,4 @@ pub mod server_leg;
 pub mod session_task;
 pub mod streaming;
 pub mod stuffing_stream;
+pub mod tunnel;

@@ -15,6 +15,7 @@ use super::conn::Conn;
 use super::inspection::{self, CollectedMessage, InspectionPlan};
 use super::pump::{flush_side, ByteCounts, Interrupt, Pump};
 use super::server_leg::{self, Attempts, SetupError, TlsState};
+use super::tunnel::{self, Copied, TunnelEnd};
 use crate::config::prepared::Prepared;
 use crate::metrics::{self, ConnectionResult, Direction};
 use crate::net::upstream::{self, ConnectOptions};
@@ -351,7 +352,9 @@ async fn drive(
                 session.tls_established(side, Instant::now());
             }
             Interrupt::Tunnel => {
-                return Driven::Closed(Box::pin(tunnel(session, client, server, summary)).await)
+                let idle = route.session.idle_timeout;
+                let tunneled = tunnel(session, client, server, summary, idle);
+                return Driven::Closed(Box::pin(tunneled).await);
             }
             Interrupt::Reconfigure => {
                 if let Some(live) = &mut live {
@@ -497,25 +500,39 @@ fn follow_reload(
     info!("session follows the reloaded configuration");
 }
 
-/// Copies bytes opaquely after a passed-through STLS (`tls.action: allow`).
+/// Copies bytes opaquely after a passed-through STLS (`tls.action: allow`), under the
+/// action's idle timeout, with TCP keepalive on both sockets (SPEC §5).
 async fn tunnel(
     session: &mut Session,
     client: &mut Conn,
     server: &mut Conn,
     summary: &mut Summary,
+    idle: Duration,
 ) -> CloseReason {
     if let Err(err) = flush_side(session, client, Side::Client).await {
         return io_reason(Side::Client, &err);
     }
-    match tokio::io::copy_bidirectional(client, server).await {
-        Ok((up, down)) => {
-            metrics::bytes(Direction::ClientToServer, up);
-            metrics::bytes(Direction::ServerToClient, down);
-            summary.bytes.from_client += up;
-            summary.bytes.from_server += down;
-            CloseReason::Finished
+    for conn in [&*client, &*server] {
+        if let Some(tcp) = conn.tcp() {
+            tunnel::keepalive(tcp);
         }
-        Err(err) => io_reason(Side::Client, &err),
+    }
+    let mut copied = Copied::default();
+    let end = tunnel::copy(client, server, idle, &mut copied).await;
+    metrics::bytes(Direction::ClientToServer, copied.from_client);
+    metrics::bytes(Direction::ServerToClient, copied.from_server);
+    summary.bytes.from_client += copied.from_client;
+    summary.bytes.from_server += copied.from_server;
+    match end {
+        TunnelEnd::Finished => CloseReason::Finished,
+        TunnelEnd::Idle => {
+            info!(
+                idle_timeout_s = idle.as_secs(),
+                "opaque tunnel idle; closed"
+            );
+            CloseReason::TimedOut(Side::Client)
+        }
+        TunnelEnd::Failed(err) => io_reason(Side::Client, &err),
     }
 }
 
@@ -567,7 +584,8 @@ pub struct Endpoints {
 }
 
 /// Copies bytes opaquely between the client and the server (`tls.action: allow` on the
-/// pop3s port: TLS passes through uninspected).
+/// pop3s port: TLS passes through uninspected), under the action's `idle` timeout, with TCP
+/// keepalive on both sockets (SPEC §5).
 ///
 /// Cancel safety: dropping it closes both connections.
 pub async fn opaque(
@@ -576,6 +594,7 @@ pub async fn opaque(
     port: u16,
     connect: &ConnectOptions,
     timeout: Duration,
+    idle: Duration,
 ) {
     let mut server = match upstream::connect(host, port, connect, timeout).await {
         Ok(server) => server,
@@ -586,14 +605,22 @@ pub async fn opaque(
         }
     };
     metrics::connection(ConnectionResult::Accepted);
-    let result = tokio::io::copy_bidirectional(&mut client, &mut server).await;
-    let (from_client, from_server) = result.unwrap_or_default();
-    metrics::bytes(Direction::ClientToServer, from_client);
-    metrics::bytes(Direction::ServerToClient, from_server);
+    tunnel::keepalive(&client);
+    tunnel::keepalive(&server);
+    let mut copied = Copied::default();
+    let end = tunnel::copy(&mut client, &mut server, idle, &mut copied).await;
+    metrics::bytes(Direction::ClientToServer, copied.from_client);
+    metrics::bytes(Direction::ServerToClient, copied.from_server);
+    let result = match end {
+        TunnelEnd::Finished => "finished",
+        TunnelEnd::Idle => "timed_out",
+        TunnelEnd::Failed(_) => "peer_closed",
+    };
     info!(
-        result = "finished",
-        bytes_from_client = from_client,
-        bytes_from_server = from_server,
+        result,
+        idle_timeout_s = idle.as_secs(),
+        bytes_from_client = copied.from_client,
+        bytes_from_server = copied.from_server,
         "opaque session closed"
     );
 }
