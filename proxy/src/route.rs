@@ -65,6 +65,8 @@ pub enum Plan {
         port: u16,
         /// Socket options.
         connect: ConnectOptions,
+        /// The action's `general.idle_timeout_s`: silence for this long ends the tunnel.
+        idle_timeout: std::time::Duration,
     },
     /// Refuse: the text is for the client (plaintext only) and the log.
     Refuse(String),
@@ -98,6 +100,7 @@ pub fn plan(prepared: &Prepared, policy: &Policy, accepted: Accepted) -> Plan {
                     host,
                     port,
                     connect,
+                    idle_timeout: action.idle_timeout(),
                 }
             }
             TlsActionKind::Drop => return Plan::Refuse("TLS refused by policy".into()),
@@ -159,6 +162,7 @@ pub fn plan(prepared: &Prepared, policy: &Policy, accepted: Accepted) -> Plan {
         validator: profile_tls.validator.clone(),
         block_invalid: policy.direction() == Direction::Inbound
             || profile.invalid_certificate() == InvalidCertificate::Block,
+        mandatory: mode == UpstreamTls::Mandatory,
         fallback: (mode == UpstreamTls::Opportunistic).then(|| Fallback {
             holddown: profile.tls_failure_holddown(),
             plain_port: plain_port(policy),
@@ -232,6 +236,12 @@ fn plain_port(policy: &Policy) -> u16 {
     }
 }
 
+/// `invalid_certificate: block` for the policy's profile: a client whose server leg is not
+/// validated TLS is refused rather than shown an untrusted-CA certificate.
+fn block_unvalidated(policy: &Policy) -> bool {
+    policy.action().tls().profile().invalid_certificate() == InvalidCertificate::Block
+}
+
 fn client_certificate(
     prepared: &Prepared,
     policy: &Policy,
@@ -250,6 +260,7 @@ fn client_certificate(
             Some(minting) => Ok(ClientCert::Minted {
                 minting: minting.clone(),
                 min,
+                block_unvalidated: block_unvalidated(policy),
             }),
             None => Err(format!(
                 "outbound policy {} terminates TLS but pki/ca.crt is missing (popgate ca init)",

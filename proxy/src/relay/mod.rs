@@ -9,3 +9,4 @@ pub mod server_leg;
 pub mod session_task;
 pub mod streaming;
 pub mod stuffing_stream;
+pub mod tunnel;
