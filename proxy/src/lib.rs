@@ -7,6 +7,7 @@
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod files;
 pub mod logging;
 pub mod metrics;
 pub mod net;
