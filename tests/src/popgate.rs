@@ -94,6 +94,26 @@ impl ConfigDir {
             .json(STANDARD_PROFILE, standard_tls_profile())
     }
 
+    /// Points `state_dir` (spool, quarantine) at `dir` unless the configuration sets it or
+    /// makes `popgate.json` something else than an object: tests never write to
+    /// `/var/lib/popgate`.
+    #[must_use]
+    pub fn with_state_dir(mut self, dir: &Path) -> ConfigDir {
+        if self.raw.contains_key("popgate.json") {
+            return self;
+        }
+        let global = self
+            .json
+            .entry("popgate.json".to_owned())
+            .or_insert_with(|| json!({}));
+        if let Some(object) = global.as_object_mut() {
+            object
+                .entry("state_dir")
+                .or_insert_with(|| json!(dir.to_string_lossy()));
+        }
+        self
+    }
+
     /// Sets a whole JSON file (`file` is relative to the directory).
     #[must_use]
     pub fn json(mut self, file: &str, value: Value) -> ConfigDir {
@@ -335,6 +355,7 @@ impl Popgate {
         let binary = popgate_bin()?;
         let dir = tempfile::Builder::new().prefix("popgate-run-").tempdir()?;
         let config_dir = dir.path().join("config");
+        let config = config.with_state_dir(&dir.path().join("state"));
         config.write(&config_dir)?;
         let log = fs::File::create(dir.path().join("popgate.log"))?;
         let child = ChildGuard::spawn(
