@@ -333,6 +333,14 @@ fn runs_under_the_units_privileges() {
         policy["enabled"] = json!(true);
         policy["ports"] = json!({ "pop3": pop3, "pop3s": pop3s });
     });
+    // The enabled outbound policy inspects TLS: popgate refuses to run without its CAs.
+    run_ok(
+        Command::new("/usr/bin/popgate")
+            .args(["ca", "init", "--config"])
+            .arg(&config),
+        TOOL_TIMEOUT,
+    )
+    .unwrap();
     run_ok(
         Command::new("chown")
             .args(["-R", "popgate:popgate"])

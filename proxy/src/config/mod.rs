@@ -2,4 +2,5 @@
 //! needs at run time.
 
 pub mod dir;
+pub mod pki_needs;
 pub mod prepared;

@@ -141,7 +141,21 @@ pub async fn run(
         ),
         None => None,
     };
+    let switching =
+        crate::privileges::plan(global.user()) == crate::privileges::Plan::SwitchFromRoot;
     crate::privileges::drop_to(global.user(), global.group())?;
+    if switching {
+        // Every reload reads the directory as this user: refuse to start now rather than
+        // reject every later reload (SPEC §4).
+        load(&dir).with_context(|| {
+            format!(
+                "running as user {}, the configuration cannot be read as a reload would read \
+                 it; make {} and the keys enabled policies need readable by that user",
+                global.user(),
+                dir.display()
+            )
+        })?;
+    }
     info!(listeners = ?listeners.addresses(), "popgate running");
     if let Some(ready) = ready {
         let _ = ready.send(listeners.addresses());
