@@ -153,6 +153,28 @@ pub fn confine_runtime_thread(plan: Plan) {
     }
 }
 
+/// Runs `start` on a short-lived thread without capabilities, for code that spawns
+/// long-lived threads of its own (the inotify watcher): they copy their creator's
+/// capabilities, and must not inherit the main thread's.
+///
+/// As root nothing is dropped here: the later switch takes every thread's capabilities,
+/// and a thread left as uid 0 without CAP_SETUID would make glibc's `setuid` broadcast
+/// fail (and abort the process).
+pub fn on_unprivileged_thread<T: Send>(start: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|scope| {
+        let thread = scope.spawn(|| {
+            if !Uid::effective().is_root() {
+                confine_runtime_thread(Plan::KeepCapabilities);
+            }
+            start()
+        });
+        match thread.join() {
+            Ok(value) => value,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    })
+}
+
 /// Switches to `user`/`group` when [`plan`] says so; otherwise does nothing.
 ///
 /// # Errors

@@ -326,6 +326,12 @@ impl Popgate {
     fn start_with(config: ConfigDir, netns: Option<&str>) -> Result<Popgate> {
         let binary = popgate_bin()?;
         let dir = tempfile::Builder::new().prefix("popgate-run-").tempdir()?;
+        // Traversable by anyone, so that a popgate switching to an unprivileged `user`
+        // still reaches its configuration (the files themselves keep their modes).
+        {
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o711))?;
+        }
         let config_dir = dir.path().join("config");
         config.write(&config_dir)?;
         let log = fs::File::create(dir.path().join("popgate.log"))?;
