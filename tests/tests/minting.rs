@@ -198,7 +198,7 @@ fn invalid_upstream_certificate_with_block_is_refused_and_logged() {
 }
 
 #[test]
-fn plaintext_server_leg_gets_a_leaf_minted_for_the_upstream_host() {
+fn plaintext_server_leg_gets_an_untrusted_leaf_minted_for_the_upstream_host() {
     require_peers!(Peer::Dovecot, Peer::Openssl, Peer::Python3);
     let corpus = Corpus::small();
     let dovecot = Dovecot::start(&corpus.messages, DovecotOptions::default()).unwrap();
@@ -209,11 +209,14 @@ fn plaintext_server_leg_gets_a_leaf_minted_for_the_upstream_host() {
     );
     let files = tempfile::tempdir().unwrap();
     let ca = client_file(&config, "pki/ca.crt", files.path());
+    // SPEC §4: a plaintext server leg never gets a Proxy Authority certificate; with
+    // `mirror-untrusted` the untrusted CA signs the leaf (see also trust_downgrade.rs).
+    let untrusted = client_file(&config, "pki/untrusted-ca.crt", files.path());
     let popgate = Popgate::start(config).unwrap();
     let probe = tls_probe(
         popgate.pop3s_addr(),
         ProbeMode::Implicit,
-        &ca,
+        &untrusted,
         ProbeVersions::Default,
         &["USER alice", "PASS secret", "STAT"],
     )
@@ -223,7 +226,12 @@ fn plaintext_server_leg_gets_a_leaf_minted_for_the_upstream_host() {
         probe.responses.iter().all(|r| r.starts_with("+OK")),
         "{probe:?}"
     );
-    let text = certificate_text(&probe.peer_cert_pem.unwrap()).unwrap();
+    let leaf = probe.peer_cert_pem.unwrap();
+    assert!(
+        !verifies_against(&leaf, &ca).unwrap(),
+        "signed by the Proxy Authority"
+    );
+    let text = certificate_text(&leaf).unwrap();
     assert!(text.contains("IP Address:127.0.0.1"), "{text}");
     assert!(!text.contains("DNS:localhost"), "{text}");
     popgate

@@ -10,7 +10,7 @@ mod ca_cmd;
 mod catalog;
 mod cert_cmd;
 mod check;
-pub(crate) mod files;
+pub(crate) use crate::files;
 mod pki_files;
 mod policy_cmd;
 mod table;

@@ -10,8 +10,8 @@ use anyhow::{Context, Result};
 use popgate_policy::{CertificateValidation, Config, MinTlsVersion, TlsProfile};
 use rustls::{ClientConfig, ServerConfig};
 
+use super::inspection_plan::InspectionPlan;
 use super::pki_needs::{PkiNeeds, PkiRole};
-use crate::relay::inspection::InspectionPlan;
 use crate::tls::config::{self as tls_config, MinVersion};
 use crate::tls::minting::Minting;
 use crate::tls::verify::{UpstreamValidator, Validation};
