@@ -719,6 +719,15 @@ fn render(node: &Node, eol: &str, next: &mut usize, out: &mut String) {
     }
 }
 
+/// Whether a multipart of `tree` has no parts.
+fn empty_multipart(tree: &Node) -> bool {
+    match tree {
+        Node::Multipart { parts, .. } => parts.is_empty() || parts.iter().any(empty_multipart),
+        Node::Message { inner, .. } => empty_multipart(inner),
+        Node::Leaf { .. } => false,
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(
         std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(300)
@@ -741,13 +750,17 @@ proptest! {
         render(&tree, eol, &mut 0, &mut message);
         let (_, rules) = &rule_sets()[rules_index];
         let result = differ(message.as_bytes(), rules, &sizes);
-        if parser_panics(message.as_bytes()) || double_nested(&tree) {
+        if parser_panics(message.as_bytes()) || double_nested(&tree) || empty_multipart(&tree) {
             // mail-parser's debug assertions and overflow checks fire on some nestings in
             // test builds; the batch then sees an unparseable message, which the stream may
             // not follow. Release builds have neither, but there mail-parser 0.11 loses track
             // of a message/rfc822 directly inside another and the batch walk judges an inner
             // header block as the top-level one (it tags the inner Subject); the stream, which
             // already sent the top-level header, can only report `Diverged`.
+            // A multipart without body parts (RFC 2046 requires one) is ambiguous: mail-parser
+            // reads no close delimiter before the first part and runs the inner multipart
+            // over the rest of the message. The batch judges both readings; the stream, which
+            // may have sent parts already, reports `Diverged` when they disagree.
             prop_assert!(result.is_ok(), "{:?}", result);
         } else {
             prop_assert_eq!(result, Ok(false), "{}", message);
