@@ -1,27 +1,29 @@
 //! Streaming inspection: forward a message to the client while it arrives.
 //!
 //! [`StreamInspector`] gives the same bytes and verdict as [`crate::inspect`] for rule sets in
-//! which no verdict can need the whole message (only `allow`/`strip` for parts, `allow`/`tag`
-//! for header rules, `unparseable: allow`, no antivirus). It holds back only what is not
+//! which no part or header verdict can need the whole message (only `allow`/`strip` for
+//! parts, `allow`/`tag` for header rules, no antivirus). It holds back only what is not
 //! decided yet: the top-level header block (a `tag` rewrites the Subject), each part's header
 //! block (its content type and file names decide a `strip`), and the few bytes at the end of
 //! a chunk that might start a boundary delimiter. A stripped part's replacement is emitted as
 //! soon as its header block is complete, and its body is skipped up to the next delimiter.
 //!
-//! The walk mirrors mail-parser 0.11 (see `walk.rs`) on a deliberately small subset: header
-//! blocks are parsed by mail-parser itself, and a part's body ends at the first
-//! `--boundary` of its multipart, wherever it stands. A message/rfc822 part without transfer
-//! encoding, one level deep, is followed the way mail-parser reads it in place: its nested
-//! header is held with the part's header, its single part or multipart ends at the enclosing
-//! boundary, and its decisions rank after the enclosing message's parts (the batch walk's
-//! order). Anything outside the subset (a delimiter not at a line start or followed by
-//! anything but a line break or `--`, another open multipart's boundary inside a part, a
-//! stripped container, deeper or transfer-encoded nested messages, multipart/digest, a
-//! sparse quoted-printable body, huge header blocks, deep nesting, an unfinished structure
-//! at the end) switches to *hold*: nothing more is emitted and [`StreamInspector::finish`]
-//! runs the batch [`crate::inspect`] on the whole message, emitting what follows the bytes
-//! already sent, or reports [`Diverged`] when those bytes are not a prefix of the batch
-//! output.
+//! The walk follows the strict reader of `structure` on a deliberately small subset: a
+//! delimiter is `--boundary` at a line start followed by a line break, or `--` and a line
+//! break. Anything outside the subset switches to *hold*: nothing more is emitted and
+//! [`StreamInspector::finish`] runs the batch [`crate::inspect`] on the whole message,
+//! emitting what follows the bytes already sent, or reports [`Diverged`] when those bytes are
+//! not a prefix of the batch output. That covers every ambiguity the batch judges under
+//! several readings (a `--boundary` not at a line start or followed by anything else,
+//! another open multipart's boundary inside a part, repeated `Content-*` fields that
+//! disagree, boundaries that prefix each other, a close delimiter before the first part),
+//! carriers (a TNEF part, a `begin` line or uuencoded file in a text part), damage when
+//! `unparseable` is not `allow` (a header that is no header, a base64 body with foreign
+//! bytes), a stripped container, deeper or transfer-encoded nested messages,
+//! multipart/digest, huge header blocks, deep nesting, and an unfinished structure at the
+//! end. A message/rfc822 part without transfer encoding, one level deep, is followed in
+//! place: its nested header is held with the part's header, and its single part or
+//! multipart ends at the enclosing boundary.
 //!
 //! No I/O and no clock here; the caller reads the server, unstuffs, restuffs and writes.
 
@@ -173,13 +175,12 @@ enum Step {
 impl StreamInspector {
     /// A streaming inspector for `rules`, or `None` when a verdict could need the whole
     /// message: antivirus on (`scanning`), a `content_types`/`file_names` verdict (rule or
-    /// default) other than `allow`/`strip`, a `headers` verdict other than `allow`/`tag`, or
-    /// `unparseable` other than `allow`. Oversize is the caller's business: the size limit
-    /// is not applied here.
+    /// default) other than `allow`/`strip`, or a `headers` verdict other than `allow`/`tag`.
+    /// Any `unparseable` verdict streams: damage makes the inspector hold. Oversize is the
+    /// caller's business: the size limit is not applied here.
     pub fn new(rules: &Rules, scanning: bool, quarantine_id: &str) -> Option<StreamInspector> {
         let part_ok = |v: &Verdict| matches!(v, Verdict::Allow | Verdict::Strip);
         let streamable = !scanning
-            && rules.unparseable == Verdict::Allow
             && part_ok(&rules.content_types.default)
             && rules.content_types.rules.iter().all(|(_, v)| part_ok(v))
             && part_ok(&rules.file_names.default)
@@ -278,8 +279,9 @@ impl StreamInspector {
             State::Scan(scan) if self.boundaries.is_empty() => {
                 note_base64(&mut scan.base64, &self.pending, &mut self.damaged);
                 let mut text = scan.text.take();
-                collect_text(&mut text, &self.pending)
-                    && !text.is_some_and(|(encoding, body)| carries_files(encoding, &body))
+                let clean = collect_text(&mut text, &self.pending)
+                    && !text.is_some_and(|(encoding, body)| carries_files(encoding, &body));
+                clean && !self.damage_decides()
             }
             _ => false,
         }
@@ -629,7 +631,7 @@ impl StreamInspector {
                         note_base64(&mut scan.base64, &bytes, &mut self.damaged);
                         hold = !collect_text(&mut scan.text, &bytes);
                     }
-                    if hold {
+                    if hold || self.damage_decides() {
                         self.hold();
                         return Step::Progress;
                     }
@@ -665,7 +667,7 @@ impl StreamInspector {
             || text.is_some_and(|(encoding, body)| carries_files(encoding, &body));
         // A nested message's part ends differently when the delimiter opens its body.
         let nested_edge = scan.nested && absolute == scan.region_start;
-        if !at_line_start || carries || nested_edge {
+        if !at_line_start || carries || nested_edge || self.damage_decides() {
             self.hold();
             return Step::Progress;
         }
@@ -732,6 +734,12 @@ impl StreamInspector {
             })
         };
         Step::Progress
+    }
+
+    /// Whether damage was seen and `unparseable` is not `allow`: the batch result decides
+    /// (the caller ends the session if bytes already went out; the retry is judged whole).
+    fn damage_decides(&self) -> bool {
+        self.damaged.is_some() && self.rules.unparseable != Verdict::Allow
     }
 
     fn hold(&mut self) {
