@@ -720,6 +720,8 @@ fn a_reload_removing_inspection_while_an_oversize_message_is_held_still_ends_it(
         escape(&response)
     );
     assert_eq!(client.command("NOOP").unwrap(), b"+OK\r\n");
+}
+
 /// Root runs these tests; the unprivileged account popgate switches to.
 const SERVICE_USER: &str = "nobody";
 const SERVICE_GROUP: &str = "nogroup";
