@@ -747,16 +747,21 @@ fn bench_small(
 // ---------------------------------------------------------------------------------------
 // 3. new sessions per second
 
-fn one_session(t: &Target, account: &(String, String)) -> Result<()> {
+/// One short session; whether its TLS handshake resumed an earlier session.
+fn one_session(t: &Target, account: &(String, String)) -> Result<bool> {
     let (mut s, _) = Session::open(t)?;
     s.login(account)?;
     s.command("STAT")?;
+    let resumed = s.tls.conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
     s.command("QUIT")?;
-    Ok(())
+    Ok(resumed)
 }
 
 fn bench_rate(targets: &[Target], account: &(String, String), results: &mut Results) -> Result<()> {
     let clients = env_or("BENCH_RATE_CLIENTS", RATE_CLIENTS);
+    let resumed: Vec<std::sync::atomic::AtomicUsize> =
+        targets.iter().map(|_| Default::default()).collect();
+    let resumed = &resumed;
     let mut rate = vec![Vec::new(); targets.len()];
     for _ in 0..RATE_ROUNDS {
         for (i, t) in targets.iter().enumerate() {
@@ -766,7 +771,9 @@ fn bench_rate(targets: &[Target], account: &(String, String), results: &mut Resu
                     .map(|_| {
                         scope.spawn(|| -> Result<()> {
                             for _ in 0..RATE_SESSIONS / clients {
-                                one_session(t, account)?;
+                                if one_session(t, account)? {
+                                    resumed[i].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                                }
                             }
                             Ok(())
                         })
@@ -786,6 +793,22 @@ fn bench_rate(targets: &[Target], account: &(String, String), results: &mut Resu
          {RATE_SESSIONS} sessions by {clients} concurrent clients, median of {RATE_ROUNDS}"
     ));
     report_rates(results, targets, &rate, "sessions/s");
+    let shares: Vec<String> = targets
+        .iter()
+        .zip(resumed)
+        .map(|(t, n)| {
+            let n = n.load(std::sync::atomic::Ordering::Relaxed);
+            format!(
+                "{} {n}/{}",
+                t.name,
+                RATE_SESSIONS / clients * clients * RATE_ROUNDS
+            )
+        })
+        .collect();
+    results.line(format!(
+        "  client handshakes resumed: {}",
+        shares.join(", ")
+    ));
     Ok(())
 }
 
