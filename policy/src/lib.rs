@@ -33,7 +33,7 @@ pub use config::{Config, Source, Sources};
 pub use enable::{set_enabled, EnableError};
 pub use endpoint::{Clamd, Upstream, UpstreamPorts};
 pub use error::{ConfigError, ConfigErrorKind, RefTarget};
-pub use global::{Global, Limits};
+pub use global::{Global, Limits, State};
 pub use pattern::{ContentTypePattern, Glob, HeaderPattern, Pattern, Rule, RuleSet};
 pub use policy::{Policy, PortKind, Ports};
 pub use raw::{

@@ -34,6 +34,42 @@ pub struct RawGlobal {
     pub metrics: Option<RawMetrics>,
     /// Connection limits and timeouts.
     pub limits: Option<RawLimits>,
+    /// Where the quarantine and the spool live.
+    pub state_dir: Option<String>,
+    /// Bounds of the quarantine.
+    pub quarantine: Option<RawQuarantine>,
+    /// Bounds of the spool.
+    pub spool: Option<RawSpool>,
+    /// The control socket the CLI talks to.
+    pub control: Option<RawControl>,
+}
+
+/// `popgate.json` → `quarantine`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawQuarantine {
+    /// Total size of the quarantined originals.
+    pub max_bytes: Option<u64>,
+    /// Originals older than this many days are removed.
+    pub max_age_days: Option<u32>,
+}
+
+/// `popgate.json` → `spool`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSpool {
+    /// Total size of the bodies spooled for inspection.
+    pub max_bytes: Option<u64>,
+}
+
+/// `popgate.json` → `control`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawControl {
+    /// Path of the Unix socket.
+    pub socket: Option<String>,
+    /// Group owning the socket (mode 0660).
+    pub group: Option<String>,
 }
 
 /// `popgate.json` → `log`.

@@ -510,3 +510,18 @@ fn errors_carry_typed_kinds() {
         }
     );
 }
+
+#[test]
+fn state_paths_must_be_absolute() {
+    assert_eq!(
+        with_global(r#"{"state_dir": "state", "control": {"socket": "c.sock"}}"#),
+        [
+            "popgate.json: .state_dir: \"state\" is not an absolute path",
+            "popgate.json: .control.socket: \"c.sock\" is not an absolute path",
+        ]
+    );
+    assert_eq!(
+        with_global(r#"{"quarantine": {"max_age_days": 0}}"#),
+        ["popgate.json: .quarantine.max_age_days: 0 is out of range 1 to 36500"]
+    );
+}

@@ -5,14 +5,17 @@
 
 pub mod cli;
 pub mod config;
+pub mod control;
 pub mod demo;
 pub mod logging;
 pub mod metrics;
 pub mod net;
 pub mod pop3;
 pub mod privileges;
+pub mod registry;
 pub mod relay;
 pub mod route;
 pub mod runtime;
+pub mod state;
 pub mod tls;
 pub mod watch;

@@ -1,5 +1,5 @@
 //! The command line (SPEC §6). Exit codes: 0 ok, 1 invalid configuration or not found,
-//! 2 usage (clap's own).
+//! 2 usage (clap's own), 3 the daemon is unreachable (`status`, `sessions`).
 //!
 //! The administrator commands live one group per file (`policy_cmd.rs`, `action_cmd.rs`,
 //! `ca_cmd.rs`, `cert_cmd.rs`), each documenting its output shapes; `catalog.rs`,
@@ -10,6 +10,7 @@ mod ca_cmd;
 mod catalog;
 mod cert_cmd;
 mod check;
+mod daemon_cmd;
 pub(crate) mod files;
 mod pki_files;
 mod policy_cmd;
@@ -66,6 +67,16 @@ enum Command {
     /// Manage and inspect the certificates in pki/.
     #[command(subcommand)]
     Cert(cert_cmd::CertCommand),
+    /// The running daemon: generation, last reload, listeners, sessions, state use
+    /// (exit 3 when it does not answer).
+    Status {
+        #[command(flatten)]
+        socket: daemon_cmd::SocketArgs,
+        #[command(flatten)]
+        output: table::JsonArg,
+    },
+    /// Live sessions of the running daemon; `sessions kill ID` ends one.
+    Sessions(daemon_cmd::SessionsArgs),
 }
 
 impl Cli {
@@ -79,6 +90,8 @@ impl Cli {
             Command::Action(command) => report(action_cmd::execute(command)),
             Command::Ca(command) => report(ca_cmd::execute(command)),
             Command::Cert(command) => report(cert_cmd::execute(command)),
+            Command::Status { socket, output } => daemon_cmd::status(&socket, output),
+            Command::Sessions(args) => daemon_cmd::sessions(args),
         }
     }
 }

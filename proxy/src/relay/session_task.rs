@@ -19,6 +19,7 @@ use crate::config::prepared::Prepared;
 use crate::metrics::{self, ConnectionResult, Direction};
 use crate::net::upstream::{self, ConnectOptions};
 use crate::pop3::{CloseReason, Session, SessionConfig, Side, UpstreamStls};
+use crate::registry::SessionState;
 use crate::route::{self, Accepted, Plan};
 use crate::tls::legs::{ClientHello, FailureKind, TlsFailure, TlsLegs};
 
@@ -311,8 +312,11 @@ async fn drive(
     let mut oversize = false;
     let mut inspection = route.inspection.clone();
     let mut live = route.live.clone();
+    let entry = crate::registry::current();
+    let mut kill_answered = false;
+    publish_tls(summary, session);
     loop {
-        let interrupt = Pump {
+        let mut pump = Pump {
             session: &mut *session,
             client: &mut *client,
             server: &mut *server,
@@ -321,9 +325,16 @@ async fn drive(
             message: &mut message,
             reload: live.as_ref(),
             inspection: inspection.as_ref(),
-        }
-        .run()
-        .await;
+        };
+        let interrupt = tokio::select! {
+            interrupt = pump.run() => interrupt,
+            () = killed(entry.as_deref()), if !kill_answered => {
+                // The core answers the client and closes; the next run drains that.
+                kill_answered = true;
+                session.end_by_administrator();
+                continue;
+            }
+        };
         match interrupt {
             Interrupt::Closed(reason) => return Driven::Closed(reason),
             Interrupt::Io(side, err) => return Driven::Closed(io_reason(side, &err)),
@@ -350,9 +361,11 @@ async fn drive(
                     };
                 }
                 session.tls_established(side, Instant::now());
+                publish_tls(summary, session);
             }
             Interrupt::Tunnel => {
-                return Driven::Closed(Box::pin(tunnel(session, client, server, summary)).await)
+                crate::registry::with_current(|e| e.set_state(SessionState::Tunnel));
+                return Driven::Closed(Box::pin(tunnel(session, client, server, summary)).await);
             }
             Interrupt::Reconfigure => {
                 if let Some(live) = &mut live {
@@ -362,8 +375,13 @@ async fn drive(
             Interrupt::Message(collected) => {
                 let plan = inspection.as_ref();
                 // Boxed: a rare, large future must not size every idle session's task.
+                crate::registry::with_current(|e| e.set_state(SessionState::Inspecting));
                 let verdict =
                     Box::pin(inspection::deliver(session, plan, collected, oversize)).await;
+                crate::registry::with_current(|e| {
+                    e.add_verdict(verdict);
+                    e.set_state(SessionState::Transaction);
+                });
                 *summary.verdicts.0.entry(verdict).or_default() += 1;
                 oversize = false;
             }
@@ -386,6 +404,27 @@ async fn drive(
             }
         }
     }
+}
+
+/// Completes when the administrator ends this session; never without a registry entry.
+///
+/// Cancel safety: safe.
+async fn killed(entry: Option<&crate::registry::SessionEntry>) {
+    match entry {
+        Some(entry) => entry.killed().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Shows the legs' TLS and the POP3 state in the session registry.
+fn publish_tls(summary: &Summary, session: &Session) {
+    crate::registry::with_current(|e| {
+        let tls = &summary.tls.summary;
+        e.set_tls(&tls.client.to_string(), &tls.server.to_string());
+        if session.pop3_state() == crate::pop3::Pop3State::Authorization {
+            e.set_state(SessionState::Authorization);
+        }
+    });
 }
 
 /// Why a TLS upgrade stopped the session.

@@ -46,6 +46,10 @@ pub struct Shared {
     next_id: AtomicU64,
     /// Turns true when the shutdown grace is over: every session task ends.
     closing: watch::Sender<bool>,
+    /// Live sessions, for the control socket.
+    pub registry: Arc<crate::registry::Registry>,
+    /// Generation, last reload and listeners, for `popgate status`.
+    pub status: Arc<crate::control::DaemonStatus>,
 }
 
 impl Shared {
@@ -128,8 +132,19 @@ pub async fn run(
         own_listeners: RwLock::new(Vec::new()),
         next_id: AtomicU64::new(1),
         closing: watch::Sender::new(false),
+        registry: crate::registry::Registry::new(),
+        status: Arc::new(crate::control::DaemonStatus::started(global.state())),
     });
+    // Before the privilege drop: the socket's directory may be root's (/run/popgate).
+    // Before the listeners: once a client can connect, `popgate status` answers.
+    let _control = crate::control::server::start(
+        global.state(),
+        global.user(),
+        shared.registry.clone(),
+        shared.status.clone(),
+    );
     listeners.apply(change, &shared).await;
+    shared.status.set_listeners(&listeners.addresses());
     crate::metrics::certificate_source(Arc::new(crate::tls::minting::CacheCounts));
     // Bound before the privilege drop (the address may be a low port); kept for the life of
     // the process: a reload does not move it.
@@ -209,9 +224,9 @@ async fn reload(shared: &Arc<Shared>, listeners: &mut Listeners, trigger: &str) 
     let prepared = match load(&shared.dir) {
         Ok(prepared) => prepared,
         Err(err) => {
-            for line in format!("{err:#}").lines() {
-                rejected(line);
-            }
+            let errors: Vec<String> = format!("{err:#}").lines().map(str::to_owned).collect();
+            errors.iter().for_each(|line| rejected(line));
+            shared.status.rejected(trigger, errors);
             crate::metrics::reload(false);
             return;
         }
@@ -219,9 +234,9 @@ async fn reload(shared: &Arc<Shared>, listeners: &mut Listeners, trigger: &str) 
     let change = match listeners.prepare(&prepared.config) {
         Ok(change) => change,
         Err(errors) => {
-            for err in errors {
-                rejected(&format!("{err:#}"));
-            }
+            let errors: Vec<String> = errors.iter().map(|err| format!("{err:#}")).collect();
+            errors.iter().for_each(|line| rejected(line));
+            shared.status.rejected(trigger, errors);
             crate::metrics::reload(false);
             return;
         }
@@ -240,8 +255,12 @@ async fn reload(shared: &Arc<Shared>, listeners: &mut Listeners, trigger: &str) 
         limits.max_connections() as usize,
         limits.max_connections_per_client(),
     );
+    shared
+        .status
+        .applied(trigger, prepared.config.global().state());
     shared.current.send_replace(Arc::new(prepared));
     listeners.apply(change, shared).await;
+    shared.status.set_listeners(&listeners.addresses());
     info!(
         trigger,
         enabled_policies = enabled,
@@ -266,6 +285,12 @@ fn restart_only_changes(old: &Global, new: &Global) -> Vec<&'static str> {
     }
     if old.metrics_listen() != new.metrics_listen() {
         changed.push("metrics.listen");
+    }
+    let (old_state, new_state) = (old.state(), new.state());
+    if old_state.control_socket() != new_state.control_socket()
+        || old_state.control_group() != new_state.control_group()
+    {
+        changed.push("control");
     }
     changed
 }

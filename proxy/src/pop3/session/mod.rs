@@ -565,6 +565,16 @@ impl Session {
         }
     }
 
+    /// The administrator ended the session (`popgate sessions kill`): the client gets
+    /// `-ERR [SYS/TEMP] session ended by the administrator` unless a response is half
+    /// delivered (an `-ERR` there would corrupt it), and the session closes.
+    pub fn end_by_administrator(&mut self) {
+        self.fail_client("[SYS/TEMP] session ended by the administrator");
+        self.close(CloseReason::Refused(
+            "ended by the administrator".to_owned(),
+        ));
+    }
+
     /// Whether the session is over; flush [`Session::output`] for the client, then close.
     pub fn is_finished(&self) -> bool {
         self.closing
