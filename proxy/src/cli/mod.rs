@@ -14,6 +14,7 @@ mod daemon_cmd;
 pub(crate) mod files;
 mod pki_files;
 mod policy_cmd;
+mod quarantine_cmd;
 mod table;
 
 use std::path::PathBuf;
@@ -77,6 +78,9 @@ enum Command {
     },
     /// Live sessions of the running daemon; `sessions kill ID` ends one.
     Sessions(daemon_cmd::SessionsArgs),
+    /// List, show, export, delete and purge quarantined originals.
+    #[command(subcommand)]
+    Quarantine(quarantine_cmd::QuarantineCommand),
 }
 
 impl Cli {
@@ -92,6 +96,7 @@ impl Cli {
             Command::Cert(command) => report(cert_cmd::execute(command)),
             Command::Status { socket, output } => daemon_cmd::status(&socket, output),
             Command::Sessions(args) => daemon_cmd::sessions(args),
+            Command::Quarantine(command) => report(quarantine_cmd::execute(command)),
         }
     }
 }

@@ -6,7 +6,6 @@
 //! the client asked for, and hands the core its [`Delivery`]. Anything that goes wrong on
 //! our side withholds the message (`-ERR [SYS/TEMP]`): it stays on the server, never lost.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -20,6 +19,7 @@ use super::streaming::{FinishError, Streaming};
 use crate::metrics;
 use crate::pop3::body::without_terminator;
 use crate::pop3::{Delivery, Session};
+use crate::state::quarantine::{self, Quarantine};
 
 /// A RETR/TOP body from the server, dot-stuffed, terminator line included.
 #[derive(Debug, Default)]
@@ -51,7 +51,7 @@ impl CollectedMessage {
 pub struct InspectionPlan {
     rules: Rules,
     antivirus: Option<Antivirus>,
-    quarantine_dir: PathBuf,
+    quarantine: Quarantine,
     /// No verdict can need the whole message: RETR bodies stream (see `streaming.rs`).
     streams: bool,
 }
@@ -75,7 +75,7 @@ static NEXT_QUARANTINE: std::sync::atomic::AtomicU64 = std::sync::atomic::Atomic
 impl InspectionPlan {
     /// The plan for `policy`'s action, or `None` when the action cannot change a message
     /// (no rules, antivirus off): bodies then stream through without being collected.
-    pub fn for_policy(policy: &Policy, quarantine_dir: PathBuf) -> Option<Arc<InspectionPlan>> {
+    pub fn for_policy(policy: &Policy, quarantine: Quarantine) -> Option<Arc<InspectionPlan>> {
         let action = policy.action();
         let antivirus = action.antivirus();
         let passive = action.content_types().rules().is_empty()
@@ -97,7 +97,7 @@ impl InspectionPlan {
                 clamd: antivirus.clamd().clone(),
                 timeout: antivirus.timeout(),
             }),
-            quarantine_dir,
+            quarantine,
             streams,
         }))
     }
@@ -166,7 +166,8 @@ pub async fn deliver(
         std::process::id(),
         NEXT_QUARANTINE.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     );
-    let decided = decide(plan, raw, oversize, quarantine_id.clone(), top_lines).await;
+    let user = session.stats().user.clone().unwrap_or_default();
+    let decided = decide(plan, raw, oversize, quarantine_id.clone(), top_lines, user).await;
     let elapsed = started.elapsed();
     metrics::inspection(elapsed);
     let (delivery, label) = match decided {
@@ -270,6 +271,7 @@ async fn decide(
     oversize: bool,
     quarantine_id: String,
     top_lines: Option<u32>,
+    user: String,
 ) -> std::io::Result<Decided> {
     let scan = match (&plan.antivirus, oversize) {
         (Some(av), false) => {
@@ -289,12 +291,23 @@ async fn decide(
             .map_err(std::io::Error::other)?
     };
     if let Some(original) = quarantine {
-        let dir = plan.quarantine_dir.clone();
-        tokio::task::spawn_blocking(move || {
-            super::quarantine::store(&dir, &quarantine_id, &original)
-        })
-        .await
-        .map_err(std::io::Error::other)??;
+        let entry = quarantine::Entry {
+            id: quarantine_id,
+            received_at: crate::state::rfc3339(std::time::SystemTime::now()),
+            policy: plan.rules.policy.clone(),
+            action: plan.rules.action.clone(),
+            user,
+            rule: decided.rule.clone(),
+            reason: decided.reason.clone(),
+            size: 0,
+            message_id: decided.message_id.clone(),
+        };
+        let store = plan.quarantine.clone();
+        // Full or failing: the caller withholds the message (-ERR [SYS/TEMP]), nothing lost.
+        tokio::task::spawn_blocking(move || store.store(entry, &original))
+            .await
+            .map_err(std::io::Error::other)?
+            .map_err(std::io::Error::other)?;
         decided.quarantined = true;
     }
     Ok(decided)

@@ -5,7 +5,6 @@ pub mod conn;
 pub mod inspection;
 pub mod message_buffer;
 pub mod pump;
-pub mod quarantine;
 pub mod server_leg;
 pub mod session_task;
 pub mod streaming;
