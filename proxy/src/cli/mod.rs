@@ -10,7 +10,9 @@ mod ca_cmd;
 mod catalog;
 mod cert_cmd;
 mod check;
+mod config_dump;
 mod daemon_cmd;
+mod docs;
 pub(crate) mod files;
 mod pki_files;
 mod policy_cmd;
@@ -24,11 +26,19 @@ use clap::{Parser, Subcommand};
 
 /// popgate: transparent TLS-inspecting POP3 proxy.
 #[derive(Debug, Parser)]
-#[command(name = "popgate", version, about)]
+#[command(name = "popgate", version, about, after_long_help = AFTER_HELP)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
 }
+
+/// Exit codes and files, for `--help` and popgate(8).
+const AFTER_HELP: &str = "\
+Exit status: 0 success; 1 the command ran and found a problem (invalid configuration, no \
+policy matches, unknown id); 2 usage error; 3 the daemon is unreachable (status, sessions).
+
+Files: /etc/popgate (configuration, see popgate.json(5)), /var/lib/popgate/quarantine, \
+/run/popgate/control.sock.";
 
 /// `--config DIR`, shared by every command.
 #[derive(Debug, clap::Args)]
@@ -81,6 +91,32 @@ enum Command {
     /// List, show, export, delete and purge quarantined originals.
     #[command(subcommand)]
     Quarantine(quarantine_cmd::QuarantineCommand),
+    /// The effective configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Print shell completions (bash, zsh or fish).
+    Completions {
+        /// The shell.
+        shell: docs::CompletionShell,
+    },
+    /// Write the man pages and completions (packaging step).
+    #[command(hide = true)]
+    Man {
+        /// Directory to write man/ and completions/ into.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+}
+
+/// `popgate config ...`.
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Print the effective configuration as JSON, every default filled in
+    /// (`{global, policies, actions, tls_profiles}`); exit 1 with every error when invalid.
+    Dump {
+        #[command(flatten)]
+        config: ConfigArg,
+    },
 }
 
 impl Cli {
@@ -97,6 +133,11 @@ impl Cli {
             Command::Status { socket, output } => daemon_cmd::status(&socket, output),
             Command::Sessions(args) => daemon_cmd::sessions(args),
             Command::Quarantine(command) => report(quarantine_cmd::execute(command)),
+            Command::Config(ConfigCommand::Dump { config }) => {
+                report(config_dump::execute(&config.dir))
+            }
+            Command::Completions { shell } => report(docs::completions(shell)),
+            Command::Man { out } => report(docs::man(&out)),
         }
     }
 }
