@@ -609,7 +609,7 @@ _popgate() {
             return 0
             ;;
         popgate__subcmd__ca__subcmd__import)
-            opts="-h --cert --key --config --help"
+            opts="-h --cert --key --force --config --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -757,7 +757,7 @@ _popgate() {
             return 0
             ;;
         popgate__subcmd__cert__subcmd__server)
-            opts="-h --generate --san --days --import --key --config --help"
+            opts="-h --generate --san --days --import --key --force --config --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -98,6 +98,7 @@ complete -c popgate -n "__fish_popgate_using_subcommand ca; and __fish_seen_subc
 complete -c popgate -n "__fish_popgate_using_subcommand ca; and __fish_seen_subcommand_from import" -l cert -d 'The CA certificate (PEM or DER, optionally followed by the chain above it); alone, a single PEM holding both the certificate and its key' -r -F
 complete -c popgate -n "__fish_popgate_using_subcommand ca; and __fish_seen_subcommand_from import" -l key -d 'The CA\'s private key (unencrypted PEM: PKCS#8, PKCS#1 or SEC1)' -r -F
 complete -c popgate -n "__fish_popgate_using_subcommand ca; and __fish_seen_subcommand_from import" -l config -d 'The configuration directory' -r -F
+complete -c popgate -n "__fish_popgate_using_subcommand ca; and __fish_seen_subcommand_from import" -l force -d 'Replace an existing Proxy Authority (pki/ca.crt, pki/ca.key)'
 complete -c popgate -n "__fish_popgate_using_subcommand ca; and __fish_seen_subcommand_from import" -s h -l help -d 'Print help'
 complete -c popgate -n "__fish_popgate_using_subcommand ca; and __fish_seen_subcommand_from csr" -l subject -d 'Subject of the requested CA certificate (RFC 4514)' -r
 complete -c popgate -n "__fish_popgate_using_subcommand ca; and __fish_seen_subcommand_from csr" -l out -d 'Where request.pem and privkey.pem go' -r -F
@@ -129,6 +130,7 @@ complete -c popgate -n "__fish_popgate_using_subcommand cert; and __fish_seen_su
 complete -c popgate -n "__fish_popgate_using_subcommand cert; and __fish_seen_subcommand_from server" -l key -d 'The imported certificate\'s private key' -r -F
 complete -c popgate -n "__fish_popgate_using_subcommand cert; and __fish_seen_subcommand_from server" -l config -d 'The configuration directory' -r -F
 complete -c popgate -n "__fish_popgate_using_subcommand cert; and __fish_seen_subcommand_from server" -l generate -d 'Generate a key and a certificate signed by the Proxy Authority'
+complete -c popgate -n "__fish_popgate_using_subcommand cert; and __fish_seen_subcommand_from server" -l force -d 'Replace an existing Proxy Server certificate and key'
 complete -c popgate -n "__fish_popgate_using_subcommand cert; and __fish_seen_subcommand_from server" -s h -l help -d 'Print help'
 complete -c popgate -n "__fish_popgate_using_subcommand cert; and __fish_seen_subcommand_from show" -l config -d 'The configuration directory' -r -F
 complete -c popgate -n "__fish_popgate_using_subcommand cert; and __fish_seen_subcommand_from show" -l json -d 'Print JSON (for scripts) instead of a table'

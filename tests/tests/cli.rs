@@ -735,3 +735,146 @@ fn corrupt_keys_are_reported_naming_the_file_and_nothing_is_written() {
         "{run:#?}"
     );
 }
+
+#[test]
+fn every_certificate_popgate_writes_is_strict_der() {
+    require_peers!(Peer::Python3, Peer::PythonCryptography);
+    use popgate_tests::strict_x509;
+    // The checker itself refuses what popgate wrote before the fix.
+    let err = strict_x509::check_file(strict_x509::known_bad_certificate()).unwrap_err();
+    assert!(format!("{err:#}").contains("EncodedDefault"), "{err:#}");
+
+    let dir = written(&ConfigDir::empty());
+    popgate_admin(dir.path(), &["ca", "init"]).assert_code(0);
+    popgate_admin(
+        dir.path(),
+        &[
+            "cert",
+            "server",
+            "--generate",
+            "--san",
+            "pop.example.com,10.1.1.5",
+        ],
+    )
+    .assert_code(0);
+    let out = dir.path().join("csr");
+    popgate_admin(
+        dir.path(),
+        &[
+            "ca",
+            "csr",
+            "--subject",
+            "CN=Sub CA",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    )
+    .assert_code(0);
+    let rsa = written(&ConfigDir::empty());
+    popgate_admin(rsa.path(), &["ca", "init", "--key-type", "rsa-2048"]).assert_code(0);
+
+    for (file, objects) in [
+        (dir.path().join("pki/ca.crt"), 1),
+        (dir.path().join("pki/untrusted-ca.crt"), 1),
+        // The leaf and the Proxy Authority after it.
+        (dir.path().join("pki/server.crt"), 2),
+        (out.join("request.pem"), 1),
+        (rsa.path().join("pki/ca.crt"), 1),
+        (rsa.path().join("pki/untrusted-ca.crt"), 1),
+    ] {
+        let lines = strict_x509::check_file(&file).unwrap();
+        assert_eq!(lines.len(), objects, "{}: {lines:?}", file.display());
+        assert!(lines.iter().all(|l| l.starts_with("ok ")), "{lines:?}");
+    }
+}
+
+#[test]
+fn ca_import_refuses_to_replace_the_proxy_authority_without_force() {
+    require_peers!(Peer::Openssl);
+    let dir = written(&ConfigDir::empty());
+    popgate_admin(dir.path(), &["ca", "init"]).assert_code(0);
+    let before = snapshot(dir.path());
+    let work = tempfile::tempdir().unwrap();
+    let org = TestPki::generate(work.path()).unwrap();
+    let args = [
+        "ca",
+        "import",
+        "--cert",
+        org.ca_cert.to_str().unwrap(),
+        "--key",
+        org.ca_key.to_str().unwrap(),
+    ];
+    let refused = popgate_admin(dir.path(), &args);
+    refused.assert_code(1);
+    let pki = dir.path().join("pki");
+    assert_eq!(
+        refused.stderr,
+        format!(
+            "popgate: {}, {} already exist; nothing was changed (--force replaces them, and \
+             clients must then trust the new Proxy Authority)\n",
+            pki.join("ca.crt").display(),
+            pki.join("ca.key").display()
+        )
+    );
+    assert_eq!(snapshot(dir.path()), before);
+
+    let mut forced = args.to_vec();
+    forced.push("--force");
+    popgate_admin(dir.path(), &forced).assert_code(0);
+    assert_eq!(
+        fs::read(pki.join("ca.crt")).unwrap(),
+        fs::read(&org.ca_cert).unwrap()
+    );
+}
+
+#[test]
+fn cert_server_refuses_to_replace_the_server_certificate_without_force() {
+    require_peers!(Peer::Openssl);
+    let dir = written(&ConfigDir::empty());
+    popgate_admin(dir.path(), &["ca", "init"]).assert_code(0);
+    let generate = ["cert", "server", "--generate", "--san", "localhost"];
+    popgate_admin(dir.path(), &generate).assert_code(0);
+    let before = snapshot(dir.path());
+    let pki = dir.path().join("pki");
+    let expected = format!(
+        "popgate: {}, {} already exist; nothing was changed (--force replaces them, and \
+         inbound clients are then shown the new certificate)\n",
+        pki.join("server.crt").display(),
+        pki.join("server.key").display()
+    );
+
+    let refused = popgate_admin(dir.path(), &generate);
+    refused.assert_code(1);
+    assert_eq!(refused.stderr, expected);
+    assert_eq!(snapshot(dir.path()), before);
+
+    let work = tempfile::tempdir().unwrap();
+    let other = TestPki::generate(work.path()).unwrap();
+    let import = [
+        "cert",
+        "server",
+        "--import",
+        other.server_cert.to_str().unwrap(),
+        "--key",
+        other.server_key.to_str().unwrap(),
+    ];
+    let refused = popgate_admin(dir.path(), &import);
+    refused.assert_code(1);
+    assert_eq!(refused.stderr, expected);
+    assert_eq!(snapshot(dir.path()), before);
+
+    let mut forced = import.to_vec();
+    forced.push("--force");
+    popgate_admin(dir.path(), &forced).assert_code(0);
+    assert_eq!(
+        fs::read(pki.join("server.crt")).unwrap(),
+        fs::read(&other.server_cert).unwrap()
+    );
+    let mut forced = generate.to_vec();
+    forced.push("--force");
+    popgate_admin(dir.path(), &forced).assert_code(0);
+    assert_ne!(
+        fs::read(pki.join("server.crt")).unwrap(),
+        fs::read(&other.server_cert).unwrap()
+    );
+}

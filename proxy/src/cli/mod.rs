@@ -13,7 +13,7 @@ mod check;
 mod config_dump;
 mod daemon_cmd;
 mod docs;
-pub(crate) mod files;
+pub(crate) use crate::files;
 mod pki_files;
 mod policy_cmd;
 mod quarantine_cmd;

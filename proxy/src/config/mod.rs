@@ -2,4 +2,5 @@
 //! needs at run time.
 
 pub mod dir;
+pub mod inspection_plan;
 pub mod prepared;

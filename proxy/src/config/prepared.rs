@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 use popgate_policy::{CertificateValidation, Config, MinTlsVersion, TlsProfile};
 use rustls::{ClientConfig, ServerConfig};
 
-use crate::relay::inspection::InspectionPlan;
+use super::inspection_plan::InspectionPlan;
 use crate::tls::config::{self as tls_config, MinVersion};
 use crate::tls::minting::Minting;
 use crate::tls::verify::{UpstreamValidator, Validation};

@@ -7,19 +7,19 @@
 //! our side withholds the message (`-ERR [SYS/TEMP]`): it stays on the server, never lost.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use popgate_inspect::{Inspection, Output, Rules, ScanError, ScanResult, StreamInspector, Verdict};
-use popgate_policy::{Clamd, Policy, ProxyAction};
+use popgate_inspect::{Inspection, Output, Rules, ScanResult, Verdict};
 use tokio::sync::Semaphore;
 use tracing::{info, warn};
 
 use super::message_buffer::MessageBuffer;
 use super::streaming::{FinishError, Streaming};
+use crate::config::inspection_plan::InspectionPlan;
 use crate::metrics;
 use crate::pop3::body::without_terminator;
 use crate::pop3::{Delivery, Session};
-use crate::state::quarantine::{self, Quarantine};
+use crate::state::quarantine;
 
 /// A RETR/TOP body from the server, dot-stuffed, terminator line included.
 #[derive(Debug, Default)]
@@ -46,22 +46,6 @@ impl CollectedMessage {
     }
 }
 
-/// How one proxy action inspects, prepared once per route.
-#[derive(Debug)]
-pub struct InspectionPlan {
-    rules: Rules,
-    antivirus: Option<Antivirus>,
-    quarantine: Quarantine,
-    /// No verdict can need the whole message: RETR bodies stream (see `streaming.rs`).
-    streams: bool,
-}
-
-#[derive(Debug)]
-struct Antivirus {
-    clamd: Clamd,
-    timeout: Duration,
-}
-
 /// Large parses run on the blocking pool; at most this many at once keeps memory bounded
 /// when many sessions download big messages together.
 static INSPECTIONS: Semaphore = Semaphore::const_new(4);
@@ -71,62 +55,6 @@ const INLINE_LIMIT: usize = 64 * 1024;
 
 /// Makes quarantine ids unique within the process (with the time and pid: across restarts).
 static NEXT_QUARANTINE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-
-impl InspectionPlan {
-    /// The plan for `policy`'s action, or `None` when the action cannot change a message
-    /// (no rules, antivirus off): bodies then stream through without being collected.
-    pub fn for_policy(policy: &Policy, quarantine: Quarantine) -> Option<Arc<InspectionPlan>> {
-        let action = policy.action();
-        let antivirus = action.antivirus();
-        let passive = action.content_types().rules().is_empty()
-            && action.content_types().default_verdict() == popgate_policy::Verdict::Allow
-            && action.file_names().rules().is_empty()
-            && action.file_names().default_verdict() == popgate_policy::Verdict::Allow
-            && action.headers().rules().is_empty()
-            && action.unparseable() == popgate_policy::Verdict::Allow
-            && !antivirus.enabled();
-        if passive {
-            return None;
-        }
-        let rules = rules_for(policy.name(), action);
-        let streams = rules.oversize == popgate_inspect::Oversize::Allow
-            && StreamInspector::new(&rules, antivirus.enabled(), "").is_some();
-        Some(Arc::new(InspectionPlan {
-            rules,
-            antivirus: antivirus.enabled().then(|| Antivirus {
-                clamd: antivirus.clamd().clone(),
-                timeout: antivirus.timeout(),
-            }),
-            quarantine,
-            streams,
-        }))
-    }
-
-    /// The size past which a body is not collected (`max_message_size`). A streamed body
-    /// is never collected for inspection alone, so the limit does not apply to it.
-    pub fn max_message_size(&self) -> u64 {
-        if self.streams {
-            u64::MAX
-        } else {
-            self.rules.max_message_size
-        }
-    }
-
-    /// Starts streaming a RETR (not a TOP: it is cut down after inspection) when the rules
-    /// allow it.
-    pub fn start_stream(&self, user: &str, number: u32) -> Option<Box<Streaming>> {
-        if !self.streams {
-            return None;
-        }
-        let inspector = StreamInspector::new(&self.rules, false, "")?;
-        Streaming::start(inspector, user, number)
-    }
-
-    /// Whether an oversize message passes uninspected (`oversize: allow`).
-    pub fn passes_oversize(&self) -> bool {
-        self.rules.oversize == popgate_inspect::Oversize::Allow
-    }
-}
 
 /// Decides what the client gets for `message`, hands it to the core, and returns the
 /// verdict's label for the session summary.
@@ -273,7 +201,7 @@ async fn decide(
     top_lines: Option<u32>,
     user: String,
 ) -> std::io::Result<Decided> {
-    let scan = match (&plan.antivirus, oversize) {
+    let scan = match (plan.antivirus(), oversize) {
         (Some(av), false) => {
             let unstuffed = popgate_inspect::unstuff_cow(without_terminator(&raw));
             Some(super::clamd::scan(&av.clamd, &unstuffed, av.timeout).await)
@@ -294,15 +222,15 @@ async fn decide(
         let entry = quarantine::Entry {
             id: quarantine_id,
             received_at: crate::state::rfc3339(std::time::SystemTime::now()),
-            policy: plan.rules.policy.clone(),
-            action: plan.rules.action.clone(),
+            policy: plan.rules().policy.clone(),
+            action: plan.rules().action.clone(),
             user,
             rule: decided.rule.clone(),
             reason: decided.reason.clone(),
             size: 0,
             message_id: decided.message_id.clone(),
         };
-        let store = plan.quarantine.clone();
+        let store = plan.quarantine().clone();
         // Full or failing: the caller withholds the message (-ERR [SYS/TEMP]), nothing lost.
         tokio::task::spawn_blocking(move || store.store(entry, &original))
             .await
@@ -330,12 +258,12 @@ fn judge(
         // Only the beginning was kept: the verdict is the action's `oversize: deny`.
         popgate_inspect::inspect(
             &unstuffed,
-            &oversize_rules(&plan.rules),
+            &oversize_rules(plan.rules()),
             None,
             quarantine_id,
         )
     } else {
-        popgate_inspect::inspect(&unstuffed, &plan.rules, scan.as_ref(), quarantine_id)
+        popgate_inspect::inspect(&unstuffed, plan.rules(), scan.as_ref(), quarantine_id)
     };
     let quarantine = (inspection.verdict == Verdict::Quarantine).then(|| unstuffed.to_vec());
     let body = match (&inspection.output, top_lines) {
@@ -416,67 +344,6 @@ fn unix_seconds() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
-}
-
-/// Maps the checked proxy action to the inspect crate's rules.
-fn rules_for(policy: &str, action: &ProxyAction) -> Rules {
-    let verdict = |v: popgate_policy::Verdict| match v {
-        popgate_policy::Verdict::Allow => Verdict::Allow,
-        popgate_policy::Verdict::Strip => Verdict::Strip,
-        popgate_policy::Verdict::Deny => Verdict::Deny,
-        popgate_policy::Verdict::Quarantine => Verdict::Quarantine,
-        popgate_policy::Verdict::Tag => Verdict::Tag,
-    };
-    let antivirus = action.antivirus();
-    Rules {
-        policy: policy.to_owned(),
-        action: action.name().to_owned(),
-        content_types: popgate_inspect::ContentTypeRules {
-            default: verdict(action.content_types().default_verdict()),
-            rules: action
-                .content_types()
-                .rules()
-                .iter()
-                .map(|r| (r.text().to_owned(), verdict(r.verdict())))
-                .collect(),
-        },
-        file_names: popgate_inspect::FileNameRules {
-            default: verdict(action.file_names().default_verdict()),
-            rules: action
-                .file_names()
-                .rules()
-                .iter()
-                .map(|r| (r.text().to_owned(), verdict(r.verdict())))
-                .collect(),
-        },
-        headers: action
-            .headers()
-            .rules()
-            .iter()
-            .map(|r| popgate_inspect::HeaderRule::from_match(r.text(), verdict(r.verdict())))
-            .collect(),
-        max_message_size: action.max_message_size(),
-        oversize: match action.oversize() {
-            popgate_policy::Oversize::Allow => popgate_inspect::Oversize::Allow,
-            popgate_policy::Oversize::Deny => popgate_inspect::Oversize::Deny,
-        },
-        unparseable: verdict(action.unparseable()),
-        antivirus: popgate_inspect::AntivirusRules {
-            on_virus: verdict(antivirus.on_virus()),
-            on_error: match antivirus.on_error() {
-                popgate_policy::OnError::Allow => Verdict::Allow,
-                popgate_policy::OnError::Deny => Verdict::Deny,
-                popgate_policy::OnError::Tempfail => Verdict::Tempfail,
-            },
-        },
-        spam_tag: action.spam_tag().to_owned(),
-        deny_message: action.deny_message().as_str().to_owned(),
-    }
-}
-
-/// Keeps `ScanError` in this module's vocabulary for the clamd client.
-pub(super) fn scan_failed(error: ScanError) -> ScanResult {
-    ScanResult::Failed(error)
 }
 
 #[cfg(test)]

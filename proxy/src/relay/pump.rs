@@ -18,10 +18,12 @@ use tokio::sync::watch;
 use tokio::time::Sleep;
 use tracing::info;
 
-use super::conn::Conn;
-use super::inspection::{CollectedMessage, InspectionPlan};
+use super::inspection::CollectedMessage;
+use super::streaming::Streaming;
+use crate::config::inspection_plan::InspectionPlan;
 use crate::config::prepared::Prepared;
 use crate::metrics::{self, Direction};
+use crate::net::conn::Conn;
 use crate::pop3::{CloseReason, Event, Session, Side};
 
 /// Bytes read per poll from one leg. TLS records are at most 16 KiB of plaintext.
@@ -134,7 +136,9 @@ impl Pump<'_> {
                     *self.message = CollectedMessage::new(number, top_lines);
                     if let (Some(plan), None) = (self.inspection, top_lines) {
                         let user = self.session.stats().user.as_deref().unwrap_or("");
-                        self.message.stream = plan.start_stream(user, number);
+                        self.message.stream = plan
+                            .stream_inspector()
+                            .and_then(|inspector| Streaming::start(inspector, user, number));
                     }
                 }
                 Event::MessageData(chunk) => {

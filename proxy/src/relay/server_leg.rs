@@ -13,9 +13,9 @@ use std::time::Instant;
 use tokio::net::TcpStream;
 use tracing::{info, warn};
 
-use super::conn::Conn;
-use super::session_task::Route;
+use crate::net::conn::Conn;
 use crate::net::upstream;
+use crate::route::Route;
 use crate::tls::holddown;
 use crate::tls::legs::{FailureKind, TlsFailure, TlsSummary, UpstreamCert};
 

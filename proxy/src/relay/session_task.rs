@@ -11,44 +11,19 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tracing::{debug, info};
 
-use super::conn::Conn;
-use super::inspection::{self, CollectedMessage, InspectionPlan};
+use super::inspection::{self, CollectedMessage};
 use super::pump::{flush_side, ByteCounts, Interrupt, Pump};
 use super::server_leg::{self, Attempts, SetupError, TlsState};
+use super::tunnel::{self, Copied, TunnelEnd};
+use crate::config::inspection_plan::InspectionPlan;
 use crate::config::prepared::Prepared;
 use crate::metrics::{self, ConnectionResult, Direction};
+use crate::net::conn::Conn;
 use crate::net::upstream::{self, ConnectOptions};
-use crate::pop3::{CloseReason, Session, SessionConfig, Side, UpstreamStls};
+use crate::pop3::{CloseReason, Session, Side, UpstreamStls};
 use crate::registry::SessionState;
-use crate::route::{self, Accepted, Plan};
-use crate::tls::legs::{ClientHello, FailureKind, TlsFailure, TlsLegs};
-
-/// Everything decided about a connection before its session starts.
-#[derive(Debug, Clone)]
-pub struct Route {
-    /// The policy that handles the connection.
-    pub policy: Arc<str>,
-    /// Its proxy action.
-    pub action: Arc<str>,
-    /// The real server.
-    pub upstream_host: String,
-    /// The real server's port.
-    pub upstream_port: u16,
-    /// Socket options for the upstream connection.
-    pub connect: ConnectOptions,
-    /// Bounds the connect, the greeting and each TLS handshake.
-    pub handshake_timeout: Duration,
-    /// The POP3 core's configuration.
-    pub session: SessionConfig,
-    /// TLS on either leg.
-    pub tls: TlsLegs,
-    /// Content inspection, when the action can change a message.
-    pub inspection: Option<Arc<InspectionPlan>>,
-    /// The connection as accepted, to plan it again under a reloaded configuration.
-    pub accepted: Accepted,
-    /// Reloads to follow at the next command (SPEC §4); `None` keeps the settings above.
-    pub live: Option<watch::Receiver<Arc<Prepared>>>,
-}
+use crate::route::{self, Plan, Route};
+use crate::tls::legs::{ClientHello, FailureKind, Purpose, TlsFailure};
 
 /// How long the last bytes to the client may take once the session is over.
 const FINAL_FLUSH: Duration = Duration::from_secs(5);
@@ -166,7 +141,7 @@ async fn run(
             }
         };
         if let Some(hello) = hello.take() {
-            client = match Box::pin(finish_client(hello, route, summary)).await {
+            client = match Box::pin(finish_client(hello, route, summary, Purpose::Session)).await {
                 Ok(client) => client,
                 Err(failure) => {
                     metrics::connection(ConnectionResult::TlsRefused);
@@ -226,6 +201,7 @@ async fn finish_client(
     hello: ClientHello,
     route: &Route,
     summary: &mut Summary,
+    purpose: Purpose,
 ) -> Result<Conn, Failure> {
     let upstream = summary.tls.upstream_cert.take();
     route
@@ -236,14 +212,15 @@ async fn finish_client(
             &route.upstream_host,
             route.handshake_timeout,
             &mut summary.tls.summary,
+            purpose,
         )
         .await
         .map_err(tls_failed)
 }
 
 /// The server leg could not be set up: tell the client where a reply is possible. An
-/// implicit-TLS client whose ClientHello is waiting gets its handshake finished first, with
-/// the certificate it would have got for a plaintext server leg, so it can read the `-ERR`.
+/// implicit-TLS client whose ClientHello is waiting gets its handshake finished first, so it
+/// can read the `-ERR` ([`Purpose::RefusalOnly`]: nothing else crosses that connection).
 async fn setup_failed(
     client: &mut Conn,
     hello: Option<ClientHello>,
@@ -262,16 +239,13 @@ async fn setup_failed(
         ),
         SetupError::Tls(failure) => {
             info!(side = ?failure.side, reason = %failure.message, "server TLS failed");
-            let text = match failure.kind {
-                FailureKind::Handshake => "[SYS/TEMP] TLS to the mail server failed",
-                FailureKind::Refused => "[SYS/PERM] the mail server's certificate was refused",
-            };
+            let text = server_refusal_text(route, &failure);
             (text, CloseReason::Refused(failure.message))
         }
     };
     if let Some(hello) = hello {
         summary.tls.upstream_cert = None;
-        match finish_client(hello, route, summary).await {
+        match finish_client(hello, route, summary, Purpose::RefusalOnly).await {
             Ok(conn) => *client = conn,
             Err(_) => return Failure { reason },
         }
@@ -356,7 +330,7 @@ async fn drive(
                             {
                                 return Driven::RetryServer;
                             }
-                            Box::pin(server_tls_failed(client, failure)).await
+                            Box::pin(server_tls_failed(client, route, failure)).await
                         }
                     };
                 }
@@ -365,7 +339,9 @@ async fn drive(
             }
             Interrupt::Tunnel => {
                 crate::registry::with_current(|e| e.set_state(SessionState::Tunnel));
-                return Driven::Closed(Box::pin(tunnel(session, client, server, summary)).await);
+                let idle = route.session.idle_timeout;
+                let tunneled = tunnel(session, client, server, summary, idle);
+                return Driven::Closed(Box::pin(tunneled).await);
             }
             Interrupt::Reconfigure => {
                 if let Some(live) = &mut live {
@@ -484,14 +460,19 @@ async fn start_tls(
 
 /// TLS toward the server failed for good: the client, waiting for its greeting or for the
 /// answer to its STLS, gets an `-ERR` line.
-async fn server_tls_failed(client: &mut Conn, failure: TlsFailure) -> Driven {
+async fn server_tls_failed(client: &mut Conn, route: &Route, failure: TlsFailure) -> Driven {
     info!(reason = %failure.message, "server TLS failed");
-    let text = match failure.kind {
-        FailureKind::Handshake => "[SYS/TEMP] TLS to the mail server failed",
-        FailureKind::Refused => "[SYS/PERM] the mail server's certificate was refused",
-    };
+    let text = server_refusal_text(route, &failure);
     refuse_client(client, text).await;
     Driven::Closed(CloseReason::Refused(failure.message))
+}
+
+/// The client's `-ERR` text for a server leg that failed with `failure`.
+fn server_refusal_text(route: &Route, failure: &TlsFailure) -> &'static str {
+    match &route.tls.server {
+        Some(leg) => leg.refusal_text(failure),
+        None => "[SYS/TEMP] TLS to the mail server failed",
+    }
 }
 
 /// Applies a reloaded configuration to an open session, for its next command (SPEC §4):
@@ -532,25 +513,39 @@ fn follow_reload(
     info!("session follows the reloaded configuration");
 }
 
-/// Copies bytes opaquely after a passed-through STLS (`tls.action: allow`).
+/// Copies bytes opaquely after a passed-through STLS (`tls.action: allow`), under the
+/// action's idle timeout, with TCP keepalive on both sockets (SPEC §5).
 async fn tunnel(
     session: &mut Session,
     client: &mut Conn,
     server: &mut Conn,
     summary: &mut Summary,
+    idle: Duration,
 ) -> CloseReason {
     if let Err(err) = flush_side(session, client, Side::Client).await {
         return io_reason(Side::Client, &err);
     }
-    match tokio::io::copy_bidirectional(client, server).await {
-        Ok((up, down)) => {
-            metrics::bytes(Direction::ClientToServer, up);
-            metrics::bytes(Direction::ServerToClient, down);
-            summary.bytes.from_client += up;
-            summary.bytes.from_server += down;
-            CloseReason::Finished
+    for conn in [&*client, &*server] {
+        if let Some(tcp) = conn.tcp() {
+            tunnel::keepalive(tcp);
         }
-        Err(err) => io_reason(Side::Client, &err),
+    }
+    let mut copied = Copied::default();
+    let end = tunnel::copy(client, server, idle, &mut copied).await;
+    metrics::bytes(Direction::ClientToServer, copied.from_client);
+    metrics::bytes(Direction::ServerToClient, copied.from_server);
+    summary.bytes.from_client += copied.from_client;
+    summary.bytes.from_server += copied.from_server;
+    match end {
+        TunnelEnd::Finished => CloseReason::Finished,
+        TunnelEnd::Idle => {
+            info!(
+                idle_timeout_s = idle.as_secs(),
+                "opaque tunnel idle; closed"
+            );
+            CloseReason::TimedOut(Side::Client)
+        }
+        TunnelEnd::Failed(err) => io_reason(Side::Client, &err),
     }
 }
 
@@ -602,7 +597,8 @@ pub struct Endpoints {
 }
 
 /// Copies bytes opaquely between the client and the server (`tls.action: allow` on the
-/// pop3s port: TLS passes through uninspected).
+/// pop3s port: TLS passes through uninspected), under the action's `idle` timeout, with TCP
+/// keepalive on both sockets (SPEC §5).
 ///
 /// Cancel safety: dropping it closes both connections.
 pub async fn opaque(
@@ -611,6 +607,7 @@ pub async fn opaque(
     port: u16,
     connect: &ConnectOptions,
     timeout: Duration,
+    idle: Duration,
 ) {
     let mut server = match upstream::connect(host, port, connect, timeout).await {
         Ok(server) => server,
@@ -621,14 +618,22 @@ pub async fn opaque(
         }
     };
     metrics::connection(ConnectionResult::Accepted);
-    let result = tokio::io::copy_bidirectional(&mut client, &mut server).await;
-    let (from_client, from_server) = result.unwrap_or_default();
-    metrics::bytes(Direction::ClientToServer, from_client);
-    metrics::bytes(Direction::ServerToClient, from_server);
+    tunnel::keepalive(&client);
+    tunnel::keepalive(&server);
+    let mut copied = Copied::default();
+    let end = tunnel::copy(&mut client, &mut server, idle, &mut copied).await;
+    metrics::bytes(Direction::ClientToServer, copied.from_client);
+    metrics::bytes(Direction::ServerToClient, copied.from_server);
+    let result = match end {
+        TunnelEnd::Finished => "finished",
+        TunnelEnd::Idle => "timed_out",
+        TunnelEnd::Failed(_) => "peer_closed",
+    };
     info!(
-        result = "finished",
-        bytes_from_client = from_client,
-        bytes_from_server = from_server,
+        result,
+        idle_timeout_s = idle.as_secs(),
+        bytes_from_client = copied.from_client,
+        bytes_from_server = copied.from_server,
         "opaque session closed"
     );
 }

@@ -10,10 +10,10 @@ use super::{
     BodyMode, ClientState, CloseReason, Event, Forwarded, Internal, Pending, Pop3State,
     ServerState, Session, Side, UpstreamStls, MAX_CAPA_BODY, MAX_UNSENT,
 };
-use crate::pop3::body::{self, BodyScanner};
-use crate::pop3::capa::{self, Capabilities};
-use crate::pop3::command::{line_body_len, Verb};
-use crate::pop3::status::Status;
+use crate::body::{self, BodyScanner};
+use crate::capa::{self, Capabilities};
+use crate::command::{line_body_len, Verb};
+use crate::status::Status;
 
 impl Session {
     pub(super) fn handle_server_bytes(&mut self, data: &[u8]) {

@@ -9,7 +9,7 @@ use super::{
     ClientState, ClientStls, CloseReason, Event, Forwarded, Internal, Pending, Pop3State, Session,
     Side, UpstreamStls, MAX_EARLY_CLIENT_BYTES, MAX_PENDING,
 };
-use crate::pop3::command::{Command, Verb};
+use crate::command::{Command, Verb};
 
 impl Session {
     pub(super) fn handle_client_bytes(&mut self, data: &[u8]) {
