@@ -9,6 +9,7 @@ pub mod config;
 pub mod control;
 pub mod demo;
 pub mod files;
+pub mod log_line;
 pub mod logging;
 pub mod metrics;
 pub mod net;

@@ -33,6 +33,10 @@ impl DaemonStatus {
     /// The status of a daemon that has just put its first configuration in force.
     pub fn started(state: &popgate_policy::State) -> DaemonStatus {
         crate::metrics::config_generation(1);
+        crate::metrics::state_bytes(
+            crate::state::dir_bytes(&state.quarantine_dir()),
+            crate::state::dir_bytes(&state.spool_dir()),
+        );
         DaemonStatus {
             started: Instant::now(),
             generation: AtomicU64::new(1),

@@ -66,6 +66,12 @@ impl AdminMetrics {
             .set(i64::try_from(spool).unwrap_or(i64::MAX));
     }
 
+    /// Sets the bytes held by the quarantine.
+    pub fn quarantine_bytes(&self, bytes: u64) {
+        self.quarantine_bytes
+            .set(i64::try_from(bytes).unwrap_or(i64::MAX));
+    }
+
     /// Counts a login attempt the server answered.
     pub fn login(&self, ok: bool) {
         let result = LOGIN_RESULTS[usize::from(!ok)];

@@ -136,6 +136,30 @@ pub fn state_bytes(quarantine: u64, spool: u64) {
     global().admin.state_bytes(quarantine, spool);
 }
 
+/// Reads the `notAfter` of the certificates in `dir/pki/` into
+/// `popgate_certificate_expiry_timestamp_seconds{role}` (roles `proxy_authority`,
+/// `untrusted_ca`, `proxy_server`; a missing or unreadable file sets nothing).
+pub fn certificate_expiry_from(dir: &std::path::Path) {
+    let now = time::OffsetDateTime::now_utc();
+    for (role, file) in [
+        ("proxy_authority", "pki/ca.crt"),
+        ("untrusted_ca", "pki/untrusted-ca.crt"),
+        ("proxy_server", "pki/server.crt"),
+    ] {
+        let info = std::fs::read(dir.join(file))
+            .ok()
+            .and_then(|pem| popgate_ca::CertInfo::from_pem(&pem, now).ok());
+        if let Some(info) = info {
+            certificate_expiry(role, info.not_after.unix_timestamp());
+        }
+    }
+}
+
+/// Sets `popgate_quarantine_bytes`.
+pub fn quarantine_bytes(bytes: u64) {
+    global().admin.quarantine_bytes(bytes);
+}
+
 /// Counts a login the server answered (`popgate_logins_total{result}`).
 pub fn login(ok: bool) {
     global().admin.login(ok);

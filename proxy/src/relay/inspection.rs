@@ -170,7 +170,7 @@ async fn deliver_streamed(
         Err(err) => {
             // Part of it is out: the client gets no terminator and keeps the message on
             // the server; its retry is inspected whole.
-            warn!(number, error = ?err, "streamed inspection could not finish; session ended");
+            warn!(number, error = %err, "streamed inspection could not finish; session ended");
             metrics::message("tempfail");
             session.deliver_message(tempfail(), Instant::now());
             "tempfail"
@@ -232,10 +232,14 @@ async fn decide(
         };
         let store = plan.quarantine().clone();
         // Full or failing: the caller withholds the message (-ERR [SYS/TEMP]), nothing lost.
-        tokio::task::spawn_blocking(move || store.store(entry, &original))
-            .await
-            .map_err(std::io::Error::other)?
-            .map_err(std::io::Error::other)?;
+        tokio::task::spawn_blocking(move || {
+            let stored = store.store(entry, &original);
+            metrics::quarantine_bytes(crate::state::dir_bytes(store.dir()));
+            stored
+        })
+        .await
+        .map_err(std::io::Error::other)?
+        .map_err(std::io::Error::other)?;
         decided.quarantined = true;
     }
     Ok(decided)

@@ -39,6 +39,7 @@ pub async fn serve(client: TcpStream, route: Route) {
         Err(failure) => failure.reason,
     };
     let result = result_label(&reason);
+    metrics::policy_session(&route.policy, result);
     let duration_ms = started.elapsed().as_millis() as u64;
     info!(
         result,
@@ -238,7 +239,7 @@ async fn setup_failed(
             CloseReason::PeerClosed(Side::Server),
         ),
         SetupError::Tls(failure) => {
-            info!(side = ?failure.side, reason = %failure.message, "server TLS failed");
+            info!(side = side_name(failure.side), reason = %failure.message, "server TLS failed");
             let text = server_refusal_text(route, &failure);
             (text, CloseReason::Refused(failure.message))
         }
@@ -255,7 +256,7 @@ async fn setup_failed(
 }
 
 fn tls_failed(err: TlsFailure) -> Failure {
-    info!(side = ?err.side, reason = %err.message, "TLS failed");
+    info!(side = side_name(err.side), reason = %err.message, "TLS failed");
     let reason = match err.kind {
         FailureKind::Handshake => CloseReason::ProtocolViolation(err.side, err.message),
         FailureKind::Refused => CloseReason::Refused(err.message),
@@ -379,6 +380,14 @@ async fn drive(
                 }
             }
         }
+    }
+}
+
+/// A leg's name for log fields.
+fn side_name(side: Side) -> &'static str {
+    match side {
+        Side::Client => "client",
+        Side::Server => "server",
     }
 }
 
@@ -550,7 +559,7 @@ async fn tunnel(
 }
 
 fn io_reason(side: Side, err: &io::Error) -> CloseReason {
-    debug!(?side, error = %err, "socket error");
+    debug!(side = side_name(side), error = %err, "socket error");
     match err.kind() {
         io::ErrorKind::TimedOut => CloseReason::TimedOut(side),
         _ => CloseReason::PeerClosed(side),

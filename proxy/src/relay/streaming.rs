@@ -146,12 +146,14 @@ impl Streaming {
 }
 
 /// Why a stream could not be finished.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum FinishError {
     /// What was sent is not a prefix of the correct result.
+    #[error("the streamed bytes diverged from the inspected result")]
     Diverged,
     /// The collected message could not be read back.
-    Io(std::io::Error),
+    #[error("reading the collected message back")]
+    Io(#[source] std::io::Error),
 }
 
 fn remember(key: DivergenceKey) {

@@ -14,6 +14,7 @@ use popgate_policy::{ConnectionFacts, Interception, PortKind};
 use tokio::net::{TcpListener, TcpStream};
 use tracing::{field, info, info_span, warn, Instrument};
 
+use super::limits::Refusal;
 use super::Shared;
 use crate::metrics::{self, ConnectionResult};
 use crate::net::{original_dst, sni_peek};
@@ -74,7 +75,11 @@ fn handle(shared: &Arc<Shared>, stream: TcpStream, client: SocketAddr, kind: Por
         Ok(permit) => permit,
         Err(refusal) => {
             let _enter = span.enter();
-            info!(?refusal, "connection limit reached; refused");
+            let limit = match refusal {
+                Refusal::Total => "max_connections",
+                Refusal::PerClient => "max_connections_per_client",
+            };
+            info!(limit, "connection limit reached; refused");
             metrics::connection(ConnectionResult::Limit);
             tokio::spawn(session_task::refuse(
                 stream,

@@ -146,6 +146,7 @@ pub async fn run(
     listeners.apply(change, &shared).await;
     shared.status.set_listeners(&listeners.addresses());
     crate::metrics::certificate_source(Arc::new(crate::tls::minting::CacheCounts));
+    crate::metrics::certificate_expiry_from(&dir);
     // Bound before the privilege drop (the address may be a low port); kept for the life of
     // the process: a reload does not move it.
     let _metrics = match global.metrics_listen() {
@@ -157,7 +158,7 @@ pub async fn run(
         None => None,
     };
     crate::privileges::drop_to(global.user(), global.group())?;
-    info!(listeners = ?listeners.addresses(), "popgate running");
+    info!(listeners = %crate::log_line::list(&listeners.addresses()), "popgate running");
     if let Some(ready) = ready {
         let _ = ready.send(listeners.addresses());
     }
@@ -246,7 +247,7 @@ async fn reload(shared: &Arc<Shared>, listeners: &mut Listeners, trigger: &str) 
     if !changed.is_empty() {
         warn!(
             trigger,
-            settings = changed.join(", "),
+            settings = %crate::log_line::list(&changed),
             "these settings take effect at the next restart"
         );
     }
@@ -258,13 +259,14 @@ async fn reload(shared: &Arc<Shared>, listeners: &mut Listeners, trigger: &str) 
     shared
         .status
         .applied(trigger, prepared.config.global().state());
+    crate::metrics::certificate_expiry_from(&shared.dir);
     shared.current.send_replace(Arc::new(prepared));
     listeners.apply(change, shared).await;
     shared.status.set_listeners(&listeners.addresses());
     info!(
         trigger,
         enabled_policies = enabled,
-        listeners = ?listeners.addresses(),
+        listeners = %crate::log_line::list(&listeners.addresses()),
         "configuration reloaded"
     );
     crate::metrics::reload(true);
