@@ -246,6 +246,17 @@ impl Global {
         &self.state
     }
 
+    /// Where popgate keeps its state: `spool/` and `quarantine/` (SPEC §4).
+    pub fn state_dir(&self) -> &Path {
+        self.state.state_dir()
+    }
+
+    /// Bytes the spool (`state_dir/spool`) may hold at once; a body that would pass it is
+    /// withheld with `-ERR [SYS/TEMP]` and stays on the server.
+    pub fn spool_max_bytes(&self) -> u64 {
+        self.state.spool_max_bytes()
+    }
+
     /// Checks a parsed `popgate.json`, recording every problem.
     pub(crate) fn check(raw: RawGlobal, ck: &mut Checker<'_>) -> Self {
         let mut g = Self {

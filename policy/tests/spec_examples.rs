@@ -125,6 +125,8 @@ fn global_example_parses_to_its_values() {
         std::path::Path::new("/run/popgate/control.sock")
     );
     assert_eq!(state.control_group(), "popgate");
+    assert_eq!(g.state_dir(), std::path::Path::new("/var/lib/popgate"));
+    assert_eq!(g.spool_max_bytes(), 1 << 30);
 }
 
 #[test]
@@ -274,6 +276,8 @@ fn spec_defaults_fill_a_minimal_configuration() {
         [AuthMethod::User, AuthMethod::Apop, AuthMethod::AnySasl]
     );
     assert!(!a.authentication().require_tls());
+    // SPEC §4: `unparseable` defaults to `quarantine`.
+    assert_eq!(a.unparseable(), Verdict::Quarantine);
     assert_eq!(a.tls().action(), TlsActionKind::Inspect);
     assert_eq!(a.tls().profile().as_ref(), &TlsProfile::builtin());
     assert_eq!(a.tls().profile().file(), None);

@@ -18,6 +18,8 @@ pub mod registry;
 pub mod relay;
 pub mod route;
 pub mod runtime;
+pub mod shared;
+pub mod spool;
 pub mod state;
 pub mod tls;
 pub mod watch;

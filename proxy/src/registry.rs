@@ -250,6 +250,11 @@ impl SessionEntry {
         user.clone_into(&mut self.texts().user);
     }
 
+    /// The logged-in user, or empty.
+    pub fn user(&self) -> String {
+        self.texts().user.clone()
+    }
+
     /// A login succeeded: the user is known and the session is in TRANSACTION state.
     pub fn logged_in(&self, user: &str) {
         self.set_user(user);

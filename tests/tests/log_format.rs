@@ -35,7 +35,7 @@ fn logged_sessions(format: &str) -> String {
         .retr(corpus.number_of("05-exe-attachment.eml"))
         .unwrap();
     client.quit();
-    // Ends without QUIT: a peer-closed reason.
+    // Ends without QUIT.
     let dropped = Pop3Client::logged_in(&account).unwrap();
     drop(dropped);
     // A failed login.
@@ -139,7 +139,21 @@ fn json_lines_have_a_priority_arrays_and_no_debug_renderings() {
         );
         assert!(line["reason"].is_string(), "{line}");
     }
-    assert!(closed.iter().any(|l| l["result"] == "peer_closed"), "{log}");
+    let failed: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["message"] == "login failed")
+        .collect();
+    assert_eq!(failed.len(), 1, "one line per failed login: {log}");
+    assert_eq!(failed[0]["mechanism"], "USER");
+    assert_eq!(failed[0]["result"], "failed");
+    assert!(
+        failed[0]["user"].is_string() && failed[0]["reply_code"].is_string(),
+        "{log}"
+    );
+    assert!(
+        !log.contains("not-the-password"),
+        "a credential reached the log"
+    );
 }
 
 /// Splits one logfmt line into pairs, undoing the quoting; panics on malformed input.

@@ -32,8 +32,8 @@ pub struct AdminMetrics {
     build_info: Family<Labels, Gauge>,
 }
 
-/// How a login ended, for `popgate_logins_total{result}`.
-pub const LOGIN_RESULTS: [&str; 2] = ["success", "failure"];
+/// How a login ended, for `popgate_logins_total{result}` (`LoginResult`'s words).
+pub const LOGIN_RESULTS: [&str; 3] = ["ok", "failed", "refused_by_policy"];
 
 impl AdminMetrics {
     /// Sets the configuration generation in force.
@@ -72,9 +72,8 @@ impl AdminMetrics {
             .set(i64::try_from(bytes).unwrap_or(i64::MAX));
     }
 
-    /// Counts a login attempt the server answered.
-    pub fn login(&self, ok: bool) {
-        let result = LOGIN_RESULTS[usize::from(!ok)];
+    /// Counts a login attempt by how it ended (one of [`LOGIN_RESULTS`]).
+    pub fn login(&self, result: &'static str) {
         self.logins
             .get_or_create(&vec![("result".to_owned(), result.to_owned())])
             .inc();

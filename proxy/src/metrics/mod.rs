@@ -160,9 +160,10 @@ pub fn quarantine_bytes(bytes: u64) {
     global().admin.quarantine_bytes(bytes);
 }
 
-/// Counts a login the server answered (`popgate_logins_total{result}`).
-pub fn login(ok: bool) {
-    global().admin.login(ok);
+/// Counts a login attempt (`popgate_logins_total{result}`: `ok`, `failed`,
+/// `refused_by_policy`).
+pub fn login(result: &'static str) {
+    global().admin.login(result);
 }
 
 /// The process-wide metrics.

@@ -2,7 +2,9 @@
 
 pub mod clamd;
 pub mod inspection;
+pub mod login_log;
 pub mod message_buffer;
+pub mod message_job;
 pub mod pump;
 pub mod server_leg;
 pub mod session_task;
