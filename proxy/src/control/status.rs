@@ -8,7 +8,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Instant, SystemTime};
 
 use super::protocol::{ReloadView, StatusView};
@@ -27,6 +27,8 @@ struct Record {
     listeners: Vec<String>,
     quarantine_dir: PathBuf,
     spool_dir: PathBuf,
+    /// The process's spool: its files are unlinked, so its use is counted, not measured.
+    spool: Option<Arc<crate::spool::Spool>>,
 }
 
 impl DaemonStatus {
@@ -45,6 +47,7 @@ impl DaemonStatus {
                 listeners: Vec::new(),
                 quarantine_dir: state.quarantine_dir(),
                 spool_dir: state.spool_dir(),
+                spool: None,
             }),
         }
     }
@@ -64,6 +67,11 @@ impl DaemonStatus {
         self.record().last_reload = reload_view(trigger, "rejected", errors);
     }
 
+    /// The spool whose use `spool_bytes` reports.
+    pub fn set_spool(&self, spool: Arc<crate::spool::Spool>) {
+        self.record().spool = Some(spool);
+    }
+
     /// The listeners now bound.
     pub fn set_listeners(&self, listeners: &[SocketAddr]) {
         self.record().listeners = listeners.iter().map(ToString::to_string).collect();
@@ -77,17 +85,21 @@ impl DaemonStatus {
     /// The status view; reads the sizes of the state directories (blocking file system
     /// access: call it off the async threads).
     pub fn view(&self, sessions_active: u64) -> StatusView {
-        let (last_reload, listeners, quarantine_dir, spool_dir) = {
+        let (last_reload, listeners, quarantine_dir, spool_dir, spool) = {
             let record = self.record();
             (
                 record.last_reload.clone(),
                 record.listeners.clone(),
                 record.quarantine_dir.clone(),
                 record.spool_dir.clone(),
+                record.spool.clone(),
             )
         };
         let quarantine_bytes = crate::state::dir_bytes(&quarantine_dir);
-        let spool_bytes = crate::state::dir_bytes(&spool_dir);
+        let spool_bytes = match spool {
+            Some(spool) => spool.used(),
+            None => crate::state::dir_bytes(&spool_dir),
+        };
         crate::metrics::state_bytes(quarantine_bytes, spool_bytes);
         StatusView {
             pid: std::process::id(),

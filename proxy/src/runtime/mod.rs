@@ -146,6 +146,7 @@ pub async fn run(
         status: Arc::new(crate::control::DaemonStatus::started(global.state())),
         sessions: SessionShared::new(global.state_dir(), global.spool_max_bytes()),
     });
+    shared.status.set_spool(shared.sessions.spool.clone());
     // Before the privilege drop: the socket's directory may be root's (/run/popgate).
     // Before the listeners: once a client can connect, `popgate status` answers.
     let _control = crate::control::server::start(
