@@ -226,6 +226,9 @@ _popgate() {
             popgate__subcmd__help__subcmd__policy,show)
                 cmd="popgate__subcmd__help__subcmd__policy__subcmd__show"
                 ;;
+            popgate__subcmd__help__subcmd__policy,test)
+                cmd="popgate__subcmd__help__subcmd__policy__subcmd__test"
+                ;;
             popgate__subcmd__help__subcmd__quarantine,delete)
                 cmd="popgate__subcmd__help__subcmd__quarantine__subcmd__delete"
                 ;;
@@ -259,6 +262,9 @@ _popgate() {
             popgate__subcmd__policy,show)
                 cmd="popgate__subcmd__policy__subcmd__show"
                 ;;
+            popgate__subcmd__policy,test)
+                cmd="popgate__subcmd__policy__subcmd__test"
+                ;;
             popgate__subcmd__policy__subcmd__help,disable)
                 cmd="popgate__subcmd__policy__subcmd__help__subcmd__disable"
                 ;;
@@ -273,6 +279,9 @@ _popgate() {
                 ;;
             popgate__subcmd__policy__subcmd__help,show)
                 cmd="popgate__subcmd__policy__subcmd__help__subcmd__show"
+                ;;
+            popgate__subcmd__policy__subcmd__help,test)
+                cmd="popgate__subcmd__policy__subcmd__help__subcmd__test"
                 ;;
             popgate__subcmd__quarantine,delete)
                 cmd="popgate__subcmd__quarantine__subcmd__delete"
@@ -1209,7 +1218,7 @@ _popgate() {
             return 0
             ;;
         popgate__subcmd__help__subcmd__policy)
-            opts="list show enable disable"
+            opts="list show test enable disable"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1265,6 +1274,20 @@ _popgate() {
             return 0
             ;;
         popgate__subcmd__help__subcmd__policy__subcmd__show)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        popgate__subcmd__help__subcmd__policy__subcmd__test)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1437,7 +1460,7 @@ _popgate() {
             return 0
             ;;
         popgate__subcmd__policy)
-            opts="-h --help list show enable disable help"
+            opts="-h --help list show test enable disable help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1487,7 +1510,7 @@ _popgate() {
             return 0
             ;;
         popgate__subcmd__policy__subcmd__help)
-            opts="list show enable disable help"
+            opts="list show test enable disable help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1570,6 +1593,20 @@ _popgate() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        popgate__subcmd__policy__subcmd__help__subcmd__test)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         popgate__subcmd__policy__subcmd__list)
             opts="-h --config --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -1595,6 +1632,40 @@ _popgate() {
                 return 0
             fi
             case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        popgate__subcmd__policy__subcmd__test)
+            opts="-h --from --to --port --sni --config --json --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --from)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --to)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --port)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --sni)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -46,24 +46,33 @@ complete -c popgate -n "__fish_popgate_using_subcommand check" -l config -d 'The
 complete -c popgate -n "__fish_popgate_using_subcommand check" -s h -l help -d 'Print help'
 complete -c popgate -n "__fish_popgate_using_subcommand demo" -l keep-running -d 'Leave it running and print how to point a client at it'
 complete -c popgate -n "__fish_popgate_using_subcommand demo" -s h -l help -d 'Print help'
-complete -c popgate -n "__fish_popgate_using_subcommand policy; and not __fish_seen_subcommand_from list show enable disable help" -s h -l help -d 'Print help'
-complete -c popgate -n "__fish_popgate_using_subcommand policy; and not __fish_seen_subcommand_from list show enable disable help" -f -a "list" -d 'List every policy, by order (exit 1 when the configuration is invalid; what could be read is still listed)'
-complete -c popgate -n "__fish_popgate_using_subcommand policy; and not __fish_seen_subcommand_from list show enable disable help" -f -a "show" -d 'Show one policy'
-complete -c popgate -n "__fish_popgate_using_subcommand policy; and not __fish_seen_subcommand_from list show enable disable help" -f -a "enable" -d 'Enable a policy: rewrite its file\'s "enabled" value, nothing else'
-complete -c popgate -n "__fish_popgate_using_subcommand policy; and not __fish_seen_subcommand_from list show enable disable help" -f -a "disable" -d 'Disable a policy: rewrite its file\'s "enabled" value, nothing else'
-complete -c popgate -n "__fish_popgate_using_subcommand policy; and not __fish_seen_subcommand_from list show enable disable help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c popgate -n "__fish_popgate_using_subcommand policy; and not __fish_seen_subcommand_from list show test enable disable help" -s h -l help -d 'Print help'
+complete -c popgate -n "__fish_popgate_using_subcommand policy; and not __fish_seen_subcommand_from list show test enable disable help" -f -a "list" -d 'List every policy, by order (exit 1 when the configuration is invalid; what could be read is still listed)'
+complete -c popgate -n "__fish_popgate_using_subcommand policy; and not __fish_seen_subcommand_from list show test enable disable help" -f -a "show" -d 'Show one policy'
+complete -c popgate -n "__fish_popgate_using_subcommand policy; and not __fish_seen_subcommand_from list show test enable disable help" -f -a "test" -d 'Dry run: which policy, action, TLS profile, legs, upstream and certificate a connection would get, and why earlier policies were skipped (exit 1: none matches)'
+complete -c popgate -n "__fish_popgate_using_subcommand policy; and not __fish_seen_subcommand_from list show test enable disable help" -f -a "enable" -d 'Enable a policy: rewrite its file\'s "enabled" value, nothing else'
+complete -c popgate -n "__fish_popgate_using_subcommand policy; and not __fish_seen_subcommand_from list show test enable disable help" -f -a "disable" -d 'Disable a policy: rewrite its file\'s "enabled" value, nothing else'
+complete -c popgate -n "__fish_popgate_using_subcommand policy; and not __fish_seen_subcommand_from list show test enable disable help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c popgate -n "__fish_popgate_using_subcommand policy; and __fish_seen_subcommand_from list" -l config -d 'The configuration directory' -r -F
 complete -c popgate -n "__fish_popgate_using_subcommand policy; and __fish_seen_subcommand_from list" -l json -d 'Print JSON (for scripts) instead of a table'
 complete -c popgate -n "__fish_popgate_using_subcommand policy; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
 complete -c popgate -n "__fish_popgate_using_subcommand policy; and __fish_seen_subcommand_from show" -l config -d 'The configuration directory' -r -F
 complete -c popgate -n "__fish_popgate_using_subcommand policy; and __fish_seen_subcommand_from show" -l json -d 'Print JSON (for scripts) instead of a table'
 complete -c popgate -n "__fish_popgate_using_subcommand policy; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help'
+complete -c popgate -n "__fish_popgate_using_subcommand policy; and __fish_seen_subcommand_from test" -l from -d 'The client\'s address' -r
+complete -c popgate -n "__fish_popgate_using_subcommand policy; and __fish_seen_subcommand_from test" -l to -d 'The original destination (the server the client asked for)' -r
+complete -c popgate -n "__fish_popgate_using_subcommand policy; and __fish_seen_subcommand_from test" -l port -d 'The original destination port' -r
+complete -c popgate -n "__fish_popgate_using_subcommand policy; and __fish_seen_subcommand_from test" -l sni -d 'The SNI the client sends (pop3s ports)' -r
+complete -c popgate -n "__fish_popgate_using_subcommand policy; and __fish_seen_subcommand_from test" -l config -d 'The configuration directory' -r -F
+complete -c popgate -n "__fish_popgate_using_subcommand policy; and __fish_seen_subcommand_from test" -l json -d 'Print JSON (for scripts) instead of a table'
+complete -c popgate -n "__fish_popgate_using_subcommand policy; and __fish_seen_subcommand_from test" -s h -l help -d 'Print help'
 complete -c popgate -n "__fish_popgate_using_subcommand policy; and __fish_seen_subcommand_from enable" -l config -d 'The configuration directory' -r -F
 complete -c popgate -n "__fish_popgate_using_subcommand policy; and __fish_seen_subcommand_from enable" -s h -l help -d 'Print help'
 complete -c popgate -n "__fish_popgate_using_subcommand policy; and __fish_seen_subcommand_from disable" -l config -d 'The configuration directory' -r -F
 complete -c popgate -n "__fish_popgate_using_subcommand policy; and __fish_seen_subcommand_from disable" -s h -l help -d 'Print help'
 complete -c popgate -n "__fish_popgate_using_subcommand policy; and __fish_seen_subcommand_from help" -f -a "list" -d 'List every policy, by order (exit 1 when the configuration is invalid; what could be read is still listed)'
 complete -c popgate -n "__fish_popgate_using_subcommand policy; and __fish_seen_subcommand_from help" -f -a "show" -d 'Show one policy'
+complete -c popgate -n "__fish_popgate_using_subcommand policy; and __fish_seen_subcommand_from help" -f -a "test" -d 'Dry run: which policy, action, TLS profile, legs, upstream and certificate a connection would get, and why earlier policies were skipped (exit 1: none matches)'
 complete -c popgate -n "__fish_popgate_using_subcommand policy; and __fish_seen_subcommand_from help" -f -a "enable" -d 'Enable a policy: rewrite its file\'s "enabled" value, nothing else'
 complete -c popgate -n "__fish_popgate_using_subcommand policy; and __fish_seen_subcommand_from help" -f -a "disable" -d 'Disable a policy: rewrite its file\'s "enabled" value, nothing else'
 complete -c popgate -n "__fish_popgate_using_subcommand policy; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
@@ -209,6 +218,7 @@ complete -c popgate -n "__fish_popgate_using_subcommand help; and not __fish_see
 complete -c popgate -n "__fish_popgate_using_subcommand help; and not __fish_seen_subcommand_from run check demo policy action ca cert status sessions quarantine config completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c popgate -n "__fish_popgate_using_subcommand help; and __fish_seen_subcommand_from policy" -f -a "list" -d 'List every policy, by order (exit 1 when the configuration is invalid; what could be read is still listed)'
 complete -c popgate -n "__fish_popgate_using_subcommand help; and __fish_seen_subcommand_from policy" -f -a "show" -d 'Show one policy'
+complete -c popgate -n "__fish_popgate_using_subcommand help; and __fish_seen_subcommand_from policy" -f -a "test" -d 'Dry run: which policy, action, TLS profile, legs, upstream and certificate a connection would get, and why earlier policies were skipped (exit 1: none matches)'
 complete -c popgate -n "__fish_popgate_using_subcommand help; and __fish_seen_subcommand_from policy" -f -a "enable" -d 'Enable a policy: rewrite its file\'s "enabled" value, nothing else'
 complete -c popgate -n "__fish_popgate_using_subcommand help; and __fish_seen_subcommand_from policy" -f -a "disable" -d 'Disable a policy: rewrite its file\'s "enabled" value, nothing else'
 complete -c popgate -n "__fish_popgate_using_subcommand help; and __fish_seen_subcommand_from action" -f -a "list" -d 'List every proxy action with the policies using it'

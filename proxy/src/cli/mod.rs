@@ -16,6 +16,7 @@ mod docs;
 pub(crate) use crate::files;
 mod pki_files;
 mod policy_cmd;
+mod policy_test;
 mod quarantine_cmd;
 mod table;
 
