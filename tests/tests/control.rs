@@ -44,7 +44,13 @@ fn local_port(client: &Pop3Client) -> String {
 fn status_counts_generations_and_shows_a_rejected_reloads_errors() {
     require_peers!(Peer::Dovecot);
     let dovecot = Dovecot::start(&Corpus::small().messages, DovecotOptions::default()).unwrap();
-    let mut popgate = Popgate::start(ConfigDir::relay(dovecot.pop3_addr())).unwrap();
+    let metrics = std::net::SocketAddr::from(([127, 0, 0, 1], popgate_tests::free_port()));
+    let config = ConfigDir::relay(dovecot.pop3_addr()).set(
+        "popgate.json",
+        "/metrics",
+        json!({ "listen": metrics.to_string() }),
+    );
+    let mut popgate = Popgate::start(config).unwrap();
     let first = status(&popgate);
     assert_eq!(first["pid"], popgate.pid());
     assert_eq!(first["version"], env!("CARGO_PKG_VERSION"));
@@ -83,6 +89,15 @@ fn status_counts_generations_and_shows_a_rejected_reloads_errors() {
             .unwrap()
             .starts_with("policies/broken.json: .order:")),
         "{rejected:#}"
+    );
+    let exposition = scrape(metrics);
+    assert!(
+        exposition.contains("\npopgate_config_generation 2\n"),
+        "{exposition}"
+    );
+    assert!(
+        exposition.contains("popgate_config_reloads_total{result=\"failed\"} 1"),
+        "{exposition}"
     );
     let text = popgate.cli(["status"]).unwrap();
     let text = String::from_utf8_lossy(&text.stdout);
@@ -175,4 +190,17 @@ fn status_and_sessions_exit_3_when_the_daemon_is_unreachable() {
             "{stderr}"
         );
     }
+}
+
+/// The `/metrics` text (a bare HTTP/1.1 GET; the daemon closes after answering).
+fn scrape(addr: std::net::SocketAddr) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: popgate\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
 }

@@ -13,10 +13,12 @@ use serde_json::{json, Value};
 
 const WAIT: Duration = Duration::from_secs(10);
 
-/// Runs sessions that end in several ways and returns popgate's log.
+/// Runs sessions that end in several ways and returns popgate's log (and checks the
+/// login and per-policy metrics those sessions leave).
 fn logged_sessions(format: &str) -> String {
     let corpus = Corpus::small();
     let dovecot = Dovecot::start(&corpus.messages, DovecotOptions::plaintext_only()).unwrap();
+    let metrics = std::net::SocketAddr::from(([127, 0, 0, 1], popgate_tests::free_port()));
     let config = ConfigDir::relay(dovecot.pop3_addr())
         .set(
             RELAY_ACTION,
@@ -223,4 +225,17 @@ fn text_lines_are_logfmt_without_debug_renderings() {
     }
     assert!(closed >= 3, "{log}");
     assert!(log.contains("msg=\"session closed\""), "{log}");
+}
+
+/// The `/metrics` text.
+fn scrape(addr: std::net::SocketAddr) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: popgate\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
 }
