@@ -29,6 +29,11 @@ fn logged_sessions(format: &str) -> String {
             "popgate.json",
             "/log",
             json!({ "format": format, "level": "debug" }),
+        )
+        .set(
+            "popgate.json",
+            "/metrics",
+            json!({ "listen": metrics.to_string() }),
         );
     let mut popgate = Popgate::start(config).unwrap();
     let account = dovecot.account().at(popgate.pop3_addr());
@@ -48,6 +53,18 @@ fn logged_sessions(format: &str) -> String {
     popgate
         .wait_for_log("configuration reloaded", WAIT)
         .unwrap();
+    let exposition = scrape(metrics);
+    for sample in [
+        "popgate_logins_total{result=\"ok\"} 2",
+        "popgate_logins_total{result=\"failed\"} 1",
+        "popgate_logins_total{result=\"refused_by_policy\"} 0",
+        "popgate_policy_sessions_total{policy=\"relay\",result=\"finished\"}",
+    ] {
+        assert!(
+            exposition.contains(sample),
+            "{sample} missing:\n{exposition}"
+        );
+    }
     popgate.stop().unwrap();
     popgate.log_text()
 }
