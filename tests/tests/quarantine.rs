@@ -12,6 +12,8 @@ use popgate_tests::{
 };
 use serde_json::{json, Value};
 
+const WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The relay action quarantining `.exe` attachments.
 fn quarantining_action() -> Value {
     json!({
@@ -186,4 +188,44 @@ fn a_full_quarantine_withholds_the_message_and_loses_nothing() {
         &corpus.messages[n - 1].bytes,
         "the message on the server",
     );
+}
+
+#[test]
+fn originals_older_than_max_age_days_are_purged_by_the_daemon() {
+    require_peers!(Peer::Dovecot);
+    let corpus = Corpus::small();
+    let state = tempfile::tempdir().unwrap();
+    let quarantine = state.path().join("quarantine");
+    std::fs::create_dir_all(&quarantine).unwrap();
+    for (id, age) in [("old_1_1", "3 days ago"), ("new_1_2", "1 hour ago")] {
+        let meta = json!({
+            "id": id, "received_at": "2026-11-29T00:00:00Z", "policy": "relay",
+            "action": "Relay", "user": "alice", "rule": "file_names: *.exe",
+            "reason": "x", "size": 4, "message_id": ""
+        });
+        std::fs::write(quarantine.join(format!("{id}.json")), meta.to_string()).unwrap();
+        let eml = quarantine.join(format!("{id}.eml"));
+        std::fs::write(&eml, b"x\r\n\r\n").unwrap();
+        let touched = std::process::Command::new("touch")
+            .args(["-d", age])
+            .arg(&eml)
+            .status()
+            .unwrap();
+        assert!(touched.success());
+    }
+    let state_dir = state.path().to_str().unwrap().to_owned();
+    let (_dovecot, popgate) = start(&corpus, |c| {
+        c.set("popgate.json", "/state_dir", json!(state_dir)).set(
+            "popgate.json",
+            "/quarantine/max_age_days",
+            json!(2),
+        )
+    });
+    popgate_tests::wait_until("the old original to be purged", WAIT, || {
+        Ok(!quarantine.join("old_1_1.eml").exists())
+    })
+    .unwrap();
+    let left = ok_json(&popgate.cli(["quarantine", "list", "--json"]).unwrap());
+    assert_eq!(left.as_array().unwrap().len(), 1, "{left:#}");
+    assert_eq!(left[0]["id"], "new_1_2");
 }

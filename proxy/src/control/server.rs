@@ -15,7 +15,7 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::task::JoinHandle;
-use tracing::{debug, error, info};
+use tracing::{debug, error, info, warn};
 
 use super::protocol::{Command, Request, Response, VERSION};
 use super::DaemonStatus;
@@ -96,7 +96,7 @@ fn bind(path: &Path, owner: &str, group: &str) -> io::Result<UnixListener> {
             .flatten()
             .map(|g| g.gid);
         if gid.is_none() {
-            error!(
+            warn!(
                 group,
                 "control.group does not exist; the socket stays root's"
             );

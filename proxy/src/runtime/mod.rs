@@ -147,6 +147,8 @@ pub async fn run(
         sessions: SessionShared::new(global.state_dir(), global.spool_max_bytes()),
     });
     shared.status.set_spool(shared.sessions.spool.clone());
+    let settings = shared.clone();
+    crate::state::purge::spawn(move || settings.current().config.global().state().clone());
     // Before the privilege drop: the socket's directory may be root's (/run/popgate).
     // Before the listeners: once a client can connect, `popgate status` answers.
     let _control = crate::control::server::start(

@@ -3,6 +3,7 @@
 //!
 //! Blocking file system code: the daemon calls it through `spawn_blocking`.
 
+pub mod purge;
 pub mod quarantine;
 
 use std::path::Path;
