@@ -179,7 +179,10 @@ fn run(dir: PathBuf) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(crate::runtime::run(dir, None)) {
+    let result = runtime.block_on(crate::runtime::run(dir, None));
+    // The log thread writes what is still queued before anything else is printed.
+    crate::log_writer::flush();
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("popgate: {err:#}");

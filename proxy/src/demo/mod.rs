@@ -39,7 +39,9 @@ pub fn run(keep_running: bool) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(demo(keep_running)) {
+    let result = runtime.block_on(demo(keep_running));
+    crate::log_writer::flush();
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("popgate demo failed: {err:#}");

@@ -9,6 +9,7 @@
 //! popgate_quarantine_bytes, popgate_spool_bytes         metrics::state_bytes(q, s)
 //! popgate_logins_total{result}                          metrics::login(ok)
 //! popgate_build_info{version}                           always 1
+//! popgate_log_lines_dropped_total                       metrics::log_line_dropped()
 //! ```
 //! Policy names are bounded by the configuration; roles and results are closed sets.
 
@@ -30,6 +31,7 @@ pub struct AdminMetrics {
     spool_bytes: Gauge,
     logins: Family<Labels, Counter>,
     build_info: Family<Labels, Gauge>,
+    log_lines_dropped: Counter,
 }
 
 /// How a login ended, for `popgate_logins_total{result}` (`LoginResult`'s words).
@@ -64,6 +66,11 @@ impl AdminMetrics {
             .set(i64::try_from(quarantine).unwrap_or(i64::MAX));
         self.spool_bytes
             .set(i64::try_from(spool).unwrap_or(i64::MAX));
+    }
+
+    /// Counts a log line dropped because the log writer fell behind.
+    pub fn log_line_dropped(&self) {
+        self.log_lines_dropped.inc();
     }
 
     /// Sets the bytes held by the quarantine.
@@ -122,6 +129,11 @@ impl AdminMetrics {
             "popgate_spool_bytes",
             "Bytes held in the spool",
             self.spool_bytes.clone(),
+        );
+        r.register(
+            "popgate_log_lines_dropped",
+            "Log lines dropped because the log writer fell behind",
+            self.log_lines_dropped.clone(),
         );
         r.register(
             "popgate_logins",

@@ -155,6 +155,11 @@ pub fn certificate_expiry_from(dir: &std::path::Path) {
     }
 }
 
+/// Counts a log line dropped because the writer fell behind.
+pub fn log_line_dropped() {
+    global().admin.log_line_dropped();
+}
+
 /// Sets `popgate_quarantine_bytes`.
 pub fn quarantine_bytes(bytes: u64) {
     global().admin.quarantine_bytes(bytes);

@@ -89,6 +89,7 @@ fn every_spec_name_is_typed_once() {
             "# TYPE popgate_config_generation gauge",
             "# TYPE popgate_quarantine_bytes gauge",
             "# TYPE popgate_spool_bytes gauge",
+            "# TYPE popgate_log_lines_dropped counter",
             "# TYPE popgate_logins counter",
         ]
     );

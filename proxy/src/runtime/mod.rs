@@ -111,7 +111,11 @@ pub async fn run(
     let mut interrupt = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
     let prepared = load(&dir)?;
     let global = prepared.config.global().clone();
-    crate::logging::init(global.log_format(), global.log_level());
+    crate::logging::init(
+        global.log_format(),
+        global.log_level(),
+        crate::privileges::plan(global.user()),
+    );
     let open_files = limits::raise_open_file_limit();
     let wanted = 2 * u64::from(global.limits().max_connections()) + 64;
     if open_files < wanted {
