@@ -64,6 +64,8 @@ fn status_counts_generations_and_shows_a_rejected_reloads_errors() {
     .unwrap();
     assert_eq!(first["quarantine_bytes"], 0);
 
+    // The SIGHUP handler is installed once the daemon says it runs; before, SIGHUP kills.
+    popgate.wait_for_log("popgate running", WAIT).unwrap();
     popgate.signal(libc::SIGHUP).unwrap();
     wait_until("generation 2", WAIT, || {
         Ok(status(&popgate)["generation"] == 2)

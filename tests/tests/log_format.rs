@@ -49,6 +49,7 @@ fn logged_sessions(format: &str) -> String {
     let mut wrong = Pop3Client::connect(popgate.pop3_addr()).unwrap();
     wrong.login(dovecot.user(), "not-the-password").unwrap_err();
     drop(wrong);
+    popgate.wait_for_log("popgate running", WAIT).unwrap();
     popgate.signal(libc::SIGHUP).unwrap();
     popgate
         .wait_for_log("configuration reloaded", WAIT)
@@ -157,6 +158,13 @@ fn json_lines_have_a_priority_arrays_and_no_debug_renderings() {
             "result is a snake_case kind: {line}"
         );
         assert!(line["reason"].is_string(), "{line}");
+        let kind = line["reason_kind"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{line}"));
+        assert!(
+            kind.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
+            "reason_kind is snake_case: {line}"
+        );
     }
     let failed: Vec<&Value> = lines
         .iter()
