@@ -250,29 +250,46 @@ fn half_close_with_nothing_outstanding_finishes_and_drops_a_partial_line() {
 
 #[test]
 fn own_replies_stop_client_reads_at_the_bound() {
-    let mut h = Harness::greeted(SessionConfig {
+    // Refused USER lines, and STLS repeated over TLS: every line gets popgate's own -ERR.
+    let refused_user = SessionConfig {
         auth: AuthPolicy {
             user: false,
             ..AuthPolicy::allow_all()
         },
         ..SessionConfig::default()
-    });
-    let (session, now) = (&mut h.session, h.now);
-    let flood = b"USER x\r\n".repeat(4096);
-    let mut fed = 0;
-    // The client never reads: the driver feeds only while the core wants to read.
-    while session.wants_read(Side::Client) && fed < 64 {
-        session.handle_bytes(Side::Client, &flood, now);
-        fed += 1;
+    };
+    let over_tls = SessionConfig {
+        client_tls: true,
+        client_stls: ClientStls::Terminate,
+        ..SessionConfig::default()
+    };
+    for (config, line, reply) in [
+        (
+            refused_user,
+            &b"USER x\r\n"[..],
+            "-ERR [AUTH] login method not permitted by policy\r\n",
+        ),
+        (over_tls, b"STLS\r\n", "-ERR TLS is already active\r\n"),
+    ] {
+        let mut h = Harness::greeted(config);
+        let (session, now) = (&mut h.session, h.now);
+        let flood = line.repeat(4096);
+        let mut fed = 0;
+        // The client never reads: the driver feeds only while the core wants to read.
+        while session.wants_read(Side::Client) && fed < 64 {
+            session.handle_bytes(Side::Client, &flood, now);
+            fed += 1;
+        }
+        assert!(fed < 64, "reading stopped");
+        assert!(session.unsent(Side::Client) <= MAX_UNSENT + reply.len());
+        assert!(session.unsent(Side::Client) >= MAX_UNSENT);
+        assert!(session.output(Side::Client).starts_with(reply.as_bytes()));
+        assert_eq!(session.output(Side::Server), b"", "nothing forwarded");
+        // Writing some out lets the buffered lines be answered again.
+        session.advance_output(Side::Client, MAX_UNSENT, now);
+        assert!(session.unsent(Side::Client) > 0);
+        assert!(session.unsent(Side::Client) <= MAX_UNSENT + reply.len());
     }
-    assert!(fed < 64, "reading stopped");
-    let reply_len = "-ERR [AUTH] login method not permitted by policy\r\n".len();
-    assert!(session.unsent(Side::Client) <= MAX_UNSENT + reply_len);
-    assert!(session.unsent(Side::Client) >= MAX_UNSENT);
-    // Writing some out lets the buffered lines be answered again.
-    session.advance_output(Side::Client, MAX_UNSENT, now);
-    assert!(session.unsent(Side::Client) > 0);
-    assert!(session.unsent(Side::Client) <= MAX_UNSENT + reply_len);
 }
 
 #[test]
