@@ -114,17 +114,27 @@ impl BodyScanner {
                 },
                 State::InLine => match memchr::memchr2(b'\n', b'\r', &data[i..]) {
                     Some(offset) => {
+                        let at = i + offset;
+                        if data[at] == b'\r' && data.get(at + 1) == Some(&b'\n') {
+                            // The common case, CRLF, in one step.
+                            self.line_len += offset + 2;
+                            self.check_line_len()?;
+                            self.state = State::LineStart;
+                            self.after_bare_lf = false;
+                            i = at + 2;
+                            continue;
+                        }
                         self.line_len += offset + 1;
                         self.check_line_len()?;
                         // memchr2 stops at a CR first, so an LF found here has none before
-                        // it (CRLF goes through `State::Cr`).
-                        self.state = if data[i + offset] == b'\n' {
+                        // it (a CRLF split across chunks goes through `State::Cr`).
+                        self.state = if data[at] == b'\n' {
                             self.after_bare_lf = true;
                             State::LineStart
                         } else {
                             State::Cr
                         };
-                        i += offset + 1;
+                        i = at + 1;
                     }
                     None => {
                         self.line_len += data.len() - i;
