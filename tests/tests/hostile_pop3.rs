@@ -16,22 +16,22 @@ use serde_json::{json, Value};
 const SESSION_END: Duration = Duration::from_secs(20);
 
 /// The three framings of issue 12 a lenient reader takes for an early terminator, the
-/// violation popgate names for each, and a message that is fine.
+/// violation kind popgate logs for each, and a message that is fine.
 const HOSTILE: [(&str, &[u8], &str); 3] = [
     (
         "dot CR X",
         b"+OK\r\nSubject: a\r\n\r\nbody\r\n.\rX\r\nsmuggled\r\n.\r\n",
-        "DotCrWithoutLf",
+        "dot_cr_without_lf",
     ),
     (
         "LF-only dot line",
         b"+OK\r\nSubject: a\r\n\r\nbody\r\n.\nsmuggled\r\n.\r\n",
-        "LfOnlyTerminator",
+        "lf_only_terminator",
     ),
     (
         "CR-separated dot",
         b"+OK\r\nSubject: a\r\n\r\nbody\r\n...\r.\r\nsmuggled\r\n.\r\n",
-        "DotAfterBareCr",
+        "dot_after_bare_cr",
     ),
 ];
 const GOOD: &[u8] = b"+OK\r\nSubject: fine\r\n\r\nhello\r\n..dot\r\n.\r\n";
