@@ -306,7 +306,9 @@ pub fn check_client_stream(bytes: &[u8]) {
             assert!(
                 line == b"." && crlf && after_crlf,
                 "ambiguous dot line at {start}: {:?}",
-                String::from_utf8_lossy(&bytes[start.saturating_sub(20)..(i + 2).min(bytes.len())])
+                String::from_utf8_lossy(
+                    &bytes[start.saturating_sub(400)..(i + 2).min(bytes.len())]
+                )
             );
         }
         let end = if crlf { i + 2 } else { i + 1 };

@@ -384,3 +384,12 @@ fn client_closing_before_the_greeting_ends_the_session_at_once() {
         "no upstream STLS for a client that left"
     );
 }
+
+#[test]
+fn rewritten_capa_never_ends_a_bare_lf_line_with_the_terminator() {
+    // Removing STLS (not offered here) used to leave `X\n` right before our `.` CRLF.
+    let mut h = Harness::greeted(SessionConfig::default());
+    h.client(b"CAPA\r\n");
+    h.server(b"+OK\r\nX-ODD\nSTLS\r\n.\r\n");
+    assert_eq!(text(&h.take_client()), "+OK\r\nX-ODD\r\n.\r\n");
+}
