@@ -192,6 +192,13 @@ impl BodyScanner {
     }
 }
 
+/// Whether `body` is exactly one well-framed multi-line body: it ends with the terminator,
+/// the only one, and no reader could end it elsewhere. No line-length limit applies.
+pub fn is_whole_body(body: &[u8]) -> bool {
+    let mut scanner = BodyScanner::new(usize::MAX / 4);
+    scanner.scan(body) == Ok(Scanned::End(body.len()))
+}
+
 /// A complete multi-line body (as [`BodyScanner`] delimited it) without its terminator line.
 pub fn without_terminator(body: &[u8]) -> &[u8] {
     let without_lf = body.len().saturating_sub(1);
@@ -281,6 +288,15 @@ mod tests {
         assert_eq!(scanner.scan(b"a\r\n."), Ok(Scanned::Body(4)));
         assert_eq!(scanner.scan(b"\r"), Ok(Scanned::Body(0)));
         assert_eq!(scanner.scan(b"\r\n"), Ok(Scanned::End(2)));
+    }
+
+    #[test]
+    fn whole_body_is_exactly_one_framed_body() {
+        assert!(is_whole_body(b"a\r\n..b\r\n.\r\n"));
+        assert!(is_whole_body(b".\r\n"));
+        assert!(!is_whole_body(b"a\n.\r\n"));
+        assert!(!is_whole_body(b"a\r\n.\r\nb\r\n.\r\n"));
+        assert!(!is_whole_body(b"a\r\n"));
     }
 
     #[test]

@@ -393,3 +393,27 @@ fn rewritten_capa_never_ends_a_bare_lf_line_with_the_terminator() {
     h.server(b"+OK\r\nX-ODD\nSTLS\r\n.\r\n");
     assert_eq!(text(&h.take_client()), "+OK\r\nX-ODD\r\n.\r\n");
 }
+
+#[test]
+fn a_delivered_body_that_is_not_one_framed_body_is_withheld() {
+    for body in [
+        &b"x\n.\r\n"[..],
+        b"a\r\n.\r\nsmuggled\r\n.\r\n",
+        b"no end\r\n",
+    ] {
+        let mut h = Harness::greeted(SessionConfig {
+            inspect_messages: true,
+            ..SessionConfig::default()
+        });
+        h.client(b"RETR 1\r\n");
+        h.server(b"+OK\r\nx\r\n.\r\n");
+        h.session
+            .deliver_message(Delivery::Body(body.to_vec()), h.now);
+        h.drain();
+        assert_eq!(
+            text(&h.take_client()),
+            "-ERR [SYS/TEMP] message withheld, try again later\r\n"
+        );
+        assert!(!h.session.is_finished());
+    }
+}
