@@ -261,3 +261,25 @@ fn pipelined_user_flood_keeps_memory_bounded_and_cpu_linear() {
         small.cpu_seconds
     );
 }
+
+#[test]
+fn tab_separated_pass_is_never_logged() {
+    let (server, popgate) = relay_to_fake(Script::default(), None);
+    let mut client = Pop3Client::connect(popgate.pop3_addr()).unwrap();
+    client
+        .send(b"USER alice\r\nPASS\tTabbed-Secret-42\r\n")
+        .unwrap();
+    assert_eq!(client.read_line().unwrap(), b"+OK\r\n");
+    // The fake server's own parser splits on SP only; what it answers does not matter.
+    client.read_line().unwrap();
+    client.quit();
+    popgate.wait_for_log("session closed", SESSION_END).unwrap();
+    // The relay logs at debug level: every command line is logged, PASS redacted.
+    let log = popgate.log_text();
+    assert!(log.contains("PASS <redacted>"), "{log}");
+    assert!(!log.contains("Tabbed-Secret-42"), "{log}");
+    assert!(server
+        .received()
+        .iter()
+        .any(|line| line == b"PASS\tTabbed-Secret-42"));
+}
