@@ -36,7 +36,8 @@ use crate::parsed;
 use crate::rewrite::{self, eol_of, replacement_part, Plan};
 use crate::rules::Rules;
 use crate::structure::{Damage, EntityHeader, FieldChoice, Part, Target};
-use crate::verdict::{Decision, Verdict};
+use crate::verdict::Decision;
+use popgate_policy::Verdict;
 
 use framing::{find_delimiter, header_block_len, Found};
 
@@ -57,6 +58,9 @@ pub struct StreamOutcome {
     pub rule: String,
     /// Why, in words.
     pub reason: String,
+    /// Why readers could split the message differently, when the batch result decided an
+    /// ambiguous message (see [`crate::Inspection::ambiguity`]).
+    pub ambiguity: Option<String>,
 }
 
 /// The bytes already sent are not a prefix of what the message should have become.
@@ -179,16 +183,25 @@ impl StreamInspector {
     /// Any `unparseable` verdict streams: damage makes the inspector hold. Oversize is the
     /// caller's business: the size limit is not applied here.
     pub fn new(rules: &Rules, scanning: bool, quarantine_id: &str) -> Option<StreamInspector> {
-        let part_ok = |v: &Verdict| matches!(v, Verdict::Allow | Verdict::Strip);
+        let part_ok = |v: Verdict| matches!(v, Verdict::Allow | Verdict::Strip);
         let streamable = !scanning
-            && part_ok(&rules.content_types.default)
-            && rules.content_types.rules.iter().all(|(_, v)| part_ok(v))
-            && part_ok(&rules.file_names.default)
-            && rules.file_names.rules.iter().all(|(_, v)| part_ok(v))
+            && part_ok(rules.content_types.default_verdict())
+            && rules
+                .content_types
+                .rules()
+                .iter()
+                .all(|r| part_ok(r.verdict()))
+            && part_ok(rules.file_names.default_verdict())
+            && rules
+                .file_names
+                .rules()
+                .iter()
+                .all(|r| part_ok(r.verdict()))
             && rules
                 .headers
+                .rules()
                 .iter()
-                .all(|h| matches!(h.verdict, Verdict::Allow | Verdict::Tag));
+                .all(|r| matches!(r.verdict(), Verdict::Allow | Verdict::Tag));
         streamable.then(|| StreamInspector {
             rules: Rules {
                 max_message_size: u64::MAX,
@@ -311,6 +324,7 @@ impl StreamInspector {
             verdict: batch.verdict,
             rule: batch.rule,
             reason: batch.reason,
+            ambiguity: batch.ambiguity,
         })
     }
 
@@ -335,6 +349,7 @@ impl StreamInspector {
             verdict,
             rule,
             reason,
+            ambiguity: None,
         }
     }
 

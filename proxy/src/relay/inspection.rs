@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use popgate_inspect::{Inspection, Output, Rules, ScanError, ScanResult, StreamInspector, Verdict};
-use popgate_policy::{Clamd, Policy, ProxyAction};
+use popgate_policy::{Clamd, Policy};
 use tokio::sync::Semaphore;
 use tracing::{info, warn};
 
@@ -88,7 +88,7 @@ impl InspectionPlan {
         if passive {
             return None;
         }
-        let rules = rules_for(policy.name(), action);
+        let rules = Rules::for_action(policy.name(), action);
         let streams = rules.oversize == popgate_inspect::Oversize::Allow
             && StreamInspector::new(&rules, antivirus.enabled(), "").is_some();
         Some(Arc::new(InspectionPlan {
@@ -180,6 +180,7 @@ pub async fn deliver(
                 verdict = decided.verdict.as_str(),
                 rule = %decided.rule,
                 reason = %decided.reason,
+                ambiguous = decided.ambiguity.as_deref(),
                 quarantine_id = decided.quarantined.then_some(quarantine_id.as_str()),
                 inspection_ms = elapsed.as_secs_f64() * 1000.0,
                 "message inspected"
@@ -231,6 +232,7 @@ async fn deliver_streamed(
                 verdict = label,
                 rule = %done.outcome.rule,
                 reason = %done.outcome.reason,
+                ambiguous = done.outcome.ambiguity.as_deref(),
                 streamed = true,
                 inspection_ms = elapsed.as_secs_f64() * 1000.0,
                 "message inspected"
@@ -259,6 +261,8 @@ struct Decided {
     verdict: Verdict,
     rule: String,
     reason: String,
+    /// Why readers could split the message differently, when they could (SPEC §4).
+    ambiguity: Option<String>,
     message_id: String,
     size: usize,
     quarantined: bool,
@@ -344,6 +348,7 @@ fn judge(
         verdict: inspection.verdict,
         rule: inspection.rule,
         reason: inspection.reason,
+        ambiguity: inspection.ambiguity,
         message_id,
         size,
         quarantined: false,
@@ -403,62 +408,6 @@ fn unix_seconds() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
-}
-
-/// Maps the checked proxy action to the inspect crate's rules.
-fn rules_for(policy: &str, action: &ProxyAction) -> Rules {
-    let verdict = |v: popgate_policy::Verdict| match v {
-        popgate_policy::Verdict::Allow => Verdict::Allow,
-        popgate_policy::Verdict::Strip => Verdict::Strip,
-        popgate_policy::Verdict::Deny => Verdict::Deny,
-        popgate_policy::Verdict::Quarantine => Verdict::Quarantine,
-        popgate_policy::Verdict::Tag => Verdict::Tag,
-    };
-    let antivirus = action.antivirus();
-    Rules {
-        policy: policy.to_owned(),
-        action: action.name().to_owned(),
-        content_types: popgate_inspect::ContentTypeRules {
-            default: verdict(action.content_types().default_verdict()),
-            rules: action
-                .content_types()
-                .rules()
-                .iter()
-                .map(|r| (r.text().to_owned(), verdict(r.verdict())))
-                .collect(),
-        },
-        file_names: popgate_inspect::FileNameRules {
-            default: verdict(action.file_names().default_verdict()),
-            rules: action
-                .file_names()
-                .rules()
-                .iter()
-                .map(|r| (r.text().to_owned(), verdict(r.verdict())))
-                .collect(),
-        },
-        headers: action
-            .headers()
-            .rules()
-            .iter()
-            .map(|r| popgate_inspect::HeaderRule::from_match(r.text(), verdict(r.verdict())))
-            .collect(),
-        max_message_size: action.max_message_size(),
-        oversize: match action.oversize() {
-            popgate_policy::Oversize::Allow => popgate_inspect::Oversize::Allow,
-            popgate_policy::Oversize::Deny => popgate_inspect::Oversize::Deny,
-        },
-        unparseable: verdict(action.unparseable()),
-        antivirus: popgate_inspect::AntivirusRules {
-            on_virus: verdict(antivirus.on_virus()),
-            on_error: match antivirus.on_error() {
-                popgate_policy::OnError::Allow => Verdict::Allow,
-                popgate_policy::OnError::Deny => Verdict::Deny,
-                popgate_policy::OnError::Tempfail => Verdict::Tempfail,
-            },
-        },
-        spam_tag: action.spam_tag().to_owned(),
-        deny_message: action.deny_message().as_str().to_owned(),
-    }
 }
 
 /// Keeps `ScanError` in this module's vocabulary for the clamd client.
