@@ -97,7 +97,7 @@ pub(crate) enum Ambiguity {
     MidLineDelimiter,
     /// `--boundary` at a line start but followed by other text on the line.
     BoundaryWithText,
-    /// A bare CR next to a delimiter.
+    /// A bare CR next to a delimiter or in a header block.
     BareCr,
     /// An inner multipart without its close delimiter, ended by an enclosing delimiter.
     UnclosedInnerMultipart,
@@ -118,7 +118,7 @@ impl fmt::Display for Ambiguity {
             Ambiguity::BoundaryWithText => {
                 f.write_str("a boundary delimiter followed by other text on its line")
             }
-            Ambiguity::BareCr => f.write_str("a bare CR next to a boundary delimiter"),
+            Ambiguity::BareCr => f.write_str("a bare CR as a line break"),
             Ambiguity::UnclosedInnerMultipart => {
                 f.write_str("an inner multipart without its close delimiter")
             }

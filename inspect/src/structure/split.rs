@@ -126,7 +126,27 @@ impl Splitter {
         }
         let cr_lines = self.reading.split == Split::Universal;
         let body_start = header_end(buf, start, end, cr_lines);
-        let header = EntityHeader::analyse(&buf[start..body_start]);
+        let block = &buf[start..body_start];
+        let bare_cr = has_bare_cr(block);
+        if bare_cr {
+            // Python's email ends lines at a bare CR too: its header block ends elsewhere.
+            self.note(Ambiguity::BareCr);
+        }
+        let header = if bare_cr && cr_lines {
+            // mail-parser reads fields line by line on LF: give it the lines this reading sees.
+            let lines: Vec<u8> = block
+                .iter()
+                .enumerate()
+                .map(|(i, &b)| match (b, block.get(i + 1)) {
+                    (b'\r', Some(b'\n')) => b'\r',
+                    (b'\r', _) => b'\n',
+                    _ => b,
+                })
+                .collect();
+            EntityHeader::analyse(&lines)
+        } else {
+            EntityHeader::analyse(block)
+        };
         if self.reading == Reading::STRICT {
             for ambiguity in &header.ambiguity {
                 self.note(*ambiguity);
@@ -467,6 +487,11 @@ impl Splitter {
             self.damage = Some(damage);
         }
     }
+}
+
+/// Whether `bytes` has a CR that is not followed by LF.
+fn has_bare_cr(bytes: &[u8]) -> bool {
+    memchr::memchr_iter(b'\r', bytes).any(|i| bytes.get(i + 1) != Some(&b'\n'))
 }
 
 /// The first `--boundary` in `bytes`.
