@@ -35,7 +35,7 @@ use crate::inspection::{self, fill, part_decision, Output, Tally};
 use crate::parsed;
 use crate::rewrite::{self, eol_of, replacement_part, Plan};
 use crate::rules::Rules;
-use crate::structure::{Damage, EntityHeader, FieldChoice, Part, Target};
+use crate::structure::{has_stray_line, Damage, EntityHeader, FieldChoice, Part, Target};
 use crate::verdict::Decision;
 use popgate_policy::Verdict;
 
@@ -796,8 +796,10 @@ enum Shape {
 /// The third value is the body's transfer encoding and whether the part is text (its body
 /// may carry uuencoded files).
 fn describe(block: &[u8]) -> Option<(Shape, Part, Body)> {
+    // A bare CR ends a line for some readers: the batch walk judges both readings.
+    let bare_cr = memchr::memchr_iter(b'\r', block).any(|i| block.get(i + 1) != Some(&b'\n'));
     let header = EntityHeader::analyse(block);
-    if !header.ambiguity.is_empty() {
+    if bare_cr || !header.ambiguity.is_empty() || has_stray_line(block) {
         return None;
     }
     let view = header.view(FieldChoice::First, "text/plain");

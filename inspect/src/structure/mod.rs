@@ -24,7 +24,7 @@ mod split;
 use std::fmt;
 
 pub(crate) use header::EntityHeader;
-pub(crate) use split::read;
+pub(crate) use split::{has_stray_line, read};
 
 use crate::carrier::TnefError;
 
@@ -101,6 +101,8 @@ pub(crate) enum Ambiguity {
     BareCr,
     /// An inner multipart without its close delimiter, ended by an enclosing delimiter.
     UnclosedInnerMultipart,
+    /// A header block line that is no field: the body starts there for some readers.
+    StrayHeaderLine,
     /// A boundary that is a prefix of another open one (or the other way round).
     BoundaryPrefix,
     /// A close delimiter before the first part.
@@ -122,6 +124,7 @@ impl fmt::Display for Ambiguity {
             Ambiguity::UnclosedInnerMultipart => {
                 f.write_str("an inner multipart without its close delimiter")
             }
+            Ambiguity::StrayHeaderLine => f.write_str("a header line that is no field"),
             Ambiguity::BoundaryPrefix => {
                 f.write_str("a boundary that is a prefix of another open boundary")
             }
