@@ -129,3 +129,8 @@ pub const MAX_CONNECTIONS_LIMIT: u32 = 1_000_000;
 pub const MAX_TIMEOUT_S: u64 = 86_400;
 /// Upper bound for `tls_failure_holddown_s`: one week.
 pub const MAX_HOLDDOWN_S: u64 = 604_800;
+
+/// `state_dir`: spool and quarantine (SPEC §4).
+pub const STATE_DIR: &str = "/var/lib/popgate";
+/// `spool.max_bytes`: 1 GiB.
+pub const SPOOL_MAX_BYTES: u64 = 1 << 30;

@@ -9,19 +9,51 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::time::Duration;
 
 use popgate_policy::{
     Direction, Interception, InvalidCertificate, Policy, PortKind, TlsActionKind, TlsSupport,
     UpstreamPorts, UpstreamTls,
 };
 use rustls::pki_types::ServerName;
+use tokio::sync::watch;
 
+use crate::config::inspection_plan::InspectionPlan;
 use crate::config::prepared::{min_version, Prepared};
 use crate::net::upstream::ConnectOptions;
 use crate::pop3::capa::AuthPolicy;
 use crate::pop3::{ClientStls, SessionConfig, UpstreamStls};
-use crate::relay::session_task::Route;
+use crate::shared::SessionShared;
 use crate::tls::legs::{ClientCert, ClientLeg, Fallback, ServerLeg, TlsLegs};
+
+/// Everything decided about a connection before its session starts.
+#[derive(Debug, Clone)]
+pub struct Route {
+    /// The policy that handles the connection.
+    pub policy: Arc<str>,
+    /// Its proxy action.
+    pub action: Arc<str>,
+    /// The real server.
+    pub upstream_host: String,
+    /// The real server's port.
+    pub upstream_port: u16,
+    /// Socket options for the upstream connection.
+    pub connect: ConnectOptions,
+    /// Bounds the connect, the greeting and each TLS handshake.
+    pub handshake_timeout: Duration,
+    /// The POP3 core's configuration.
+    pub session: SessionConfig,
+    /// TLS on either leg.
+    pub tls: TlsLegs,
+    /// Content inspection, when the action can change a message.
+    pub inspection: Option<Arc<InspectionPlan>>,
+    /// The connection as accepted, to plan it again under a reloaded configuration.
+    pub accepted: Accepted,
+    /// What the sessions of the process share (hold-downs, spool, inspection admission).
+    pub shared: Arc<SessionShared>,
+    /// Reloads to follow at the next command (SPEC §4); `None` keeps the settings above.
+    pub live: Option<watch::Receiver<Arc<Prepared>>>,
+}
 
 /// What to do with an accepted connection.
 #[derive(Debug)]
@@ -36,6 +68,8 @@ pub enum Plan {
         port: u16,
         /// Socket options.
         connect: ConnectOptions,
+        /// The action's `general.idle_timeout_s`: silence for this long ends the tunnel.
+        idle_timeout: std::time::Duration,
     },
     /// Refuse: the text is for the client (plaintext only) and the log.
     Refuse(String),
@@ -53,7 +87,12 @@ pub struct Accepted {
 }
 
 /// Plans the session of `accepted` under `policy`.
-pub fn plan(prepared: &Prepared, policy: &Policy, accepted: Accepted) -> Plan {
+pub fn plan(
+    prepared: &Prepared,
+    policy: &Policy,
+    accepted: Accepted,
+    shared: &Arc<SessionShared>,
+) -> Plan {
     let global = prepared.config.global();
     let action = policy.action();
     let tls_action = action.tls().action();
@@ -69,6 +108,7 @@ pub fn plan(prepared: &Prepared, policy: &Policy, accepted: Accepted) -> Plan {
                     host,
                     port,
                     connect,
+                    idle_timeout: action.idle_timeout(),
                 }
             }
             TlsActionKind::Drop => return Plan::Refuse("TLS refused by policy".into()),
@@ -130,6 +170,7 @@ pub fn plan(prepared: &Prepared, policy: &Policy, accepted: Accepted) -> Plan {
         validator: profile_tls.validator.clone(),
         block_invalid: policy.direction() == Direction::Inbound
             || profile.invalid_certificate() == InvalidCertificate::Block,
+        mandatory: mode == UpstreamTls::Mandatory,
         fallback: (mode == UpstreamTls::Opportunistic).then(|| Fallback {
             holddown: profile.tls_failure_holddown(),
             plain_port: plain_port(policy),
@@ -171,6 +212,7 @@ pub fn plan(prepared: &Prepared, policy: &Policy, accepted: Accepted) -> Plan {
         },
         inspection,
         accepted,
+        shared: shared.clone(),
         live: None,
     }))
 }
@@ -203,6 +245,12 @@ fn plain_port(policy: &Policy) -> u16 {
     }
 }
 
+/// `invalid_certificate: block` for the policy's profile: a client whose server leg is not
+/// validated TLS is refused rather than shown an untrusted-CA certificate.
+fn block_unvalidated(policy: &Policy) -> bool {
+    policy.action().tls().profile().invalid_certificate() == InvalidCertificate::Block
+}
+
 fn client_certificate(
     prepared: &Prepared,
     policy: &Policy,
@@ -221,6 +269,7 @@ fn client_certificate(
             Some(minting) => Ok(ClientCert::Minted {
                 minting: minting.clone(),
                 min,
+                block_unvalidated: block_unvalidated(policy),
             }),
             None => Err(format!(
                 "outbound policy {} terminates TLS but pki/ca.crt is missing (popgate ca init)",

@@ -1,5 +1,6 @@
 //! Sockets: listeners, upstream connections and original destinations.
 
+pub mod conn;
 pub mod listener;
 pub mod original_dst;
 pub mod privileged;

@@ -11,43 +11,18 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tracing::{debug, info};
 
-use super::conn::Conn;
-use super::inspection::{self, CollectedMessage, InspectionPlan};
+use super::message_job::MessageJob;
 use super::pump::{flush_side, ByteCounts, Interrupt, Pump};
 use super::server_leg::{self, Attempts, SetupError, TlsState};
+use super::tunnel::{self, Copied, TunnelEnd};
+use crate::config::inspection_plan::InspectionPlan;
 use crate::config::prepared::Prepared;
 use crate::metrics::{self, ConnectionResult, Direction};
+use crate::net::conn::Conn;
 use crate::net::upstream::{self, ConnectOptions};
-use crate::pop3::{CloseReason, Session, SessionConfig, Side, UpstreamStls};
-use crate::route::{self, Accepted, Plan};
-use crate::tls::legs::{ClientHello, FailureKind, TlsFailure, TlsLegs};
-
-/// Everything decided about a connection before its session starts.
-#[derive(Debug, Clone)]
-pub struct Route {
-    /// The policy that handles the connection.
-    pub policy: Arc<str>,
-    /// Its proxy action.
-    pub action: Arc<str>,
-    /// The real server.
-    pub upstream_host: String,
-    /// The real server's port.
-    pub upstream_port: u16,
-    /// Socket options for the upstream connection.
-    pub connect: ConnectOptions,
-    /// Bounds the connect, the greeting and each TLS handshake.
-    pub handshake_timeout: Duration,
-    /// The POP3 core's configuration.
-    pub session: SessionConfig,
-    /// TLS on either leg.
-    pub tls: TlsLegs,
-    /// Content inspection, when the action can change a message.
-    pub inspection: Option<Arc<InspectionPlan>>,
-    /// The connection as accepted, to plan it again under a reloaded configuration.
-    pub accepted: Accepted,
-    /// Reloads to follow at the next command (SPEC §4); `None` keeps the settings above.
-    pub live: Option<watch::Receiver<Arc<Prepared>>>,
-}
+use crate::pop3::{CloseReason, Session, Side, UpstreamStls, Violation};
+use crate::route::{self, Plan, Route};
+use crate::tls::legs::{ClientHello, FailureKind, Purpose, TlsFailure};
 
 /// How long the last bytes to the client may take once the session is over.
 const FINAL_FLUSH: Duration = Duration::from_secs(5);
@@ -66,7 +41,7 @@ pub async fn serve(client: TcpStream, route: Route) {
     let duration_ms = started.elapsed().as_millis() as u64;
     info!(
         result,
-        reason = ?reason,
+        reason = %reason,
         duration_ms,
         bytes_from_client = summary.bytes.from_client,
         bytes_from_server = summary.bytes.from_server,
@@ -165,7 +140,7 @@ async fn run(
             }
         };
         if let Some(hello) = hello.take() {
-            client = match Box::pin(finish_client(hello, route, summary)).await {
+            client = match Box::pin(finish_client(hello, route, summary, Purpose::Session)).await {
                 Ok(client) => client,
                 Err(failure) => {
                     metrics::connection(ConnectionResult::TlsRefused);
@@ -225,6 +200,7 @@ async fn finish_client(
     hello: ClientHello,
     route: &Route,
     summary: &mut Summary,
+    purpose: Purpose,
 ) -> Result<Conn, Failure> {
     let upstream = summary.tls.upstream_cert.take();
     route
@@ -235,14 +211,15 @@ async fn finish_client(
             &route.upstream_host,
             route.handshake_timeout,
             &mut summary.tls.summary,
+            purpose,
         )
         .await
         .map_err(tls_failed)
 }
 
 /// The server leg could not be set up: tell the client where a reply is possible. An
-/// implicit-TLS client whose ClientHello is waiting gets its handshake finished first, with
-/// the certificate it would have got for a plaintext server leg, so it can read the `-ERR`.
+/// implicit-TLS client whose ClientHello is waiting gets its handshake finished first, so it
+/// can read the `-ERR` ([`Purpose::RefusalOnly`]: nothing else crosses that connection).
 async fn setup_failed(
     client: &mut Conn,
     hello: Option<ClientHello>,
@@ -261,16 +238,13 @@ async fn setup_failed(
         ),
         SetupError::Tls(failure) => {
             info!(side = ?failure.side, reason = %failure.message, "server TLS failed");
-            let text = match failure.kind {
-                FailureKind::Handshake => "[SYS/TEMP] TLS to the mail server failed",
-                FailureKind::Refused => "[SYS/PERM] the mail server's certificate was refused",
-            };
+            let text = server_refusal_text(route, &failure);
             (text, CloseReason::Refused(failure.message))
         }
     };
     if let Some(hello) = hello {
         summary.tls.upstream_cert = None;
-        match finish_client(hello, route, summary).await {
+        match finish_client(hello, route, summary, Purpose::RefusalOnly).await {
             Ok(conn) => *client = conn,
             Err(_) => return Failure { reason },
         }
@@ -282,7 +256,9 @@ async fn setup_failed(
 fn tls_failed(err: TlsFailure) -> Failure {
     info!(side = ?err.side, reason = %err.message, "TLS failed");
     let reason = match err.kind {
-        FailureKind::Handshake => CloseReason::ProtocolViolation(err.side, err.message),
+        FailureKind::Handshake => {
+            CloseReason::ProtocolViolation(err.side, Violation::TlsHandshakeFailed)
+        }
         FailureKind::Refused => CloseReason::Refused(err.message),
     };
     Failure { reason }
@@ -307,8 +283,7 @@ async fn drive(
 ) -> Driven {
     let timer = tokio::time::sleep(Duration::from_secs(3600));
     tokio::pin!(timer);
-    let mut message = CollectedMessage::default();
-    let mut oversize = false;
+    let mut job: Option<MessageJob> = None;
     let mut inspection = route.inspection.clone();
     let mut live = route.live.clone();
     loop {
@@ -318,9 +293,8 @@ async fn drive(
             server: &mut *server,
             timer: timer.as_mut(),
             bytes: &mut summary.bytes,
-            message: &mut message,
+            job: job.as_mut(),
             reload: live.as_ref(),
-            inspection: inspection.as_ref(),
         }
         .run()
         .await;
@@ -345,43 +319,46 @@ async fn drive(
                             {
                                 return Driven::RetryServer;
                             }
-                            Box::pin(server_tls_failed(client, failure)).await
+                            Box::pin(server_tls_failed(client, route, failure)).await
                         }
                     };
                 }
                 session.tls_established(side, Instant::now());
             }
             Interrupt::Tunnel => {
-                return Driven::Closed(Box::pin(tunnel(session, client, server, summary)).await)
+                let idle = route.session.idle_timeout;
+                let tunneled = tunnel(session, client, server, summary, idle);
+                return Driven::Closed(Box::pin(tunneled).await);
             }
             Interrupt::Reconfigure => {
                 if let Some(live) = &mut live {
                     follow_reload(route, session, &mut inspection, live);
                 }
             }
-            Interrupt::Message(collected) => {
-                let plan = inspection.as_ref();
-                // Boxed: a rare, large future must not size every idle session's task.
-                let verdict =
-                    Box::pin(inspection::deliver(session, plan, collected, oversize)).await;
-                *summary.verdicts.0.entry(verdict).or_default() += 1;
-                oversize = false;
+            Interrupt::MessageStart { number, top_lines } => {
+                let user = session.stats().user.as_deref().unwrap_or("");
+                let plan = inspection.clone();
+                job = Some(MessageJob::start(
+                    plan,
+                    route.shared.clone(),
+                    user,
+                    number,
+                    top_lines,
+                ));
             }
-            Interrupt::Oversize => {
-                let passes = inspection.as_ref().is_some_and(|p| p.passes_oversize());
-                let number = message.number;
-                let collected = passes.then(|| std::mem::take(&mut message).body.into_bytes());
-                match collected {
-                    Some(Ok(bytes)) => {
-                        info!(number, "oversize message passed uninspected");
-                        session.oversize_pass(&bytes, Instant::now());
-                    }
-                    _ => {
-                        // Denied (or the collected part was lost): the rest is read and
-                        // dropped, and the replacement is built from what was kept.
-                        oversize = true;
-                        session.oversize_discard(Instant::now());
-                    }
+            Interrupt::Spill => {
+                if let Some(job) = job.as_mut() {
+                    job.spill().await;
+                }
+            }
+            Interrupt::Oversize => match job.as_mut() {
+                Some(job) => Box::pin(job.oversize(session)).await,
+                None => session.oversize_discard(Instant::now()),
+            },
+            Interrupt::MessageEnd => {
+                if let Some(job) = job.take() {
+                    let verdict = job.finish(session).await;
+                    *summary.verdicts.0.entry(verdict).or_default() += 1;
                 }
             }
         }
@@ -445,14 +422,19 @@ async fn start_tls(
 
 /// TLS toward the server failed for good: the client, waiting for its greeting or for the
 /// answer to its STLS, gets an `-ERR` line.
-async fn server_tls_failed(client: &mut Conn, failure: TlsFailure) -> Driven {
+async fn server_tls_failed(client: &mut Conn, route: &Route, failure: TlsFailure) -> Driven {
     info!(reason = %failure.message, "server TLS failed");
-    let text = match failure.kind {
-        FailureKind::Handshake => "[SYS/TEMP] TLS to the mail server failed",
-        FailureKind::Refused => "[SYS/PERM] the mail server's certificate was refused",
-    };
+    let text = server_refusal_text(route, &failure);
     refuse_client(client, text).await;
     Driven::Closed(CloseReason::Refused(failure.message))
+}
+
+/// The client's `-ERR` text for a server leg that failed with `failure`.
+fn server_refusal_text(route: &Route, failure: &TlsFailure) -> &'static str {
+    match &route.tls.server {
+        Some(leg) => leg.refusal_text(failure),
+        None => "[SYS/TEMP] TLS to the mail server failed",
+    }
 }
 
 /// Applies a reloaded configuration to an open session, for its next command (SPEC §4):
@@ -474,7 +456,8 @@ fn follow_reload(
         debug!("policy disabled or removed by the reload; the session keeps its settings");
         return;
     };
-    let Plan::Session(replanned) = route::plan(&prepared, policy, route.accepted) else {
+    let Plan::Session(replanned) = route::plan(&prepared, policy, route.accepted, &route.shared)
+    else {
         debug!("the reloaded policy no longer runs sessions here; settings kept");
         return;
     };
@@ -493,25 +476,39 @@ fn follow_reload(
     info!("session follows the reloaded configuration");
 }
 
-/// Copies bytes opaquely after a passed-through STLS (`tls.action: allow`).
+/// Copies bytes opaquely after a passed-through STLS (`tls.action: allow`), under the
+/// action's idle timeout, with TCP keepalive on both sockets (SPEC §5).
 async fn tunnel(
     session: &mut Session,
     client: &mut Conn,
     server: &mut Conn,
     summary: &mut Summary,
+    idle: Duration,
 ) -> CloseReason {
     if let Err(err) = flush_side(session, client, Side::Client).await {
         return io_reason(Side::Client, &err);
     }
-    match tokio::io::copy_bidirectional(client, server).await {
-        Ok((up, down)) => {
-            metrics::bytes(Direction::ClientToServer, up);
-            metrics::bytes(Direction::ServerToClient, down);
-            summary.bytes.from_client += up;
-            summary.bytes.from_server += down;
-            CloseReason::Finished
+    for conn in [&*client, &*server] {
+        if let Some(tcp) = conn.tcp() {
+            tunnel::keepalive(tcp);
         }
-        Err(err) => io_reason(Side::Client, &err),
+    }
+    let mut copied = Copied::default();
+    let end = tunnel::copy(client, server, idle, &mut copied).await;
+    metrics::bytes(Direction::ClientToServer, copied.from_client);
+    metrics::bytes(Direction::ServerToClient, copied.from_server);
+    summary.bytes.from_client += copied.from_client;
+    summary.bytes.from_server += copied.from_server;
+    match end {
+        TunnelEnd::Finished => CloseReason::Finished,
+        TunnelEnd::Idle => {
+            info!(
+                idle_timeout_s = idle.as_secs(),
+                "opaque tunnel idle; closed"
+            );
+            CloseReason::TimedOut(Side::Client)
+        }
+        TunnelEnd::Failed(err) => io_reason(Side::Client, &err),
     }
 }
 
@@ -563,7 +560,8 @@ pub struct Endpoints {
 }
 
 /// Copies bytes opaquely between the client and the server (`tls.action: allow` on the
-/// pop3s port: TLS passes through uninspected).
+/// pop3s port: TLS passes through uninspected), under the action's `idle` timeout, with TCP
+/// keepalive on both sockets (SPEC §5).
 ///
 /// Cancel safety: dropping it closes both connections.
 pub async fn opaque(
@@ -572,6 +570,7 @@ pub async fn opaque(
     port: u16,
     connect: &ConnectOptions,
     timeout: Duration,
+    idle: Duration,
 ) {
     let mut server = match upstream::connect(host, port, connect, timeout).await {
         Ok(server) => server,
@@ -582,14 +581,22 @@ pub async fn opaque(
         }
     };
     metrics::connection(ConnectionResult::Accepted);
-    let result = tokio::io::copy_bidirectional(&mut client, &mut server).await;
-    let (from_client, from_server) = result.unwrap_or_default();
-    metrics::bytes(Direction::ClientToServer, from_client);
-    metrics::bytes(Direction::ServerToClient, from_server);
+    tunnel::keepalive(&client);
+    tunnel::keepalive(&server);
+    let mut copied = Copied::default();
+    let end = tunnel::copy(&mut client, &mut server, idle, &mut copied).await;
+    metrics::bytes(Direction::ClientToServer, copied.from_client);
+    metrics::bytes(Direction::ServerToClient, copied.from_server);
+    let result = match end {
+        TunnelEnd::Finished => "finished",
+        TunnelEnd::Idle => "timed_out",
+        TunnelEnd::Failed(_) => "peer_closed",
+    };
     info!(
-        result = "finished",
-        bytes_from_client = from_client,
-        bytes_from_server = from_server,
+        result,
+        idle_timeout_s = idle.as_secs(),
+        bytes_from_client = copied.from_client,
+        bytes_from_server = copied.from_server,
         "opaque session closed"
     );
 }

@@ -22,8 +22,8 @@ use super::config::MinVersion;
 use super::minting::{Minting, Subject};
 use super::verify::{UpstreamValidator, ValidationResult};
 use crate::metrics::{self, TlsFailureReason};
+use crate::net::conn::Conn;
 use crate::pop3::Side;
-use crate::relay::conn::Conn;
 
 /// TLS toward the client.
 #[derive(Debug, Clone)]
@@ -41,12 +41,17 @@ pub enum ClientCert {
     Static(Arc<ServerConfig>),
     /// Outbound: a leaf minted by the Proxy Authority mirroring the upstream certificate (by
     /// the untrusted CA when that certificate is invalid). Without an upstream certificate
-    /// (plaintext server leg) the leaf names the client's SNI, else the upstream host.
+    /// (plaintext server leg) the leaf names the client's SNI, else the upstream host, and
+    /// `invalid_certificate` applies as to an invalid certificate: the untrusted CA signs
+    /// it, or the client's handshake is refused (SPEC §4: plaintext never looks secure).
     Minted {
         /// The authorities of the configuration.
         minting: Arc<Minting>,
         /// The profile's version floor.
         min: MinVersion,
+        /// `invalid_certificate: block`: refuse the client's TLS rather than mint with the
+        /// untrusted CA when the server leg is not validated TLS.
+        block_unvalidated: bool,
     },
 }
 
@@ -67,6 +72,8 @@ pub struct ServerLeg {
     /// `upstream_tls: opportunistic`: a failed handshake is retried once on a new
     /// connection, then the session goes on in plaintext and TLS is held down.
     pub fallback: Option<Fallback>,
+    /// `upstream_tls: mandatory` (or `force_encrypt`): no TLS, no session.
+    pub mandatory: bool,
 }
 
 /// How an opportunistic server leg falls back to plaintext.
@@ -76,6 +83,21 @@ pub struct Fallback {
     pub holddown: Duration,
     /// The server's plaintext port, for an implicit-TLS leg that falls back.
     pub plain_port: u16,
+}
+
+impl ServerLeg {
+    /// The `-ERR` text for a client whose server leg could not be set up because of
+    /// `failure`. A handshake that failed without timing out on a leg that TLS is mandatory
+    /// for will not get better by retrying: `[SYS/PERM]` (SPEC §4 `upstream_tls`).
+    pub fn refusal_text(&self, failure: &TlsFailure) -> &'static str {
+        match failure.kind {
+            FailureKind::Refused => "[SYS/PERM] the mail server's certificate was refused",
+            FailureKind::Handshake if self.mandatory && !failure.timed_out => {
+                "[SYS/PERM] TLS to the mail server is required but failed"
+            }
+            FailureKind::Handshake => "[SYS/TEMP] TLS to the mail server failed",
+        }
+    }
 }
 
 /// TLS plans for both legs of a route.
@@ -96,6 +118,8 @@ pub struct TlsFailure {
     pub kind: FailureKind,
     /// For the log.
     pub message: String,
+    /// The handshake deadline passed (a slow server may do better later).
+    pub timed_out: bool,
 }
 
 /// Whether a retry could help.
@@ -115,6 +139,16 @@ pub struct UpstreamCert {
     pub leaf: CertificateDer<'static>,
     /// It passed the profile's validation (or validation is `none`).
     pub trusted: bool,
+}
+
+/// What the client's TLS connection will carry, for the choice of its certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// A POP3 session: credentials and mail may cross it.
+    Session,
+    /// One `-ERR` line explaining why there is no session, then the close; nothing the
+    /// client sends is read. Shown with the Proxy Authority so the client can read why.
+    RefusalOnly,
 }
 
 /// A client's ClientHello, read; the handshake goes on with [`TlsLegs::finish_client`].
@@ -197,6 +231,7 @@ impl TlsLegs {
 
     /// Completes the client's handshake with the certificate the route shows for `upstream`
     /// (`host` names the server when there is neither an upstream certificate nor SNI).
+    /// `purpose` says whether the connection will carry a session or only a refusal.
     ///
     /// Cancel safety: not cancel safe.
     pub async fn finish_client(
@@ -206,14 +241,16 @@ impl TlsLegs {
         host: &str,
         timeout: Duration,
         summary: &mut TlsSummary,
+        purpose: Purpose,
     ) -> Result<Conn, TlsFailure> {
         let leg = self.client.as_ref().ok_or_else(|| TlsFailure {
             side: Side::Client,
             kind: FailureKind::Refused,
             message: "no TLS configured toward the client".into(),
+            timed_out: false,
         })?;
         summary.client_sni.clone_from(&hello.sni);
-        let config = choose_certificate(&leg.cert, upstream, hello.sni.as_deref(), host)?;
+        let config = choose_certificate(&leg.cert, upstream, hello.sni.as_deref(), host, purpose)?;
         let accept = hello.start.into_stream(config);
         let tls = within(timeout, Side::Client, accept).await?;
         summary.client = negotiated(tls.get_ref().1);
@@ -237,10 +274,11 @@ impl TlsLegs {
             side: Side::Client,
             kind: FailureKind::Refused,
             message: e.to_string(),
+            timed_out: false,
         })?;
         let hello = self.read_client_hello(tcp, timeout).await?;
         *conn = self
-            .finish_client(hello, upstream, host, timeout, summary)
+            .finish_client(hello, upstream, host, timeout, summary, Purpose::Session)
             .await?;
         Ok(())
     }
@@ -260,6 +298,7 @@ impl TlsLegs {
             side: Side::Server,
             kind: FailureKind::Refused,
             message,
+            timed_out: false,
         };
         let leg = self
             .server
@@ -302,17 +341,42 @@ fn choose_certificate(
     upstream: Option<&UpstreamCert>,
     sni: Option<&str>,
     host: &str,
+    purpose: Purpose,
 ) -> Result<Arc<ServerConfig>, TlsFailure> {
-    let (minting, min) = match cert {
+    let (minting, min, block_unvalidated) = match cert {
         ClientCert::Static(config) => return Ok(config.clone()),
-        ClientCert::Minted { minting, min } => (minting, *min),
+        ClientCert::Minted {
+            minting,
+            min,
+            block_unvalidated,
+        } => (minting, *min, *block_unvalidated),
     };
     let subject = match upstream {
         Some(upstream) => Subject::Mirror {
             upstream: &upstream.leaf,
             trusted: upstream.trusted,
         },
-        None => Subject::Host(sni.unwrap_or(host)),
+        // Carries nothing but the refusal: no trust is lent to plaintext.
+        None if purpose == Purpose::RefusalOnly => Subject::Host {
+            name: sni.unwrap_or(host),
+            trusted: true,
+        },
+        None if block_unvalidated => {
+            metrics::tls_failure(Side::Client, TlsFailureReason::Certificate);
+            return Err(TlsFailure {
+                side: Side::Client,
+                kind: FailureKind::Refused,
+                message: "the server leg is not TLS and invalid_certificate is block: \
+                          no certificate for the client"
+                    .into(),
+                timed_out: false,
+            });
+        }
+        // No validated TLS toward the server: never the Proxy Authority (SPEC §4).
+        None => Subject::Host {
+            name: sni.unwrap_or(host),
+            trusted: false,
+        },
     };
     let minted = minting.server_config(subject, min);
     // An upstream certificate that names nothing mintable: name the host instead, with the
@@ -320,7 +384,14 @@ fn choose_certificate(
     let minted = match (minted, upstream) {
         (Err(err), Some(up)) if up.trusted => {
             debug!(error = %err, "mirroring failed; minting for the host name");
-            minting.server_config(Subject::Host(sni.unwrap_or(host)), min)
+            let name = sni.unwrap_or(host);
+            minting.server_config(
+                Subject::Host {
+                    name,
+                    trusted: true,
+                },
+                min,
+            )
         }
         (result, _) => result,
     };
@@ -330,6 +401,7 @@ fn choose_certificate(
             side: Side::Client,
             kind: FailureKind::Refused,
             message: format!("no certificate for the client: {err}"),
+            timed_out: false,
         }
     })
 }
@@ -341,11 +413,11 @@ async fn within<T>(
     step: impl std::future::Future<Output = std::io::Result<T>>,
 ) -> Result<T, TlsFailure> {
     match tokio::time::timeout(timeout, step).await {
-        Err(_) => Err(handshake_failed(
-            side,
-            TlsFailureReason::Timeout,
-            "timed out",
-        )),
+        Err(_) => {
+            let mut failure = handshake_failed(side, TlsFailureReason::Timeout, "timed out");
+            failure.timed_out = true;
+            Err(failure)
+        }
         Ok(Err(err)) => {
             let reason = TlsFailureReason::of_io_error(&err);
             Err(handshake_failed(side, reason, &err.to_string()))
@@ -360,6 +432,7 @@ fn handshake_failed(side: Side, reason: TlsFailureReason, message: &str) -> TlsF
         side,
         kind: FailureKind::Handshake,
         message: format!("TLS handshake failed: {message}"),
+        timed_out: false,
     }
 }
 
