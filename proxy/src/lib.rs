@@ -15,6 +15,8 @@ pub mod privileges;
 pub mod relay;
 pub mod route;
 pub mod runtime;
+pub mod shared;
+pub mod spool;
 pub mod tls;
 pub mod watch;
 

@@ -23,6 +23,7 @@ use crate::config::prepared::{min_version, Prepared};
 use crate::net::upstream::ConnectOptions;
 use crate::pop3::capa::AuthPolicy;
 use crate::pop3::{ClientStls, SessionConfig, UpstreamStls};
+use crate::shared::SessionShared;
 use crate::tls::legs::{ClientCert, ClientLeg, Fallback, ServerLeg, TlsLegs};
 
 /// Everything decided about a connection before its session starts.
@@ -48,6 +49,8 @@ pub struct Route {
     pub inspection: Option<Arc<InspectionPlan>>,
     /// The connection as accepted, to plan it again under a reloaded configuration.
     pub accepted: Accepted,
+    /// What the sessions of the process share (hold-downs, spool, inspection admission).
+    pub shared: Arc<SessionShared>,
     /// Reloads to follow at the next command (SPEC §4); `None` keeps the settings above.
     pub live: Option<watch::Receiver<Arc<Prepared>>>,
 }
@@ -84,7 +87,12 @@ pub struct Accepted {
 }
 
 /// Plans the session of `accepted` under `policy`.
-pub fn plan(prepared: &Prepared, policy: &Policy, accepted: Accepted) -> Plan {
+pub fn plan(
+    prepared: &Prepared,
+    policy: &Policy,
+    accepted: Accepted,
+    shared: &Arc<SessionShared>,
+) -> Plan {
     let global = prepared.config.global();
     let action = policy.action();
     let tls_action = action.tls().action();
@@ -204,6 +212,7 @@ pub fn plan(prepared: &Prepared, policy: &Policy, accepted: Accepted) -> Plan {
         },
         inspection,
         accepted,
+        shared: shared.clone(),
         live: None,
     }))
 }

@@ -14,6 +14,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("pop3", 0),
     // Leaves every layer may use: no dependency on the driver.
     ("files", 1),
+    ("spool", 1),
     ("metrics", 1),
     ("logging", 1),
     ("watch", 1),
@@ -23,6 +24,8 @@ const LAYERS: &[(&str, u8)] = &[
     ("tls", 3),
     ("config", 4),
     ("route", 5),
+    // What sessions share; carried by `Route`.
+    ("shared", 5),
     ("relay", 6),
     ("runtime", 7),
     ("demo", 8),

@@ -94,6 +94,26 @@ impl ConfigDir {
             .json(STANDARD_PROFILE, standard_tls_profile())
     }
 
+    /// Points `state_dir` (spool, quarantine) at `dir` unless the configuration sets it or
+    /// makes `popgate.json` something else than an object: tests never write to
+    /// `/var/lib/popgate`.
+    #[must_use]
+    pub fn with_state_dir(mut self, dir: &Path) -> ConfigDir {
+        if self.raw.contains_key("popgate.json") {
+            return self;
+        }
+        let global = self
+            .json
+            .entry("popgate.json".to_owned())
+            .or_insert_with(|| json!({}));
+        if let Some(object) = global.as_object_mut() {
+            object
+                .entry("state_dir")
+                .or_insert_with(|| json!(dir.to_string_lossy()));
+        }
+        self
+    }
+
     /// Sets a whole JSON file (`file` is relative to the directory).
     #[must_use]
     pub fn json(mut self, file: &str, value: Value) -> ConfigDir {
@@ -333,6 +353,7 @@ impl Popgate {
             fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o711))?;
         }
         let config_dir = dir.path().join("config");
+        let config = config.with_state_dir(&dir.path().join("state"));
         config.write(&config_dir)?;
         let log = fs::File::create(dir.path().join("popgate.log"))?;
         let child = ChildGuard::spawn(
@@ -443,6 +464,22 @@ impl Popgate {
     /// When `/proc/PID/status` cannot be read.
     pub fn peak_rss_kib(&self) -> Result<u64> {
         proc_status_kib(self.pid(), "VmHWM")
+    }
+
+    /// CPU time (user + system) popgate has used so far, in seconds (`/proc/PID/stat`).
+    ///
+    /// # Errors
+    /// When `/proc/PID/stat` cannot be read or parsed.
+    pub fn cpu_seconds(&self) -> Result<f64> {
+        let stat = fs::read_to_string(format!("/proc/{}/stat", self.pid()))?;
+        // Fields after the parenthesised command name; utime and stime are fields 14, 15.
+        let after_name = stat.rsplit_once(')').context("malformed stat")?.1;
+        let fields: Vec<&str> = after_name.split_whitespace().collect();
+        let ticks: u64 = fields.get(11).context("no utime")?.parse::<u64>()?
+            + fields.get(12).context("no stime")?.parse::<u64>()?;
+        // SAFETY: sysconf has no preconditions.
+        let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+        Ok(ticks as f64 / per_second.max(1) as f64)
     }
 
     /// Resets the peak (VmHWM) to the current RSS (`echo 5 > /proc/PID/clear_refs`), so a

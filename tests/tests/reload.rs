@@ -612,6 +612,116 @@ fn an_open_session_applies_its_actions_new_rules_at_the_next_command() {
         .contains("session follows the reloaded configuration"));
 }
 
+/// The two ends of [`two_part_server`]'s pause.
+struct TwoParts {
+    addr: SocketAddr,
+    /// Receives once the first part is written.
+    first_sent: std::sync::mpsc::Receiver<()>,
+    /// Sends the rest.
+    release: std::sync::mpsc::Sender<()>,
+}
+
+/// A one-message POP3 server whose RETR body arrives in two parts: `first` at once, the
+/// rest and the terminator only when released (or after 30 s).
+fn two_part_server(first: Vec<u8>, rest: Vec<u8>) -> TwoParts {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let (sent, first_sent) = std::sync::mpsc::channel::<()>();
+    thread::spawn(move || {
+        let Ok((stream, _)) = listener.accept() else {
+            return;
+        };
+        stream.set_read_timeout(Some(WAIT * 3)).unwrap();
+        let mut writer = stream.try_clone().unwrap();
+        let mut reader = BufReader::new(stream);
+        let _ = writer.write_all(b"+OK two-part server\r\n");
+        let mut line = String::new();
+        while matches!(reader.read_line(&mut line), Ok(n) if n > 0) {
+            let verb = line
+                .split_whitespace()
+                .next()
+                .unwrap_or("")
+                .to_ascii_uppercase();
+            let reply: &[u8] = match verb.as_str() {
+                "RETR" => {
+                    let _ = writer.write_all(b"+OK message follows\r\n");
+                    let _ = writer.write_all(&first);
+                    let _ = sent.send(());
+                    let _ = released.recv_timeout(WAIT * 3);
+                    let _ = writer.write_all(&rest);
+                    b".\r\n"
+                }
+                "CAPA" => b"-ERR no capabilities\r\n",
+                "QUIT" => {
+                    let _ = writer.write_all(b"+OK bye\r\n");
+                    return;
+                }
+                _ => b"+OK\r\n",
+            };
+            let _ = writer.write_all(reply);
+            line.clear();
+        }
+    });
+    TwoParts {
+        addr,
+        first_sent,
+        release,
+    }
+}
+
+#[test]
+fn a_reload_removing_inspection_while_an_oversize_message_is_held_still_ends_it() {
+    // Issue 13/15: the message keeps the plan it started under, so the reload cannot make
+    // the driver deliver the kept beginning raw, without its terminator.
+    let line = b"XPARTX filler line of an oversize message body...............\r\n";
+    let first: Vec<u8> = b"Subject: big\r\n\r\n"
+        .iter()
+        .chain(line.repeat(100).iter())
+        .copied()
+        .collect();
+    let server = two_part_server(first, line.repeat(100));
+    let rules = json!({ "default": "allow", "rules": [ { "match": "*.exe", "action": "strip" } ] });
+    let config = ConfigDir::relay(server.addr)
+        .set(RELAY_ACTION, "/file_names", rules)
+        .set(RELAY_ACTION, "/general/max_message_size", json!(1000))
+        .set(RELAY_ACTION, "/general/oversize", json!("deny"));
+    let popgate = Popgate::start(config).unwrap();
+    let mut client = Pop3Client::connect(popgate.pop3_addr()).unwrap();
+    client.login("user", "secret").unwrap();
+    client.send(b"RETR 1\r\n").unwrap();
+    // popgate reads the first part (past max_message_size: held, then discarded) long
+    // before a reload can be loaded and swapped in.
+    server.first_sent.recv_timeout(WAIT).unwrap();
+
+    let before = reloads(&popgate);
+    edit_json(
+        &popgate.config_dir(),
+        RELAY_ACTION,
+        "/file_names",
+        json!({ "default": "allow", "rules": [] }),
+    )
+    .unwrap();
+    wait_for_reload(&popgate, before, WAIT);
+    server.release.send(()).unwrap();
+
+    let response = client.read_multiline().unwrap_or_else(|e| {
+        panic!(
+            "the held message must end with its terminator: {e:#}\n{}",
+            popgate.log_text()
+        )
+    });
+    assert!(response.starts_with(b"+OK"), "{}", escape(&response));
+    assert!(response.ends_with(b"\r\n.\r\n"), "{}", escape(&response));
+    assert!(
+        !response.windows(6).any(|w| w == b"XPARTX"),
+        "oversize: deny replaces the body: {}",
+        escape(&response)
+    );
+    assert_eq!(client.command("NOOP").unwrap(), b"+OK\r\n");
+}
+
 /// Root runs these tests; the unprivileged account popgate switches to.
 const SERVICE_USER: &str = "nobody";
 const SERVICE_GROUP: &str = "nogroup";

@@ -9,10 +9,16 @@
 pub mod body;
 pub mod capa;
 pub mod command;
+mod input;
+pub mod login;
 pub mod session;
 pub mod status;
+pub mod violation;
 
+pub use login::{LoginAttempt, LoginMechanism, LoginResult};
+pub use session::MAX_UNSENT;
 pub use session::{
     ClientStls, CloseReason, Delivery, Event, Pop3State, Session, SessionConfig, SessionStats,
     Side, UpstreamStls,
 };
+pub use violation::Violation;

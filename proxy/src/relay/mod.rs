@@ -3,6 +3,7 @@
 pub mod clamd;
 pub mod inspection;
 pub mod message_buffer;
+pub mod message_job;
 pub mod pump;
 pub mod quarantine;
 pub mod server_leg;

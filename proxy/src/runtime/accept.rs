@@ -90,6 +90,7 @@ fn handle(shared: &Arc<Shared>, stream: TcpStream, client: SocketAddr, kind: Por
         kind,
     };
     let live = shared.follow();
+    let sessions = shared.sessions.clone();
     let task = async move {
         let _active = metrics::session_started();
         // Domain entries in `to` match the client's SNI (SPEC §4); only implicit-TLS clients
@@ -123,7 +124,7 @@ fn handle(shared: &Arc<Shared>, stream: TcpStream, client: SocketAddr, kind: Por
         let span = tracing::Span::current();
         span.record("policy", policy.name());
         span.record("action", policy.action().name());
-        match route::plan(&prepared, policy, accepted) {
+        match route::plan(&prepared, policy, accepted, &sessions) {
             Plan::Session(mut route) => {
                 route.live = Some(live);
                 session_task::serve(stream, *route).await

@@ -30,6 +30,7 @@ use tracing::{error, info, warn};
 
 use crate::config::dir;
 use crate::config::prepared::Prepared;
+use crate::shared::SessionShared;
 use limits::ConnectionLimits;
 use listeners::Listeners;
 
@@ -46,6 +47,8 @@ pub struct Shared {
     next_id: AtomicU64,
     /// Turns true when the shutdown grace is over: every session task ends.
     closing: watch::Sender<bool>,
+    /// What every session shares, handed down through each route.
+    pub sessions: Arc<SessionShared>,
 }
 
 impl Shared {
@@ -135,6 +138,7 @@ pub async fn run(
         own_listeners: RwLock::new(Vec::new()),
         next_id: AtomicU64::new(1),
         closing: watch::Sender::new(false),
+        sessions: SessionShared::new(global.state_dir(), global.spool_max_bytes()),
     });
     listeners.apply(change, &shared).await;
     crate::metrics::certificate_source(Arc::new(crate::tls::minting::CacheCounts));
@@ -253,6 +257,10 @@ async fn reload(shared: &Arc<Shared>, listeners: &mut Listeners, trigger: &str) 
             "these settings take effect at the next restart"
         );
     }
+    shared
+        .sessions
+        .spool
+        .set_max_bytes(prepared.config.global().spool_max_bytes());
     let limits = prepared.config.global().limits();
     shared.limits.set_maximums(
         limits.max_connections() as usize,
@@ -284,6 +292,9 @@ fn restart_only_changes(old: &Global, new: &Global) -> Vec<&'static str> {
     }
     if old.metrics_listen() != new.metrics_listen() {
         changed.push("metrics.listen");
+    }
+    if old.state_dir() != new.state_dir() {
+        changed.push("state_dir");
     }
     changed
 }
