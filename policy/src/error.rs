@@ -340,8 +340,9 @@ fn json_path(path: &serde_path_to_error::Path) -> String {
             Segment::Unknown => {}
         }
     }
-    if out.is_empty() {
-        out.push('.');
+    // The root is `.`; a path starting at an array element reads `.[0]`.
+    if !out.starts_with('.') {
+        out.insert(0, '.');
     }
     out
 }

@@ -176,8 +176,8 @@ fn render(path: &[Step]) -> String {
             Step::Index(index) => out.push_str(&format!("[{index}]")),
         }
     }
-    if out.is_empty() {
-        out.push('.');
+    if !out.starts_with('.') {
+        out.insert(0, '.');
     }
     out
 }
