@@ -61,7 +61,7 @@ pub fn plan(prepared: &Prepared, policy: &Policy, accepted: Accepted) -> Plan {
     let tls_action = action.tls().action();
     let (host, port) = upstream_target(policy, accepted, global.interception());
     let connect = ConnectOptions {
-        mark: (global.interception() != Interception::None).then(|| global.upstream_mark()),
+        mark: global.upstream_socket_mark(),
         source: global.spoof_client_address().then_some(accepted.client),
     };
     if accepted.kind == PortKind::Pop3s {

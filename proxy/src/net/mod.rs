@@ -1,6 +1,7 @@
 //! Sockets: listeners, upstream connections and original destinations.
 
 pub mod listener;
+pub mod local_addrs;
 pub mod original_dst;
 pub mod privileged;
 pub mod sni_peek;

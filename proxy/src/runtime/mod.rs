@@ -43,6 +43,8 @@ pub struct Shared {
     /// Session admission.
     pub limits: Arc<ConnectionLimits>,
     own_listeners: RwLock<Vec<SocketAddr>>,
+    /// The gateway's addresses, cached for the loop check.
+    local_addresses: crate::net::local_addrs::LocalAddresses,
     next_id: AtomicU64,
     /// Turns true when the shutdown grace is over: every session task ends.
     closing: watch::Sender<bool>,
@@ -72,7 +74,10 @@ impl Shared {
         own.iter().any(|listener| {
             listener.port() == addr.port()
                 && (listener.ip() == addr.ip()
-                    || (listener.ip().is_unspecified() && is_local_address(addr.ip())))
+                    || (listener.ip().is_unspecified()
+                        && self
+                            .local_addresses
+                            .contains(addr.ip(), std::time::Instant::now())))
         })
     }
 }
@@ -124,8 +129,10 @@ pub async fn run(
         limits: ConnectionLimits::new(
             limits.max_connections() as usize,
             limits.max_connections_per_client(),
+            limits.client_ipv6_prefix(),
         ),
         own_listeners: RwLock::new(Vec::new()),
+        local_addresses: Default::default(),
         next_id: AtomicU64::new(1),
         closing: watch::Sender::new(false),
     });
@@ -239,6 +246,7 @@ async fn reload(shared: &Arc<Shared>, listeners: &mut Listeners, trigger: &str) 
     shared.limits.set_maximums(
         limits.max_connections() as usize,
         limits.max_connections_per_client(),
+        limits.client_ipv6_prefix(),
     );
     shared.current.send_replace(Arc::new(prepared));
     listeners.apply(change, shared).await;
@@ -273,23 +281,4 @@ fn restart_only_changes(old: &Global, new: &Global) -> Vec<&'static str> {
 fn joined(errors: &[anyhow::Error]) -> anyhow::Error {
     let lines: Vec<String> = errors.iter().map(|e| format!("{e:#}")).collect();
     anyhow::anyhow!("{}", lines.join("\n"))
-}
-
-fn is_local_address(ip: std::net::IpAddr) -> bool {
-    if ip.is_loopback() {
-        return true;
-    }
-    nix::ifaddrs::getifaddrs()
-        .map(|addrs| {
-            addrs.into_iter().any(|ifaddr| {
-                ifaddr.address.is_some_and(|addr| {
-                    addr.as_sockaddr_in()
-                        .is_some_and(|v4| std::net::IpAddr::V4(v4.ip()) == ip)
-                        || addr
-                            .as_sockaddr_in6()
-                            .is_some_and(|v6| std::net::IpAddr::V6(v6.ip()) == ip)
-                })
-            })
-        })
-        .unwrap_or(false)
 }
