@@ -56,6 +56,18 @@ pub struct Accepted {
 
 /// Plans the session of `accepted` under `policy`.
 pub fn plan(prepared: &Prepared, policy: &Policy, accepted: Accepted) -> Plan {
+    plan_with_names(prepared, policy, accepted, &[])
+}
+
+/// Plans the session of `accepted` under `policy`; `confirmed_names` are the server names
+/// known to belong to the original destination (a confirmed SNI, domains resolving to it),
+/// which `force_encrypt` domain entries match (SPEC §4).
+pub fn plan_with_names(
+    prepared: &Prepared,
+    policy: &Policy,
+    accepted: Accepted,
+    confirmed_names: &[String],
+) -> Plan {
     let global = prepared.config.global();
     let action = policy.action();
     let tls_action = action.tls().action();
@@ -104,7 +116,10 @@ pub fn plan(prepared: &Prepared, policy: &Policy, accepted: Accepted) -> Plan {
     };
 
     let server_ip = accepted.original_dst.ip();
-    let forced = profile.forces_encryption(server_ip, std::slice::from_ref(&host));
+    let mut names = Vec::with_capacity(confirmed_names.len() + 1);
+    names.push(host.clone());
+    names.extend_from_slice(confirmed_names);
+    let forced = profile.forces_encryption(server_ip, &names);
     let mode = if forced {
         UpstreamTls::Mandatory
     } else {

@@ -15,6 +15,7 @@
 mod accept;
 pub mod limits;
 mod listeners;
+mod names;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -45,6 +46,8 @@ pub struct Shared {
     own_listeners: RwLock<Vec<SocketAddr>>,
     /// The gateway's addresses, cached for the loop check.
     local_addresses: crate::net::local_addrs::LocalAddresses,
+    /// DNS answers for domain entries and SNI confirmation.
+    dns: crate::net::dns_cache::DnsCache,
     next_id: AtomicU64,
     /// Turns true when the shutdown grace is over: every session task ends.
     closing: watch::Sender<bool>,
@@ -133,6 +136,7 @@ pub async fn run(
         ),
         own_listeners: RwLock::new(Vec::new()),
         local_addresses: Default::default(),
+        dns: Default::default(),
         next_id: AtomicU64::new(1),
         closing: watch::Sender::new(false),
     });
