@@ -84,7 +84,7 @@ pub async fn select<'p>(
                 chosen = Some(claimed);
                 names = claimed_names;
             } else {
-                info!(sni = %sni, policy = claimed.name(),
+                info!(sni = %sni, claimed_policy = claimed.name(),
                     "SNI not confirmed by DNS or the server's certificate; ignored");
             }
         }
