@@ -88,8 +88,10 @@ pub const ANTIVIRUS_TIMEOUT: Duration = Duration::from_secs(30);
 pub const ON_VIRUS: Verdict = Verdict::Deny;
 /// SPEC §4 example: a failed scan is a temporary failure, so no mail is lost.
 pub const ON_ERROR: OnError = OnError::Tempfail;
-/// SPEC §4 example: unparseable messages pass (and are logged).
-pub const UNPARSEABLE: Verdict = Verdict::Allow;
+/// SPEC §4: a message that cannot be judged at all is quarantined (kept, not delivered),
+/// since a parser's failure is what a hostile sender aims for. The SPEC example action sets
+/// `allow` explicitly.
+pub const UNPARSEABLE: Verdict = Verdict::Quarantine;
 /// SPEC §4 example.
 pub const SPAM_TAG: &str = "[SPAM] ";
 /// SPEC §4 example.
@@ -129,3 +131,8 @@ pub const MAX_CONNECTIONS_LIMIT: u32 = 1_000_000;
 pub const MAX_TIMEOUT_S: u64 = 86_400;
 /// Upper bound for `tls_failure_holddown_s`: one week.
 pub const MAX_HOLDDOWN_S: u64 = 604_800;
+
+/// `state_dir`: spool and quarantine (SPEC §4).
+pub const STATE_DIR: &str = "/var/lib/popgate";
+/// `spool.max_bytes`: 1 GiB.
+pub const SPOOL_MAX_BYTES: u64 = 1 << 30;

@@ -232,6 +232,12 @@ pub enum ConfigErrorKind {
     /// A string that must not be empty.
     #[error("must not be empty")]
     Empty,
+    /// A path that must be absolute.
+    #[error("\"{value}\" is not an absolute path")]
+    RelativePath {
+        /// The value found.
+        value: String,
+    },
 }
 
 /// What an [`ConfigErrorKind::UnknownReference`] pointed at.

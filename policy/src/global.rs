@@ -6,6 +6,7 @@
 //! none` needs an `upstream`) are checked in `config.rs`.
 
 use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::check::Checker;
@@ -28,6 +29,8 @@ pub struct Global {
     log_level: LogLevel,
     metrics_listen: Option<SocketAddr>,
     limits: Limits,
+    state_dir: PathBuf,
+    spool_max_bytes: u64,
 }
 
 /// Checked `limits`: connection caps and timeouts.
@@ -56,6 +59,8 @@ impl Default for Global {
             log_level: d::LOG_LEVEL,
             metrics_listen: None,
             limits: Limits::default(),
+            state_dir: PathBuf::from(d::STATE_DIR),
+            spool_max_bytes: d::SPOOL_MAX_BYTES,
         }
     }
 }
@@ -134,6 +139,17 @@ impl Global {
         &self.limits
     }
 
+    /// Where popgate keeps its state: `spool/` and `quarantine/` (SPEC §4).
+    pub fn state_dir(&self) -> &Path {
+        &self.state_dir
+    }
+
+    /// Bytes the spool (`state_dir/spool`) may hold at once; a body that would pass it is
+    /// withheld with `-ERR [SYS/TEMP]` and stays on the server.
+    pub fn spool_max_bytes(&self) -> u64 {
+        self.spool_max_bytes
+    }
+
     /// Checks a parsed `popgate.json`, recording every problem.
     pub(crate) fn check(raw: RawGlobal, ck: &mut Checker<'_>) -> Self {
         let mut g = Self::default();
@@ -191,6 +207,16 @@ impl Global {
                     ConfigErrorKind::BadSocketAddress { value: listen },
                 ),
             }
+        }
+        if let Some(dir) = raw.state_dir {
+            if Path::new(&dir).is_absolute() {
+                g.state_dir = PathBuf::from(dir);
+            } else {
+                ck.error(".state_dir", ConfigErrorKind::RelativePath { value: dir });
+            }
+        }
+        if let Some(max) = raw.spool.and_then(|s| s.max_bytes) {
+            g.spool_max_bytes = max;
         }
         if let Some(limits) = raw.limits {
             let l = &mut g.limits;

@@ -34,6 +34,18 @@ pub struct RawGlobal {
     pub metrics: Option<RawMetrics>,
     /// Connection limits and timeouts.
     pub limits: Option<RawLimits>,
+    /// Where popgate keeps its state (spool, quarantine); absolute.
+    pub state_dir: Option<String>,
+    /// The spool of message bodies collected for inspection.
+    pub spool: Option<RawSpool>,
+}
+
+/// `popgate.json` → `spool`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSpool {
+    /// Bytes the spool may hold at once.
+    pub max_bytes: Option<u64>,
 }
 
 /// `popgate.json` → `log`.

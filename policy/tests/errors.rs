@@ -452,6 +452,10 @@ fn empty() {
         ["popgate.json: .user: must not be empty"]
     );
     assert_eq!(
+        with_global(r#"{"state_dir": "var/lib/popgate"}"#),
+        ["popgate.json: .state_dir: \"var/lib/popgate\" is not an absolute path"]
+    );
+    assert_eq!(
         with_profile(r#"{"name": "T", "trust": {"ca_files": [""]}}"#),
         ["tls-profiles/t.json: .trust.ca_files[0]: must not be empty"]
     );

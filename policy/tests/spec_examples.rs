@@ -15,7 +15,9 @@ const GLOBAL: &str = r#"{
   "metrics": { "listen": "127.0.0.1:9464" },
   "limits": { "max_connections": 20000, "max_connections_per_client": 64,
               "client_ipv6_prefix": 64,
-              "handshake_timeout_s": 15, "idle_timeout_s": 600, "shutdown_grace_s": 30 }
+              "handshake_timeout_s": 15, "idle_timeout_s": 600, "shutdown_grace_s": 30 },
+  "state_dir": "/var/lib/popgate",
+  "spool": { "max_bytes": 1073741824 }
 }"#;
 
 const POLICY: &str = r#"{
@@ -109,6 +111,8 @@ fn global_example_parses_to_its_values() {
     assert_eq!(l.handshake_timeout(), Duration::from_secs(15));
     assert_eq!(l.idle_timeout(), Duration::from_secs(600));
     assert_eq!(l.shutdown_grace(), Duration::from_secs(30));
+    assert_eq!(g.state_dir(), std::path::Path::new("/var/lib/popgate"));
+    assert_eq!(g.spool_max_bytes(), 1 << 30);
 }
 
 #[test]
@@ -258,6 +262,8 @@ fn spec_defaults_fill_a_minimal_configuration() {
         [AuthMethod::User, AuthMethod::Apop, AuthMethod::AnySasl]
     );
     assert!(!a.authentication().require_tls());
+    // SPEC §4: `unparseable` defaults to `quarantine`.
+    assert_eq!(a.unparseable(), Verdict::Quarantine);
     assert_eq!(a.tls().action(), TlsActionKind::Inspect);
     assert_eq!(a.tls().profile().as_ref(), &TlsProfile::builtin());
     assert_eq!(a.tls().profile().file(), None);

@@ -9,19 +9,51 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::time::Duration;
 
 use popgate_policy::{
     Direction, Interception, InvalidCertificate, Policy, PortKind, TlsActionKind, TlsSupport,
     UpstreamPorts, UpstreamTls,
 };
 use rustls::pki_types::ServerName;
+use tokio::sync::watch;
 
+use crate::config::inspection_plan::InspectionPlan;
 use crate::config::prepared::{min_version, Prepared};
 use crate::net::upstream::ConnectOptions;
 use crate::pop3::capa::AuthPolicy;
 use crate::pop3::{ClientStls, SessionConfig, UpstreamStls};
-use crate::relay::session_task::Route;
+use crate::shared::SessionShared;
 use crate::tls::legs::{ClientCert, ClientLeg, Fallback, ServerLeg, TlsLegs};
+
+/// Everything decided about a connection before its session starts.
+#[derive(Debug, Clone)]
+pub struct Route {
+    /// The policy that handles the connection.
+    pub policy: Arc<str>,
+    /// Its proxy action.
+    pub action: Arc<str>,
+    /// The real server.
+    pub upstream_host: String,
+    /// The real server's port.
+    pub upstream_port: u16,
+    /// Socket options for the upstream connection.
+    pub connect: ConnectOptions,
+    /// Bounds the connect, the greeting and each TLS handshake.
+    pub handshake_timeout: Duration,
+    /// The POP3 core's configuration.
+    pub session: SessionConfig,
+    /// TLS on either leg.
+    pub tls: TlsLegs,
+    /// Content inspection, when the action can change a message.
+    pub inspection: Option<Arc<InspectionPlan>>,
+    /// The connection as accepted, to plan it again under a reloaded configuration.
+    pub accepted: Accepted,
+    /// What the sessions of the process share (hold-downs, spool, inspection admission).
+    pub shared: Arc<SessionShared>,
+    /// Reloads to follow at the next command (SPEC §4); `None` keeps the settings above.
+    pub live: Option<watch::Receiver<Arc<Prepared>>>,
+}
 
 /// What to do with an accepted connection.
 #[derive(Debug)]
@@ -55,8 +87,13 @@ pub struct Accepted {
 }
 
 /// Plans the session of `accepted` under `policy`.
-pub fn plan(prepared: &Prepared, policy: &Policy, accepted: Accepted) -> Plan {
-    plan_with_names(prepared, policy, accepted, &[])
+pub fn plan(
+    prepared: &Prepared,
+    policy: &Policy,
+    accepted: Accepted,
+    shared: &Arc<SessionShared>,
+) -> Plan {
+    plan_with_names(prepared, policy, accepted, shared, &[])
 }
 
 /// Plans the session of `accepted` under `policy`; `confirmed_names` are the server names
@@ -66,6 +103,7 @@ pub fn plan_with_names(
     prepared: &Prepared,
     policy: &Policy,
     accepted: Accepted,
+    shared: &Arc<SessionShared>,
     confirmed_names: &[String],
 ) -> Plan {
     let global = prepared.config.global();
@@ -190,6 +228,7 @@ pub fn plan_with_names(
         },
         inspection,
         accepted,
+        shared: shared.clone(),
         live: None,
     }))
 }

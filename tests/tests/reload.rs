@@ -611,3 +611,207 @@ fn an_open_session_applies_its_actions_new_rules_at_the_next_command() {
         .log_text()
         .contains("session follows the reloaded configuration"));
 }
+
+/// The two ends of [`two_part_server`]'s pause.
+struct TwoParts {
+    addr: SocketAddr,
+    /// Receives once the first part is written.
+    first_sent: std::sync::mpsc::Receiver<()>,
+    /// Sends the rest.
+    release: std::sync::mpsc::Sender<()>,
+}
+
+/// A one-message POP3 server whose RETR body arrives in two parts: `first` at once, the
+/// rest and the terminator only when released (or after 30 s).
+fn two_part_server(first: Vec<u8>, rest: Vec<u8>) -> TwoParts {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let (sent, first_sent) = std::sync::mpsc::channel::<()>();
+    thread::spawn(move || {
+        let Ok((stream, _)) = listener.accept() else {
+            return;
+        };
+        stream.set_read_timeout(Some(WAIT * 3)).unwrap();
+        let mut writer = stream.try_clone().unwrap();
+        let mut reader = BufReader::new(stream);
+        let _ = writer.write_all(b"+OK two-part server\r\n");
+        let mut line = String::new();
+        while matches!(reader.read_line(&mut line), Ok(n) if n > 0) {
+            let verb = line
+                .split_whitespace()
+                .next()
+                .unwrap_or("")
+                .to_ascii_uppercase();
+            let reply: &[u8] = match verb.as_str() {
+                "RETR" => {
+                    let _ = writer.write_all(b"+OK message follows\r\n");
+                    let _ = writer.write_all(&first);
+                    let _ = sent.send(());
+                    let _ = released.recv_timeout(WAIT * 3);
+                    let _ = writer.write_all(&rest);
+                    b".\r\n"
+                }
+                "CAPA" => b"-ERR no capabilities\r\n",
+                "QUIT" => {
+                    let _ = writer.write_all(b"+OK bye\r\n");
+                    return;
+                }
+                _ => b"+OK\r\n",
+            };
+            let _ = writer.write_all(reply);
+            line.clear();
+        }
+    });
+    TwoParts {
+        addr,
+        first_sent,
+        release,
+    }
+}
+
+#[test]
+fn a_reload_removing_inspection_while_an_oversize_message_is_held_still_ends_it() {
+    // Issue 13/15: the message keeps the plan it started under, so the reload cannot make
+    // the driver deliver the kept beginning raw, without its terminator.
+    let line = b"XPARTX filler line of an oversize message body...............\r\n";
+    let first: Vec<u8> = b"Subject: big\r\n\r\n"
+        .iter()
+        .chain(line.repeat(100).iter())
+        .copied()
+        .collect();
+    let server = two_part_server(first, line.repeat(100));
+    let rules = json!({ "default": "allow", "rules": [ { "match": "*.exe", "action": "strip" } ] });
+    let config = ConfigDir::relay(server.addr)
+        .set(RELAY_ACTION, "/file_names", rules)
+        .set(RELAY_ACTION, "/general/max_message_size", json!(1000))
+        .set(RELAY_ACTION, "/general/oversize", json!("deny"));
+    let popgate = Popgate::start(config).unwrap();
+    let mut client = Pop3Client::connect(popgate.pop3_addr()).unwrap();
+    client.login("user", "secret").unwrap();
+    client.send(b"RETR 1\r\n").unwrap();
+    // popgate reads the first part (past max_message_size: held, then discarded) long
+    // before a reload can be loaded and swapped in.
+    server.first_sent.recv_timeout(WAIT).unwrap();
+
+    let before = reloads(&popgate);
+    edit_json(
+        &popgate.config_dir(),
+        RELAY_ACTION,
+        "/file_names",
+        json!({ "default": "allow", "rules": [] }),
+    )
+    .unwrap();
+    wait_for_reload(&popgate, before, WAIT);
+    server.release.send(()).unwrap();
+
+    let response = client.read_multiline().unwrap_or_else(|e| {
+        panic!(
+            "the held message must end with its terminator: {e:#}\n{}",
+            popgate.log_text()
+        )
+    });
+    assert!(response.starts_with(b"+OK"), "{}", escape(&response));
+    assert!(response.ends_with(b"\r\n.\r\n"), "{}", escape(&response));
+    assert!(
+        !response.windows(6).any(|w| w == b"XPARTX"),
+        "oversize: deny replaces the body: {}",
+        escape(&response)
+    );
+    assert_eq!(client.command("NOOP").unwrap(), b"+OK\r\n");
+}
+
+/// Root runs these tests; the unprivileged account popgate switches to.
+const SERVICE_USER: &str = "nobody";
+const SERVICE_GROUP: &str = "nogroup";
+
+#[test]
+fn started_as_root_with_a_user_it_keeps_reloading_after_the_switch() {
+    require_peers!(Peer::Dovecot, Peer::Openssl);
+    if !is_root() {
+        assert!(
+            !popgate_tests::peers::in_ci(),
+            "CI=true: this test needs root"
+        );
+        eprintln!("SKIPPED: started_as_root...: needs root");
+        return;
+    }
+    let corpus = Corpus::small();
+    let dovecot = dovecot(&corpus);
+    let pki_dir = tempfile::tempdir().unwrap();
+    let pki = popgate_tests::TestPki::generate(pki_dir.path()).unwrap();
+    // Keys 0600 owned by root, unreadable by the service user: no enabled policy needs
+    // them (TLS disabled), so neither the start nor a reload may read them.
+    let config = ConfigDir::relay(dovecot.pop3_addr())
+        .set("popgate.json", "/user", json!(SERVICE_USER))
+        .set("popgate.json", "/group", json!(SERVICE_GROUP))
+        .with_pki(&pki)
+        .unwrap();
+    let popgate = Popgate::start(config).unwrap();
+    popgate.wait_for_log("dropped privileges", WAIT).unwrap();
+    let relay = popgate.pop3_addr();
+    let dir = popgate.config_dir();
+    let cli = |verb: &str| {
+        let output = popgate_cli(
+            [OsStr::new("policy"), OsStr::new(verb), OsStr::new("relay")]
+                .into_iter()
+                .chain([OsStr::new("--config"), dir.as_os_str()]),
+        )
+        .unwrap();
+        assert!(
+            output.status.success(),
+            "policy {verb}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+
+    cli("disable");
+    wait_for_refusal(relay, TAKES_EFFECT).unwrap();
+    cli("enable");
+    wait_for_accept(relay, TAKES_EFFECT).unwrap();
+    let mut fresh = Pop3Client::logged_in(&dovecot.account().at(relay)).unwrap();
+    retr_all_identical(
+        &mut fresh,
+        &corpus,
+        "new session after re-enabling, as nobody",
+    );
+    let log = popgate.log_text();
+    assert_eq!(count_lines(&log, &[RELOADED]), 2, "{log}");
+    assert!(!log.contains(REJECTED), "{log}");
+}
+
+#[test]
+fn run_refuses_to_start_when_its_user_cannot_read_what_reloads_need() {
+    if !is_root() {
+        assert!(
+            !popgate_tests::peers::in_ci(),
+            "CI=true: this test needs root"
+        );
+        eprintln!("SKIPPED: run_refuses...: needs root");
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let parent = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(parent.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let dir = parent.path().join("config");
+    ConfigDir::relay("127.0.0.1:1")
+        .set("popgate.json", "/user", json!(SERVICE_USER))
+        .set("popgate.json", "/group", json!(SERVICE_GROUP))
+        .write(&dir)
+        .unwrap();
+    let policy = dir.join(RELAY_POLICY);
+    std::fs::set_permissions(&policy, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let output = popgate_cli([OsStr::new("run"), OsStr::new("--config"), dir.as_os_str()]).unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.ends_with(&format!(
+            "popgate: running as user nobody, the configuration cannot be read as a reload \
+             would read it; make {} and the keys enabled policies need readable by that user: \
+             policies/relay.json: Permission denied (os error 13)\n",
+            dir.display()
+        )),
+        "{stderr}"
+    );
+}

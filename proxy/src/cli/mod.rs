@@ -10,7 +10,7 @@ mod ca_cmd;
 mod catalog;
 mod cert_cmd;
 mod check;
-pub(crate) mod files;
+pub(crate) use crate::files;
 mod pki_files;
 mod policy_cmd;
 mod table;
@@ -19,6 +19,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+use crate::privileges;
 
 /// popgate: transparent TLS-inspecting POP3 proxy.
 #[derive(Debug, Parser)]
@@ -92,8 +94,23 @@ fn report(result: anyhow::Result<ExitCode>) -> ExitCode {
 }
 
 fn run(dir: PathBuf) -> ExitCode {
+    // Before the runtime spawns its threads: they inherit what is set here (see
+    // `privileges`). An invalid configuration is left to `runtime::run` to report.
+    let plan = match crate::config::dir::load(&dir) {
+        Ok(config) => {
+            let global = config.global();
+            let plan = privileges::plan(global.user());
+            if let Err(err) = privileges::confine_process(plan, global.user(), global.group()) {
+                eprintln!("popgate: {err:#}");
+                return ExitCode::FAILURE;
+            }
+            plan
+        }
+        Err(_) => privileges::Plan::Unchanged,
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .on_thread_start(move || privileges::confine_runtime_thread(plan))
         .build()
     {
         Ok(runtime) => runtime,

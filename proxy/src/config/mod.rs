@@ -2,4 +2,6 @@
 //! needs at run time.
 
 pub mod dir;
+pub mod inspection_plan;
+pub mod pki_needs;
 pub mod prepared;

@@ -23,7 +23,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde_json::json;
 use tokio_rustls::TlsAcceptor;
 
-use crate::cli::files::write_atomic;
+use crate::files::write_atomic;
 use crate::tls::config::{self as tls_config, MinVersion};
 use client::Mode;
 

@@ -1,5 +1,6 @@
 //! Sockets: listeners, upstream connections and original destinations.
 
+pub mod conn;
 pub mod dns_cache;
 pub mod listener;
 pub mod local_addrs;

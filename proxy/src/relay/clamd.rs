@@ -26,8 +26,8 @@ pub async fn scan(clamd: &Clamd, message: &[u8], timeout: Duration) -> ScanResul
     };
     match tokio::time::timeout(timeout, exchange).await {
         Ok(Ok(reply)) => popgate_inspect::parse_reply(&reply),
-        Ok(Err(err)) => super::inspection::scan_failed(ScanError::Unreachable(err.kind())),
-        Err(_) => super::inspection::scan_failed(ScanError::TimedOut),
+        Ok(Err(err)) => ScanResult::Failed(ScanError::Unreachable(err.kind())),
+        Err(_) => ScanResult::Failed(ScanError::TimedOut),
     }
 }
 

@@ -1,175 +1,129 @@
-//! The inspection seam: what the client receives for a RETR or TOP body (SPEC §4 verdicts).
+//! Judging one message (SPEC §4 verdicts): what the client receives for a RETR or TOP
+//! body, for the [`MessageJob`](super::message_job::MessageJob) that collected it.
 //!
-//! The pump collects the body ([`CollectedMessage`]); this module scans it with clamd when
-//! the action asks, runs `popgate_inspect::inspect` off the async threads, writes the
-//! original to `quarantine/` when the verdict says so, cuts an inspected TOP down to what
-//! the client asked for, and hands the core its [`Delivery`]. Anything that goes wrong on
-//! our side withholds the message (`-ERR [SYS/TEMP]`): it stays on the server, never lost.
+//! A collected body is scanned with clamd when the action asks, judged by
+//! `popgate_inspect::inspect` off the async threads, its original written to `quarantine/`
+//! when the verdict says so, and an inspected TOP cut down to what the client asked for. A
+//! streamed body is finished by its stream, or by the batch result when the stream could
+//! not decide alone. Large bodies are read back (from the spool) only under the inspection
+//! semaphore. Anything that goes wrong on our side withholds the message
+//! (`-ERR [SYS/TEMP]`): it stays on the server, never lost.
 
-use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use popgate_inspect::{Inspection, Output, Rules, ScanError, ScanResult, StreamInspector, Verdict};
-use popgate_policy::{Clamd, Policy, ProxyAction};
-use tokio::sync::Semaphore;
+use popgate_inspect::{Inspection, Output, Rules, ScanResult, Verdict};
 use tracing::{info, warn};
 
-use super::message_buffer::MessageBuffer;
-use super::streaming::{FinishError, Streaming};
+use super::message_buffer::{self, CollectError, MessageBuffer};
+use super::streaming::{Ending, FinishError, Streaming};
+use crate::config::inspection_plan::InspectionPlan;
 use crate::metrics;
 use crate::pop3::body::without_terminator;
-use crate::pop3::{Delivery, Session};
+use crate::pop3::Delivery;
+use crate::shared::SessionShared;
 
-/// A RETR/TOP body from the server, dot-stuffed, terminator line included.
-#[derive(Debug, Default)]
-pub struct CollectedMessage {
-    /// The message number the client asked for.
-    pub number: u32,
-    /// For a TOP: the body lines the client asked for.
-    pub top_lines: Option<u32>,
-    /// The bytes as the server sent them.
-    pub body: MessageBuffer,
-    /// Set when the message streams to the client as it arrives.
-    pub stream: Option<Box<Streaming>>,
+/// Why a collected message could not be judged.
+#[derive(Debug, thiserror::Error)]
+pub enum JudgeError {
+    /// The body is not whole (spool full, spool I/O).
+    #[error(transparent)]
+    Collect(#[from] CollectError),
+    /// A blocking task or the semaphore failed.
+    #[error("inspection task failed: {0}")]
+    Task(String),
+    /// The original could not be written to the quarantine.
+    #[error("writing the quarantined original: {0}")]
+    Quarantine(#[source] std::io::Error),
 }
-
-impl CollectedMessage {
-    /// An empty message about to be collected.
-    pub fn new(number: u32, top_lines: Option<u32>) -> CollectedMessage {
-        CollectedMessage {
-            number,
-            top_lines,
-            body: MessageBuffer::default(),
-            stream: None,
-        }
-    }
-}
-
-/// How one proxy action inspects, prepared once per route.
-#[derive(Debug)]
-pub struct InspectionPlan {
-    rules: Rules,
-    antivirus: Option<Antivirus>,
-    quarantine_dir: PathBuf,
-    /// No verdict can need the whole message: RETR bodies stream (see `streaming.rs`).
-    streams: bool,
-}
-
-#[derive(Debug)]
-struct Antivirus {
-    clamd: Clamd,
-    timeout: Duration,
-}
-
-/// Large parses run on the blocking pool; at most this many at once keeps memory bounded
-/// when many sessions download big messages together.
-static INSPECTIONS: Semaphore = Semaphore::const_new(4);
 
 /// Messages up to this size are judged on the session's own thread.
 const INLINE_LIMIT: usize = 64 * 1024;
 
-/// Makes quarantine ids unique within the process (with the time and pid: across restarts).
-static NEXT_QUARANTINE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+/// What the client gets for one message, and the verdict's label for the summary.
+#[derive(Debug)]
+pub struct Judged {
+    /// For the POP3 core.
+    pub delivery: Delivery,
+    /// `allow`, `strip`, ..., or `tempfail`.
+    pub label: &'static str,
+}
 
-impl InspectionPlan {
-    /// The plan for `policy`'s action, or `None` when the action cannot change a message
-    /// (no rules, antivirus off): bodies then stream through without being collected.
-    pub fn for_policy(policy: &Policy, quarantine_dir: PathBuf) -> Option<Arc<InspectionPlan>> {
-        let action = policy.action();
-        let antivirus = action.antivirus();
-        let passive = action.content_types().rules().is_empty()
-            && action.content_types().default_verdict() == popgate_policy::Verdict::Allow
-            && action.file_names().rules().is_empty()
-            && action.file_names().default_verdict() == popgate_policy::Verdict::Allow
-            && action.headers().rules().is_empty()
-            && action.unparseable() == popgate_policy::Verdict::Allow
-            && !antivirus.enabled();
-        if passive {
-            return None;
+impl Judged {
+    fn tempfail() -> Judged {
+        metrics::message("tempfail");
+        Judged {
+            delivery: tempfail(),
+            label: "tempfail",
         }
-        let rules = rules_for(policy.name(), action);
-        let streams = rules.oversize == popgate_inspect::Oversize::Allow
-            && StreamInspector::new(&rules, antivirus.enabled(), "").is_some();
-        Some(Arc::new(InspectionPlan {
-            rules,
-            antivirus: antivirus.enabled().then(|| Antivirus {
-                clamd: antivirus.clamd().clone(),
-                timeout: antivirus.timeout(),
-            }),
-            quarantine_dir,
-            streams,
-        }))
-    }
-
-    /// The size past which a body is not collected (`max_message_size`). A streamed body
-    /// is never collected for inspection alone, so the limit does not apply to it.
-    pub fn max_message_size(&self) -> u64 {
-        if self.streams {
-            u64::MAX
-        } else {
-            self.rules.max_message_size
-        }
-    }
-
-    /// Starts streaming a RETR (not a TOP: it is cut down after inspection) when the rules
-    /// allow it.
-    pub fn start_stream(&self, user: &str, number: u32) -> Option<Box<Streaming>> {
-        if !self.streams {
-            return None;
-        }
-        let inspector = StreamInspector::new(&self.rules, false, "")?;
-        Streaming::start(inspector, user, number)
-    }
-
-    /// Whether an oversize message passes uninspected (`oversize: allow`).
-    pub fn passes_oversize(&self) -> bool {
-        self.rules.oversize == popgate_inspect::Oversize::Allow
     }
 }
 
-/// Decides what the client gets for `message`, hands it to the core, and returns the
-/// verdict's label for the session summary.
+/// A collected message, after the whole body arrived (or, `oversize`, its first
+/// `max_message_size` bytes).
+#[derive(Debug)]
+pub struct Collected {
+    /// The message number.
+    pub number: u32,
+    /// For a TOP: the body lines asked for.
+    pub top_lines: Option<u32>,
+    /// The bytes as the server sent them.
+    pub body: MessageBuffer,
+    /// Only the beginning was kept: the action's oversize rule decides.
+    pub oversize: bool,
+}
+
+/// Judges a collected message under `plan` (none: it passes as it is).
 ///
-/// Cancel safety: not cancel safe (the core waits for exactly one delivery).
-pub async fn deliver(
-    session: &mut Session,
+/// Cancel safety: safe (nothing is delivered here).
+pub async fn judge_collected(
+    shared: &Arc<SessionShared>,
     plan: Option<&Arc<InspectionPlan>>,
-    message: CollectedMessage,
-    oversize: bool,
-) -> &'static str {
-    let number = message.number;
-    let top_lines = message.top_lines;
-    if let Some(stream) = message.stream {
-        return deliver_streamed(session, stream, message.body, number).await;
-    }
-    let raw = match message.body.into_bytes() {
-        Ok(raw) => raw,
-        Err(err) => {
-            warn!(number, error = %err, "could not collect the message; withheld");
-            metrics::message("tempfail");
-            session.deliver_message(tempfail(), Instant::now());
-            return "tempfail";
-        }
-    };
+    message: Collected,
+) -> Judged {
+    let Collected {
+        number,
+        top_lines,
+        body,
+        oversize,
+    } = message;
     let Some(plan) = plan else {
-        metrics::message("allow");
-        session.deliver_message(Delivery::Body(raw), Instant::now());
-        return "allow";
+        if oversize {
+            // Only the beginning was kept, and nothing can build a replacement.
+            warn!(
+                number,
+                "oversize message without an inspection plan; withheld"
+            );
+            return Judged::tempfail();
+        }
+        return match message_buffer::read_back(body).await {
+            Ok(raw) => {
+                metrics::message("allow");
+                Judged {
+                    delivery: Delivery::Body(raw),
+                    label: "allow",
+                }
+            }
+            Err(err) => {
+                warn!(number, error = %err, "could not collect the message; withheld");
+                Judged::tempfail()
+            }
+        };
     };
     let started = Instant::now();
-    let plan = plan.clone();
-    // `_`, not `-`: the replacement text is quoted-printable, which encodes `-`.
-    let quarantine_id = format!(
-        "{}_{}_{}",
-        unix_seconds(),
-        std::process::id(),
-        NEXT_QUARANTINE.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-    );
-    let decided = decide(plan, raw, oversize, quarantine_id.clone(), top_lines).await;
+    let quarantine_id = shared.quarantine_id(unix_seconds());
+    let decided = decide(
+        shared,
+        plan.clone(),
+        body,
+        oversize,
+        &quarantine_id,
+        top_lines,
+    )
+    .await;
     let elapsed = started.elapsed();
     metrics::inspection(elapsed);
-    let (delivery, label) = match decided {
+    match decided {
         Ok(decided) => {
             let label = decided.verdict.as_str();
             metrics::message(label);
@@ -184,39 +138,66 @@ pub async fn deliver(
                 inspection_ms = elapsed.as_secs_f64() * 1000.0,
                 "message inspected"
             );
-            (decided.delivery, label)
+            Judged {
+                delivery: decided.delivery,
+                label,
+            }
         }
         Err(err) => {
             warn!(number, error = %err, "inspection failed; message withheld");
-            metrics::message("tempfail");
-            (tempfail(), "tempfail")
+            Judged::tempfail()
         }
-    };
-    session.deliver_message(delivery, Instant::now());
-    label
+    }
 }
 
-/// Completes a streamed message: usually decided already, else by the batch result.
-async fn deliver_streamed(
-    session: &mut Session,
+/// Completes a streamed message: usually decided already, else by the batch result over
+/// the collected body (read back under the inspection semaphore).
+///
+/// Cancel safety: safe (nothing is delivered here).
+pub async fn judge_streamed(
+    shared: &Arc<SessionShared>,
     stream: Box<Streaming>,
     body: MessageBuffer,
     number: u32,
-) -> &'static str {
+) -> Judged {
     let started = Instant::now();
-    let small = body.len() <= INLINE_LIMIT as u64;
-    let whole = move || -> std::io::Result<Vec<u8>> {
-        let raw = body.into_bytes()?;
-        Ok(popgate_inspect::unstuff(without_terminator(&raw)))
-    };
-    let finished = if small {
-        stream.finish(whole)
-    } else {
-        // Usually decided already; a fallback to the batch result parses the whole message.
-        tokio::task::spawn_blocking(move || stream.finish(whole))
-            .await
-            .map_err(|err| FinishError::Io(std::io::Error::other(err)))
-            .and_then(|finished| finished)
+    let finished = match (*stream).finish() {
+        Ending::Done(done) => Ok(done),
+        Ending::NeedsWhole(pending) if !body.is_usable() => {
+            pending.abandon(&shared.diverged);
+            Err(body
+                .into_bytes()
+                .map_or_else(FinishError::Collect, |_| FinishError::Diverged))
+        }
+        Ending::NeedsWhole(pending) => {
+            let small = body.len() <= INLINE_LIMIT as u64 && !body.is_spooled();
+            let _permit = if small {
+                None
+            } else {
+                shared.inspections.acquire().await.ok()
+            };
+            let read = message_buffer::read_back(body).await;
+            match read {
+                Err(err) => Err(FinishError::Collect(err)),
+                Ok(raw) if small => {
+                    let whole = popgate_inspect::unstuff(without_terminator(&raw));
+                    pending.finish(&whole, &shared.diverged)
+                }
+                Ok(raw) => {
+                    // The batch fallback parses the whole message: on the blocking pool.
+                    let shared = shared.clone();
+                    tokio::task::spawn_blocking(move || {
+                        let whole = popgate_inspect::unstuff(without_terminator(&raw));
+                        drop(raw);
+                        pending.finish(&whole, &shared.diverged)
+                    })
+                    .await
+                    .unwrap_or_else(|err| {
+                        Err(FinishError::Collect(CollectError::Task(err.to_string())))
+                    })
+                }
+            }
+        }
     };
     let elapsed = started.elapsed();
     metrics::inspection(elapsed);
@@ -235,16 +216,16 @@ async fn deliver_streamed(
                 inspection_ms = elapsed.as_secs_f64() * 1000.0,
                 "message inspected"
             );
-            session.deliver_message(Delivery::Body(done.wire), Instant::now());
-            label
+            Judged {
+                delivery: Delivery::Body(done.wire),
+                label,
+            }
         }
         Err(err) => {
             // Part of it is out: the client gets no terminator and keeps the message on
             // the server; its retry is inspected whole.
-            warn!(number, error = ?err, "streamed inspection could not finish; session ended");
-            metrics::message("tempfail");
-            session.deliver_message(tempfail(), Instant::now());
-            "tempfail"
+            warn!(number, error = %err, "streamed inspection could not finish; session ended");
+            Judged::tempfail()
         }
     }
 }
@@ -265,36 +246,50 @@ struct Decided {
 }
 
 async fn decide(
+    shared: &Arc<SessionShared>,
     plan: Arc<InspectionPlan>,
-    raw: Vec<u8>,
+    body: MessageBuffer,
     oversize: bool,
-    quarantine_id: String,
+    quarantine_id: &str,
     top_lines: Option<u32>,
-) -> std::io::Result<Decided> {
-    let scan = match (&plan.antivirus, oversize) {
+) -> Result<Decided, JudgeError> {
+    let small = body.len() <= INLINE_LIMIT as u64 && !body.is_spooled();
+    // Admission before the body is read back: a large body is in memory only under it.
+    let _permit = if small {
+        None
+    } else {
+        Some(
+            shared
+                .inspections
+                .acquire()
+                .await
+                .map_err(|err| JudgeError::Task(err.to_string()))?,
+        )
+    };
+    let raw = message_buffer::read_back(body).await?;
+    let scan = match (plan.antivirus(), oversize) {
         (Some(av), false) => {
             let unstuffed = popgate_inspect::unstuff_cow(without_terminator(&raw));
             Some(super::clamd::scan(&av.clamd, &unstuffed, av.timeout).await)
         }
         _ => None,
     };
-    let (mut decided, quarantine) = if raw.len() <= INLINE_LIMIT {
+    let (mut decided, quarantine) = if small {
         // A small parse costs less than the two thread hand-offs of the blocking pool.
-        judge(&plan, raw, scan, oversize, &quarantine_id, top_lines)
+        judge(&plan, raw, scan, oversize, quarantine_id, top_lines)
     } else {
-        let _permit = INSPECTIONS.acquire().await.map_err(std::io::Error::other)?;
-        let (plan, id) = (plan.clone(), quarantine_id.clone());
+        let (plan, id) = (plan.clone(), quarantine_id.to_owned());
         tokio::task::spawn_blocking(move || judge(&plan, raw, scan, oversize, &id, top_lines))
             .await
-            .map_err(std::io::Error::other)?
+            .map_err(|err| JudgeError::Task(err.to_string()))?
     };
     if let Some(original) = quarantine {
-        let dir = plan.quarantine_dir.clone();
-        tokio::task::spawn_blocking(move || {
-            super::quarantine::store(&dir, &quarantine_id, &original)
-        })
-        .await
-        .map_err(std::io::Error::other)??;
+        let dir = plan.quarantine_dir().to_owned();
+        let id = quarantine_id.to_owned();
+        tokio::task::spawn_blocking(move || super::quarantine::store(&dir, &id, &original))
+            .await
+            .map_err(|err| JudgeError::Task(err.to_string()))?
+            .map_err(JudgeError::Quarantine)?;
         decided.quarantined = true;
     }
     Ok(decided)
@@ -317,12 +312,12 @@ fn judge(
         // Only the beginning was kept: the verdict is the action's `oversize: deny`.
         popgate_inspect::inspect(
             &unstuffed,
-            &oversize_rules(&plan.rules),
+            &oversize_rules(plan.rules()),
             None,
             quarantine_id,
         )
     } else {
-        popgate_inspect::inspect(&unstuffed, &plan.rules, scan.as_ref(), quarantine_id)
+        popgate_inspect::inspect(&unstuffed, plan.rules(), scan.as_ref(), quarantine_id)
     };
     let quarantine = (inspection.verdict == Verdict::Quarantine).then(|| unstuffed.to_vec());
     let body = match (&inspection.output, top_lines) {
@@ -403,67 +398,6 @@ fn unix_seconds() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
-}
-
-/// Maps the checked proxy action to the inspect crate's rules.
-fn rules_for(policy: &str, action: &ProxyAction) -> Rules {
-    let verdict = |v: popgate_policy::Verdict| match v {
-        popgate_policy::Verdict::Allow => Verdict::Allow,
-        popgate_policy::Verdict::Strip => Verdict::Strip,
-        popgate_policy::Verdict::Deny => Verdict::Deny,
-        popgate_policy::Verdict::Quarantine => Verdict::Quarantine,
-        popgate_policy::Verdict::Tag => Verdict::Tag,
-    };
-    let antivirus = action.antivirus();
-    Rules {
-        policy: policy.to_owned(),
-        action: action.name().to_owned(),
-        content_types: popgate_inspect::ContentTypeRules {
-            default: verdict(action.content_types().default_verdict()),
-            rules: action
-                .content_types()
-                .rules()
-                .iter()
-                .map(|r| (r.text().to_owned(), verdict(r.verdict())))
-                .collect(),
-        },
-        file_names: popgate_inspect::FileNameRules {
-            default: verdict(action.file_names().default_verdict()),
-            rules: action
-                .file_names()
-                .rules()
-                .iter()
-                .map(|r| (r.text().to_owned(), verdict(r.verdict())))
-                .collect(),
-        },
-        headers: action
-            .headers()
-            .rules()
-            .iter()
-            .map(|r| popgate_inspect::HeaderRule::from_match(r.text(), verdict(r.verdict())))
-            .collect(),
-        max_message_size: action.max_message_size(),
-        oversize: match action.oversize() {
-            popgate_policy::Oversize::Allow => popgate_inspect::Oversize::Allow,
-            popgate_policy::Oversize::Deny => popgate_inspect::Oversize::Deny,
-        },
-        unparseable: verdict(action.unparseable()),
-        antivirus: popgate_inspect::AntivirusRules {
-            on_virus: verdict(antivirus.on_virus()),
-            on_error: match antivirus.on_error() {
-                popgate_policy::OnError::Allow => Verdict::Allow,
-                popgate_policy::OnError::Deny => Verdict::Deny,
-                popgate_policy::OnError::Tempfail => Verdict::Tempfail,
-            },
-        },
-        spam_tag: action.spam_tag().to_owned(),
-        deny_message: action.deny_message().as_str().to_owned(),
-    }
-}
-
-/// Keeps `ScanError` in this module's vocabulary for the clamd client.
-pub(super) fn scan_failed(error: ScanError) -> ScanResult {
-    ScanResult::Failed(error)
 }
 
 #[cfg(test)]

@@ -1,79 +1,170 @@
-//! A message body being collected for inspection: in memory while small, then in a
-//! private unlinked temporary file, so a slow download of a large message costs a session
-//! little memory while it arrives.
+//! A message body being collected for inspection: in memory while small, then in the
+//! spool (`state_dir/spool`, see `crate::spool`), so a slow download of a large message
+//! costs a session little memory while it arrives.
+//!
+//! `push` only appends to memory (it runs inside the pump's poll); once
+//! [`SPILL_THRESHOLD`] bytes wait, the owner moves them to the spool with [`spill`], which
+//! writes on the blocking pool. Reading a spooled body back is blocking too and happens
+//! only under the inspection semaphore ([`MessageBuffer::into_bytes`]).
+//!
+//! [`spill`]: MessageBuffer::spill
 
-use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io;
+use std::sync::Arc;
 
-/// Bytes kept in memory before the body moves to a temporary file.
+use crate::spool::{Spool, SpoolError, SpoolFile};
+
+/// Bytes kept in memory before they move to the spool.
 pub const SPILL_THRESHOLD: usize = 256 * 1024;
 
+/// Why a collected body cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum CollectError {
+    /// Writing to (or reading from) the spool failed, or its quota is reached.
+    #[error(transparent)]
+    Spool(#[from] SpoolError),
+    /// More than the buffer's cap arrived (the body is needed whole no more).
+    #[error("the body passed {cap} bytes and was not kept")]
+    OverCap {
+        /// The cap.
+        cap: u64,
+    },
+    /// The blocking task did not finish.
+    #[error("spool task failed: {0}")]
+    Task(String),
+}
+
 /// The collected bytes of one message.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct MessageBuffer {
+    /// Not yet spilled.
     memory: Vec<u8>,
-    file: Option<File>,
+    file: Option<SpoolFile>,
     len: u64,
-    /// The first write error; the message is then withheld, never delivered truncated.
-    failed: Option<io::ErrorKind>,
+    /// Past this many bytes the body is not kept (`u64::MAX`: always kept).
+    cap: u64,
+    /// The first failure; the body is then not usable (the message is withheld, never
+    /// delivered truncated).
+    failed: Option<CollectError>,
 }
 
 impl MessageBuffer {
-    /// Appends a chunk, spilling to disk past [`SPILL_THRESHOLD`].
+    /// An empty buffer that keeps at most `cap` bytes.
+    pub fn new(cap: u64) -> MessageBuffer {
+        MessageBuffer {
+            memory: Vec::new(),
+            file: None,
+            len: 0,
+            cap,
+            failed: None,
+        }
+    }
+
+    /// Appends a chunk to memory; see [`MessageBuffer::wants_spill`].
     pub fn push(&mut self, chunk: &[u8]) {
+        self.len += chunk.len() as u64;
         if self.failed.is_some() {
             return;
         }
-        self.len += chunk.len() as u64;
-        if let Err(err) = self.write(chunk) {
-            self.failed = Some(err.kind());
+        if self.len > self.cap {
+            self.fail(CollectError::OverCap { cap: self.cap });
+            return;
         }
+        self.memory.extend_from_slice(chunk);
     }
 
-    fn write(&mut self, chunk: &[u8]) -> io::Result<()> {
-        if let Some(file) = &mut self.file {
-            return file.write_all(chunk);
-        }
-        if self.memory.len() + chunk.len() <= SPILL_THRESHOLD {
-            self.memory.extend_from_slice(chunk);
-            return Ok(());
-        }
-        // O_TMPFILE where available: never visible by name, gone when closed.
-        let mut file = tempfile::tempfile()?;
-        file.write_all(&self.memory)?;
-        file.write_all(chunk)?;
+    fn fail(&mut self, error: CollectError) {
         self.memory = Vec::new();
-        self.file = Some(file);
-        Ok(())
+        self.file = None;
+        self.failed = Some(error);
     }
 
-    /// Bytes collected so far.
+    /// Whether enough bytes wait in memory to move them to the spool.
+    pub fn wants_spill(&self) -> bool {
+        self.failed.is_none() && self.memory.len() >= SPILL_THRESHOLD
+    }
+
+    /// Moves the bytes in memory to the spool, off the runtime threads.
+    ///
+    /// Cancel safety: not cancel safe (the bytes in flight are lost; the body is then
+    /// marked failed by the next call).
+    pub async fn spill(&mut self, spool: &Arc<Spool>) {
+        let pending = std::mem::take(&mut self.memory);
+        let file = self.file.take();
+        let spool = spool.clone();
+        let written = tokio::task::spawn_blocking(move || {
+            let mut file = match file {
+                Some(file) => file,
+                None => SpoolFile::create(&spool)?,
+            };
+            file.append(&pending)?;
+            Ok::<_, SpoolError>(file)
+        })
+        .await;
+        match written {
+            Ok(Ok(file)) => self.file = Some(file),
+            Ok(Err(err)) => self.fail(err.into()),
+            Err(err) => self.fail(CollectError::Task(err.to_string())),
+        }
+    }
+
+    /// Bytes pushed so far (kept or not).
     pub fn len(&self) -> u64 {
         self.len
     }
 
-    /// Whether nothing was collected.
+    /// Whether nothing was pushed.
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
 
-    /// The whole body in memory, for parsing.
+    /// Whether the body is whole so far (no spool failure, under the cap).
+    pub fn is_usable(&self) -> bool {
+        self.failed.is_none()
+    }
+
+    /// Whether reading the body back needs the blocking pool (part of it is spooled).
+    pub fn is_spooled(&self) -> bool {
+        self.file.is_some()
+    }
+
+    /// The whole body in memory, for parsing. Blocking when spooled: call it on the
+    /// blocking pool, under the inspection semaphore.
     ///
     /// # Errors
-    /// A write failed while collecting, or the temporary file cannot be read back.
-    pub fn into_bytes(self) -> io::Result<Vec<u8>> {
-        if let Some(kind) = self.failed {
-            return Err(io::Error::new(kind, "collecting the message failed"));
+    /// Collecting failed, or the spool file cannot be read back.
+    pub fn into_bytes(self) -> Result<Vec<u8>, CollectError> {
+        if let Some(error) = self.failed {
+            return Err(error);
         }
         match self.file {
             None => Ok(self.memory),
             Some(mut file) => {
                 let mut bytes = Vec::with_capacity(self.len as usize);
-                file.seek(SeekFrom::Start(0))?;
-                file.read_to_end(&mut bytes)?;
+                file.read_all(&mut bytes)?;
+                bytes.extend_from_slice(&self.memory);
                 Ok(bytes)
             }
         }
+    }
+}
+
+/// Reads `buffer` back on the blocking pool when it is spooled, inline when in memory.
+///
+/// # Errors
+/// As [`MessageBuffer::into_bytes`].
+pub async fn read_back(buffer: MessageBuffer) -> Result<Vec<u8>, CollectError> {
+    if !buffer.is_spooled() {
+        return buffer.into_bytes();
+    }
+    tokio::task::spawn_blocking(move || buffer.into_bytes())
+        .await
+        .map_err(|err| CollectError::Task(err.to_string()))?
+}
+
+impl From<CollectError> for io::Error {
+    fn from(err: CollectError) -> io::Error {
+        io::Error::other(err)
     }
 }
 
@@ -81,22 +172,51 @@ impl MessageBuffer {
 mod tests {
     use super::*;
 
-    #[test]
-    fn small_stays_in_memory_and_large_round_trips_through_a_file() {
-        let mut small = MessageBuffer::default();
+    #[tokio::test]
+    async fn small_stays_in_memory_and_large_round_trips_through_the_spool() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Spool::new(dir.path().join("spool"), u64::MAX);
+        let mut small = MessageBuffer::new(u64::MAX);
         small.push(b"hello ");
         small.push(b"world");
-        assert!(small.file.is_none());
-        assert_eq!(small.into_bytes().unwrap(), b"hello world");
+        assert!(!small.wants_spill());
+        assert_eq!(read_back(small).await.unwrap(), b"hello world");
 
         let chunk: Vec<u8> = (0..=255u8).cycle().take(100_000).collect();
-        let mut large = MessageBuffer::default();
+        let mut large = MessageBuffer::new(u64::MAX);
         for _ in 0..5 {
             large.push(&chunk);
+            if large.wants_spill() {
+                large.spill(&spool).await;
+            }
         }
-        assert!(large.file.is_some());
-        assert!(large.memory.is_empty());
+        assert!(large.is_spooled());
+        assert!(large.memory.len() < SPILL_THRESHOLD);
         assert_eq!(large.len(), 500_000);
-        assert_eq!(large.into_bytes().unwrap(), chunk.repeat(5));
+        assert_eq!(spool.used(), 300_000, "what was spilled counts");
+        assert_eq!(read_back(large).await.unwrap(), chunk.repeat(5));
+        assert_eq!(spool.used(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_full_spool_or_the_cap_makes_the_body_unusable() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Spool::new(dir.path().join("spool"), 1000);
+        let mut buffer = MessageBuffer::new(u64::MAX);
+        buffer.push(&vec![b'x'; SPILL_THRESHOLD]);
+        buffer.spill(&spool).await;
+        assert!(!buffer.is_usable());
+        assert!(matches!(
+            buffer.into_bytes(),
+            Err(CollectError::Spool(SpoolError::Full { .. }))
+        ));
+
+        let mut capped = MessageBuffer::new(10);
+        capped.push(b"12345");
+        capped.push(b"678901");
+        assert!(matches!(
+            capped.into_bytes(),
+            Err(CollectError::OverCap { cap: 10 })
+        ));
     }
 }

@@ -1,9 +1,9 @@
 //! Driving sessions: the byte pump and the connection type it moves bytes through.
 
 pub mod clamd;
-pub mod conn;
 pub mod inspection;
 pub mod message_buffer;
+pub mod message_job;
 pub mod pump;
 pub mod quarantine;
 pub mod server_leg;

@@ -18,10 +18,10 @@ use tokio::sync::watch;
 use tokio::time::Sleep;
 use tracing::info;
 
-use super::conn::Conn;
-use super::inspection::{CollectedMessage, InspectionPlan};
+use super::message_job::MessageJob;
 use crate::config::prepared::Prepared;
 use crate::metrics::{self, Direction};
+use crate::net::conn::Conn;
 use crate::pop3::{CloseReason, Event, Session, Side};
 
 /// Bytes read per poll from one leg. TLS records are at most 16 KiB of plaintext.
@@ -34,9 +34,19 @@ pub enum Interrupt {
     StartTls(Side),
     /// Flush, then copy bytes opaquely.
     Tunnel,
-    /// A RETR/TOP body is complete (dot-stuffed, terminator line included).
-    Message(CollectedMessage),
-    /// The body being collected passed the action's `max_message_size`.
+    /// A RETR/TOP body starts: the driver sets up its [`MessageJob`].
+    MessageStart {
+        /// The message number.
+        number: u32,
+        /// For a TOP: the body lines asked for.
+        top_lines: Option<u32>,
+    },
+    /// The message job's memory is full: [`MessageJob::spill`] before reading on.
+    Spill,
+    /// The body is complete (dot-stuffed, terminator line included): [`MessageJob::finish`].
+    MessageEnd,
+    /// The body being collected passed the action's `max_message_size`:
+    /// [`MessageJob::oversize`].
     Oversize,
     /// A reload happened: apply it before the next command is read (SPEC §4).
     Reconfigure,
@@ -67,12 +77,10 @@ pub struct Pump<'a> {
     pub timer: Pin<&'a mut Sleep>,
     /// Counters.
     pub bytes: &'a mut ByteCounts,
-    /// The message being collected for inspection.
-    pub message: &'a mut CollectedMessage,
+    /// The message being downloaded, if any: body chunks go to it.
+    pub job: Option<&'a mut MessageJob>,
     /// Reloads the session follows: a newer configuration interrupts before the next read.
     pub reload: Option<&'a watch::Receiver<Arc<Prepared>>>,
-    /// The session's inspection, to stream messages its rules allow to stream.
-    pub inspection: Option<&'a Arc<InspectionPlan>>,
 }
 
 impl Pump<'_> {
@@ -129,24 +137,21 @@ impl Pump<'_> {
                     tracing::Span::current().record("user", user);
                     info!(user, "login succeeded");
                 }
+                // Issue 14's login log line is wired by the driver's owner; the success
+                // is logged from `LoggedIn` above.
+                Event::Login(_) => {}
                 Event::MessageStart { number, top_lines } => {
-                    *self.message = CollectedMessage::new(number, top_lines);
-                    if let (Some(plan), None) = (self.inspection, top_lines) {
-                        let user = self.session.stats().user.as_deref().unwrap_or("");
-                        self.message.stream = plan.start_stream(user, number);
-                    }
+                    return Some(Interrupt::MessageStart { number, top_lines });
                 }
                 Event::MessageData(chunk) => {
-                    // Kept in full too: a stream that cannot decide alone needs it.
-                    self.message.body.push(&chunk);
-                    if let Some(stream) = self.message.stream.as_mut() {
-                        let wire = stream.push(&chunk);
-                        self.session.deliver_partial(wire, Instant::now());
+                    if let Some(job) = self.job.as_deref_mut() {
+                        job.push(&chunk, self.session);
+                        if job.wants_spill() {
+                            return Some(Interrupt::Spill);
+                        }
                     }
                 }
-                Event::MessageEnd => {
-                    return Some(Interrupt::Message(std::mem::take(self.message)));
-                }
+                Event::MessageEnd => return Some(Interrupt::MessageEnd),
                 Event::MessageOversize => return Some(Interrupt::Oversize),
             }
         }

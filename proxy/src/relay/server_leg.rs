@@ -13,10 +13,9 @@ use std::time::Instant;
 use tokio::net::TcpStream;
 use tracing::{info, warn};
 
-use super::conn::Conn;
-use super::session_task::Route;
+use crate::net::conn::Conn;
 use crate::net::upstream;
-use crate::tls::holddown;
+use crate::route::Route;
 use crate::tls::legs::{FailureKind, TlsFailure, TlsSummary, UpstreamCert};
 
 /// TLS facts a session gathers on the way: for the client's certificate and the summary.
@@ -54,7 +53,11 @@ impl Attempts {
             .server
             .as_ref()
             .is_some_and(|leg| leg.fallback.is_some())
-            && holddown::held_until(&holddown_key(route), now).is_some();
+            && route
+                .shared
+                .holddown
+                .held_until(&holddown_key(route), now)
+                .is_some();
         if held {
             info!(server = %route.upstream_host,
                 "upstream TLS held down after earlier failures; plaintext toward the server");
@@ -86,7 +89,10 @@ impl Attempts {
                 "upstream TLS failed; retrying on a new connection");
         } else {
             self.plaintext = true;
-            holddown::hold_down(&holddown_key(route), now, fallback.holddown);
+            route
+                .shared
+                .holddown
+                .hold_down(&holddown_key(route), now, fallback.holddown);
             warn!(server = %route.upstream_host, reason = %failure.message,
                 holddown_s = fallback.holddown.as_secs(),
                 "upstream TLS failed twice; continuing in plaintext and holding TLS down");

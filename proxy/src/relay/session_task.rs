@@ -11,44 +11,18 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tracing::{debug, info};
 
-use super::conn::Conn;
-use super::inspection::{self, CollectedMessage, InspectionPlan};
+use super::message_job::MessageJob;
 use super::pump::{flush_side, ByteCounts, Interrupt, Pump};
 use super::server_leg::{self, Attempts, SetupError, TlsState};
 use super::tunnel::{self, Copied, TunnelEnd};
+use crate::config::inspection_plan::InspectionPlan;
 use crate::config::prepared::Prepared;
 use crate::metrics::{self, ConnectionResult, Direction};
+use crate::net::conn::Conn;
 use crate::net::upstream::{self, ConnectOptions};
-use crate::pop3::{CloseReason, Session, SessionConfig, Side, UpstreamStls};
-use crate::route::{self, Accepted, Plan};
-use crate::tls::legs::{ClientHello, FailureKind, Purpose, TlsFailure, TlsLegs};
-
-/// Everything decided about a connection before its session starts.
-#[derive(Debug, Clone)]
-pub struct Route {
-    /// The policy that handles the connection.
-    pub policy: Arc<str>,
-    /// Its proxy action.
-    pub action: Arc<str>,
-    /// The real server.
-    pub upstream_host: String,
-    /// The real server's port.
-    pub upstream_port: u16,
-    /// Socket options for the upstream connection.
-    pub connect: ConnectOptions,
-    /// Bounds the connect, the greeting and each TLS handshake.
-    pub handshake_timeout: Duration,
-    /// The POP3 core's configuration.
-    pub session: SessionConfig,
-    /// TLS on either leg.
-    pub tls: TlsLegs,
-    /// Content inspection, when the action can change a message.
-    pub inspection: Option<Arc<InspectionPlan>>,
-    /// The connection as accepted, to plan it again under a reloaded configuration.
-    pub accepted: Accepted,
-    /// Reloads to follow at the next command (SPEC §4); `None` keeps the settings above.
-    pub live: Option<watch::Receiver<Arc<Prepared>>>,
-}
+use crate::pop3::{CloseReason, Session, Side, UpstreamStls, Violation};
+use crate::route::{self, Plan, Route};
+use crate::tls::legs::{ClientHello, FailureKind, Purpose, TlsFailure};
 
 /// How long the last bytes to the client may take once the session is over.
 const FINAL_FLUSH: Duration = Duration::from_secs(5);
@@ -67,7 +41,7 @@ pub async fn serve(client: TcpStream, route: Route) {
     let duration_ms = started.elapsed().as_millis() as u64;
     info!(
         result,
-        reason = ?reason,
+        reason = %reason,
         duration_ms,
         bytes_from_client = summary.bytes.from_client,
         bytes_from_server = summary.bytes.from_server,
@@ -282,7 +256,9 @@ async fn setup_failed(
 fn tls_failed(err: TlsFailure) -> Failure {
     info!(side = ?err.side, reason = %err.message, "TLS failed");
     let reason = match err.kind {
-        FailureKind::Handshake => CloseReason::ProtocolViolation(err.side, err.message),
+        FailureKind::Handshake => {
+            CloseReason::ProtocolViolation(err.side, Violation::TlsHandshakeFailed)
+        }
         FailureKind::Refused => CloseReason::Refused(err.message),
     };
     Failure { reason }
@@ -307,8 +283,7 @@ async fn drive(
 ) -> Driven {
     let timer = tokio::time::sleep(Duration::from_secs(3600));
     tokio::pin!(timer);
-    let mut message = CollectedMessage::default();
-    let mut oversize = false;
+    let mut job: Option<MessageJob> = None;
     let mut inspection = route.inspection.clone();
     let mut live = route.live.clone();
     loop {
@@ -318,9 +293,8 @@ async fn drive(
             server: &mut *server,
             timer: timer.as_mut(),
             bytes: &mut summary.bytes,
-            message: &mut message,
+            job: job.as_mut(),
             reload: live.as_ref(),
-            inspection: inspection.as_ref(),
         }
         .run()
         .await;
@@ -361,29 +335,30 @@ async fn drive(
                     follow_reload(route, session, &mut inspection, live);
                 }
             }
-            Interrupt::Message(collected) => {
-                let plan = inspection.as_ref();
-                // Boxed: a rare, large future must not size every idle session's task.
-                let verdict =
-                    Box::pin(inspection::deliver(session, plan, collected, oversize)).await;
-                *summary.verdicts.0.entry(verdict).or_default() += 1;
-                oversize = false;
+            Interrupt::MessageStart { number, top_lines } => {
+                let user = session.stats().user.as_deref().unwrap_or("");
+                let plan = inspection.clone();
+                job = Some(MessageJob::start(
+                    plan,
+                    route.shared.clone(),
+                    user,
+                    number,
+                    top_lines,
+                ));
             }
-            Interrupt::Oversize => {
-                let passes = inspection.as_ref().is_some_and(|p| p.passes_oversize());
-                let number = message.number;
-                let collected = passes.then(|| std::mem::take(&mut message).body.into_bytes());
-                match collected {
-                    Some(Ok(bytes)) => {
-                        info!(number, "oversize message passed uninspected");
-                        session.oversize_pass(&bytes, Instant::now());
-                    }
-                    _ => {
-                        // Denied (or the collected part was lost): the rest is read and
-                        // dropped, and the replacement is built from what was kept.
-                        oversize = true;
-                        session.oversize_discard(Instant::now());
-                    }
+            Interrupt::Spill => {
+                if let Some(job) = job.as_mut() {
+                    job.spill().await;
+                }
+            }
+            Interrupt::Oversize => match job.as_mut() {
+                Some(job) => Box::pin(job.oversize(session)).await,
+                None => session.oversize_discard(Instant::now()),
+            },
+            Interrupt::MessageEnd => {
+                if let Some(job) = job.take() {
+                    let verdict = job.finish(session).await;
+                    *summary.verdicts.0.entry(verdict).or_default() += 1;
                 }
             }
         }
@@ -481,7 +456,8 @@ fn follow_reload(
         debug!("policy disabled or removed by the reload; the session keeps its settings");
         return;
     };
-    let Plan::Session(replanned) = route::plan(&prepared, policy, route.accepted) else {
+    let Plan::Session(replanned) = route::plan(&prepared, policy, route.accepted, &route.shared)
+    else {
         debug!("the reloaded policy no longer runs sessions here; settings kept");
         return;
     };

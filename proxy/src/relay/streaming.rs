@@ -8,12 +8,10 @@
 //! completed for the client (no terminator: it stays on the server) and is remembered, so
 //! the client's retry is inspected whole instead.
 
-use std::collections::HashSet;
-use std::sync::Mutex;
-
 use popgate_inspect::{StreamInspector, StreamOutcome};
 
 use super::stuffing_stream::{Restuffer, Unstuffer};
+use crate::shared::DivergedSet;
 
 /// Unstuffed header bytes kept for the log's Message-ID.
 const HEAD_KEPT: usize = 8 * 1024;
@@ -32,7 +30,8 @@ pub struct Streaming {
     head: Vec<u8>,
     /// Unstuffed bytes pushed so far.
     size: usize,
-    key: DivergenceKey,
+    user: String,
+    number: u32,
 }
 
 /// What a finished stream gives the client, and the outcome for the log.
@@ -48,30 +47,15 @@ pub struct Finished {
     pub message_id: String,
 }
 
-/// Identifies a message across sessions well enough to stop streaming it after it diverged.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct DivergenceKey {
-    user: String,
-    number: u32,
-}
-
-/// Messages whose stream diverged; their next retrieval is inspected whole. Bounded.
-static DIVERGED: Mutex<Option<HashSet<DivergenceKey>>> = Mutex::new(None);
-const MAX_DIVERGED: usize = 4096;
-
 impl Streaming {
     /// Starts streaming message `number` of `user`, unless it diverged before.
-    pub fn start(inspector: StreamInspector, user: &str, number: u32) -> Option<Box<Streaming>> {
-        let key = DivergenceKey {
-            user: user.to_owned(),
-            number,
-        };
-        let diverged = DIVERGED
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .as_ref()
-            .is_some_and(|set| set.contains(&key));
-        (!diverged).then(|| {
+    pub fn start(
+        inspector: StreamInspector,
+        diverged: &DivergedSet,
+        user: &str,
+        number: u32,
+    ) -> Option<Box<Streaming>> {
+        (!diverged.contains(user, number)).then(|| {
             Box::new(Streaming {
                 inspector: Box::new(inspector),
                 unstuffer: Unstuffer::default(),
@@ -81,7 +65,8 @@ impl Streaming {
                 wire: Vec::new(),
                 head: Vec::new(),
                 size: 0,
-                key,
+                user: user.to_owned(),
+                number,
             })
         })
     }
@@ -104,63 +89,110 @@ impl Streaming {
         &self.wire
     }
 
-    /// Ends the stream. `whole` is asked for (the complete unstuffed message) only when the
-    /// inspector could not decide alone.
-    ///
-    /// # Errors
-    /// The stream diverged from the batch result (the message is remembered), or `whole`
-    /// failed.
-    pub fn finish(
-        self,
-        whole: impl FnOnce() -> std::io::Result<Vec<u8>>,
-    ) -> Result<Finished, FinishError> {
+    /// Ends the stream: done when the inspector decided alone, else it needs the whole
+    /// message ([`NeedsWhole::finish`]).
+    pub fn finish(self) -> Ending {
         let Streaming {
             inspector,
-            mut restuffer,
+            restuffer,
             head,
             size,
-            key,
+            user,
+            number,
             ..
         } = self;
         let mut decided = Vec::new();
-        let outcome = match inspector.finish_streamed(&mut decided) {
-            Ok(outcome) => outcome,
-            Err(inspector) => {
-                let whole = whole().map_err(FinishError::Io)?;
-                inspector.finish(&whole, &mut decided).map_err(|_| {
-                    remember(key);
-                    FinishError::Diverged
-                })?
+        match inspector.finish_streamed(&mut decided) {
+            Ok(outcome) => Ending::Done(finished(restuffer, decided, outcome, size, &head)),
+            Err(inspector) => Ending::NeedsWhole(NeedsWhole {
+                inspector,
+                restuffer,
+                head,
+                size,
+                user,
+                number,
+            }),
+        }
+    }
+}
+
+/// How a stream ends.
+#[derive(Debug)]
+pub enum Ending {
+    /// Decided by the stream alone.
+    Done(Finished),
+    /// The batch result decides: the whole message is needed.
+    NeedsWhole(NeedsWhole),
+}
+
+/// A stream waiting for the whole message (its inspector was holding).
+#[derive(Debug)]
+pub struct NeedsWhole {
+    inspector: Box<StreamInspector>,
+    restuffer: Restuffer,
+    head: Vec<u8>,
+    size: usize,
+    user: String,
+    number: u32,
+}
+
+impl NeedsWhole {
+    /// Finishes with `whole`, the complete unstuffed message. CPU-bound: call it on the
+    /// blocking pool for large messages.
+    ///
+    /// # Errors
+    /// What was sent is not a prefix of the batch result; the message is remembered in
+    /// `diverged` so its next retrieval is inspected whole.
+    pub fn finish(self, whole: &[u8], diverged: &DivergedSet) -> Result<Finished, FinishError> {
+        let mut decided = Vec::new();
+        match self.inspector.finish(whole, &mut decided) {
+            Ok(outcome) => Ok(finished(
+                self.restuffer,
+                decided,
+                outcome,
+                self.size,
+                &self.head,
+            )),
+            Err(_) => {
+                diverged.insert(&self.user, self.number);
+                Err(FinishError::Diverged)
             }
-        };
-        let mut wire = Vec::with_capacity(decided.len() + 8);
-        restuffer.push(&decided, &mut wire);
-        restuffer.finish(&mut wire);
-        Ok(Finished {
-            wire,
-            outcome,
-            size,
-            message_id: super::inspection::message_id(&head),
-        })
+        }
+    }
+
+    /// The whole message is not available (spool full, over `max_message_size`): the
+    /// message is remembered as if it diverged, so its retry is collected whole and the
+    /// action's oversize rule applies to it.
+    pub fn abandon(self, diverged: &DivergedSet) {
+        diverged.insert(&self.user, self.number);
+    }
+}
+
+fn finished(
+    mut restuffer: Restuffer,
+    decided: Vec<u8>,
+    outcome: StreamOutcome,
+    size: usize,
+    head: &[u8],
+) -> Finished {
+    let mut wire = Vec::with_capacity(decided.len() + 8);
+    restuffer.push(&decided, &mut wire);
+    restuffer.finish(&mut wire);
+    Finished {
+        wire,
+        outcome,
+        size,
+        message_id: super::inspection::message_id(head),
     }
 }
 
 /// Why a stream could not be finished.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum FinishError {
     /// What was sent is not a prefix of the correct result.
+    #[error("the stream diverged from the batch result")]
     Diverged,
-    /// The collected message could not be read back.
-    Io(std::io::Error),
-}
-
-fn remember(key: DivergenceKey) {
-    let mut guard = DIVERGED
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let set = guard.get_or_insert_with(HashSet::new);
-    if set.len() >= MAX_DIVERGED {
-        set.clear();
-    }
-    set.insert(key);
+    /// The whole message, needed to decide, is not available.
+    #[error("the whole message is not available: {0}")]
+    Collect(#[from] super::message_buffer::CollectError),
 }

@@ -92,6 +92,7 @@ fn handle(shared: &Arc<Shared>, stream: TcpStream, client: SocketAddr, kind: Por
     };
     let live = shared.follow();
     let task_shared = Arc::clone(shared);
+    let sessions = shared.sessions.clone();
     let task = async move {
         let _active = metrics::session_started();
         // Domain entries in `to` match the client's SNI once confirmed, or the original
@@ -102,7 +103,15 @@ fn handle(shared: &Arc<Shared>, stream: TcpStream, client: SocketAddr, kind: Por
             PortKind::Pop3s => sni_peek::peek_sni(&stream, timeout).await,
             PortKind::Pop3 => None,
         };
-        let selected = names::select(&prepared, &task_shared.dns, accepted, sni, timeout).await;
+        let selected = names::select(
+            &prepared,
+            &task_shared.dns,
+            &sessions,
+            accepted,
+            sni,
+            timeout,
+        )
+        .await;
         let Some(Selection { policy, names }) = selected else {
             info!("no policy matches the connection; refused");
             metrics::connection(ConnectionResult::NoPolicy);
@@ -113,7 +122,7 @@ fn handle(shared: &Arc<Shared>, stream: TcpStream, client: SocketAddr, kind: Por
         let span = tracing::Span::current();
         span.record("policy", policy.name());
         span.record("action", policy.action().name());
-        match route::plan_with_names(&prepared, policy, accepted, &names) {
+        match route::plan_with_names(&prepared, policy, accepted, &sessions, &names) {
             Plan::Session(mut route) => {
                 route.live = Some(live);
                 session_task::serve(stream, *route).await

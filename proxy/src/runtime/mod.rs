@@ -31,6 +31,7 @@ use tracing::{error, info, warn};
 
 use crate::config::dir;
 use crate::config::prepared::Prepared;
+use crate::shared::SessionShared;
 use limits::ConnectionLimits;
 use listeners::Listeners;
 
@@ -51,6 +52,8 @@ pub struct Shared {
     next_id: AtomicU64,
     /// Turns true when the shutdown grace is over: every session task ends.
     closing: watch::Sender<bool>,
+    /// What every session shares, handed down through each route.
+    pub sessions: Arc<SessionShared>,
 }
 
 impl Shared {
@@ -105,6 +108,11 @@ pub async fn run(
     dir: PathBuf,
     ready: Option<tokio::sync::oneshot::Sender<Vec<SocketAddr>>>,
 ) -> Result<()> {
+    // First: a SIGHUP (`systemctl reload`) during start-up must queue a reload, not take
+    // the default action and end the process.
+    let mut hangup = signal(SignalKind::hangup()).context("installing SIGHUP handler")?;
+    let mut terminate = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
     let prepared = load(&dir)?;
     let global = prepared.config.global().clone();
     crate::logging::init(global.log_format(), global.log_level());
@@ -119,7 +127,9 @@ pub async fn run(
     }
     // Before the listeners: once a client can connect, an edit must not be missed. Before
     // the privilege drop: an inotify watch, once made, outlives the rights it needed.
-    let mut changes = crate::watch::DirWatcher::start(&dir);
+    // Its thread must not inherit this thread's capabilities (see `privileges`).
+    let mut changes =
+        crate::privileges::on_unprivileged_thread(|| crate::watch::DirWatcher::start(&dir));
     let limits = global.limits();
     let mut listeners = Listeners::default();
     let change = listeners
@@ -139,6 +149,7 @@ pub async fn run(
         dns: Default::default(),
         next_id: AtomicU64::new(1),
         closing: watch::Sender::new(false),
+        sessions: SessionShared::new(global.state_dir(), global.spool_max_bytes()),
     });
     listeners.apply(change, &shared).await;
     crate::metrics::certificate_source(Arc::new(crate::tls::minting::CacheCounts));
@@ -152,15 +163,26 @@ pub async fn run(
         ),
         None => None,
     };
+    let switching =
+        crate::privileges::plan(global.user()) == crate::privileges::Plan::SwitchFromRoot;
     crate::privileges::drop_to(global.user(), global.group())?;
+    if switching {
+        // Every reload reads the directory as this user: refuse to start now rather than
+        // reject every later reload (SPEC §4).
+        load(&dir).with_context(|| {
+            format!(
+                "running as user {}, the configuration cannot be read as a reload would read \
+                 it; make {} and the keys enabled policies need readable by that user",
+                global.user(),
+                dir.display()
+            )
+        })?;
+    }
     info!(listeners = ?listeners.addresses(), "popgate running");
     if let Some(ready) = ready {
         let _ = ready.send(listeners.addresses());
     }
 
-    let mut hangup = signal(SignalKind::hangup()).context("installing SIGHUP handler")?;
-    let mut terminate = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
-    let mut interrupt = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
     loop {
         tokio::select! {
             _ = hangup.recv() => reload(&shared, &mut listeners, "SIGHUP").await,
@@ -246,6 +268,10 @@ async fn reload(shared: &Arc<Shared>, listeners: &mut Listeners, trigger: &str) 
             "these settings take effect at the next restart"
         );
     }
+    shared
+        .sessions
+        .spool
+        .set_max_bytes(prepared.config.global().spool_max_bytes());
     let limits = prepared.config.global().limits();
     shared.limits.set_maximums(
         limits.max_connections() as usize,
@@ -278,6 +304,9 @@ fn restart_only_changes(old: &Global, new: &Global) -> Vec<&'static str> {
     }
     if old.metrics_listen() != new.metrics_listen() {
         changed.push("metrics.listen");
+    }
+    if old.state_dir() != new.state_dir() {
+        changed.push("state_dir");
     }
     changed
 }

@@ -28,6 +28,7 @@ use crate::config::prepared::Prepared;
 use crate::net::dns_cache::DnsCache;
 use crate::net::upstream::{self, ConnectOptions};
 use crate::route::{self, Accepted, Plan};
+use crate::shared::SessionShared;
 use crate::tls::verify::UpstreamValidator;
 
 /// The policy chosen and the server names confirmed for the connection.
@@ -46,6 +47,7 @@ pub struct Selection<'p> {
 pub async fn select<'p>(
     prepared: &'p Prepared,
     dns: &DnsCache,
+    sessions: &Arc<SessionShared>,
     accepted: Accepted,
     sni: Option<String>,
     timeout: Duration,
@@ -79,7 +81,7 @@ pub async fn select<'p>(
             .select(&facts(accepted, &claimed_names))
             .filter(|claimed| chosen.map(Policy::name) != Some(claimed.name()));
         if let Some(claimed) = claimed {
-            if certificate_proves(prepared, claimed, accepted, &sni, timeout).await {
+            if certificate_proves(prepared, sessions, claimed, accepted, &sni, timeout).await {
                 debug!(sni = %sni, "SNI confirmed by the server's certificate");
                 chosen = Some(claimed);
                 names = claimed_names;
@@ -124,6 +126,7 @@ fn facts(accepted: Accepted, names: &[String]) -> ConnectionFacts<'_> {
 /// anchors with the name checked).
 async fn certificate_proves(
     prepared: &Prepared,
+    sessions: &Arc<SessionShared>,
     policy: &Policy,
     accepted: Accepted,
     sni: &str,
@@ -132,7 +135,7 @@ async fn certificate_proves(
     let Ok(name) = ServerName::try_from(sni.to_owned()) else {
         return false;
     };
-    let Some(target) = tls_target(prepared, policy, accepted) else {
+    let Some(target) = tls_target(prepared, sessions, policy, accepted) else {
         return false;
     };
     let attempt = async {
@@ -162,9 +165,14 @@ struct TlsTarget {
     validator: Arc<UpstreamValidator>,
 }
 
-fn tls_target(prepared: &Prepared, policy: &Policy, accepted: Accepted) -> Option<TlsTarget> {
+fn tls_target(
+    prepared: &Prepared,
+    sessions: &Arc<SessionShared>,
+    policy: &Policy,
+    accepted: Accepted,
+) -> Option<TlsTarget> {
     let profile = prepared.profile(policy.action().tls().profile().name())?;
-    let (host, port, connect) = match route::plan(prepared, policy, accepted) {
+    let (host, port, connect) = match route::plan(prepared, policy, accepted, sessions) {
         Plan::Session(route) => {
             // Only an implicit-TLS server leg can be asked for its certificate up front.
             route.tls.server.as_ref().filter(|leg| leg.implicit)?;

@@ -22,8 +22,8 @@ use super::config::MinVersion;
 use super::minting::{Minting, Subject};
 use super::verify::{UpstreamValidator, ValidationResult};
 use crate::metrics::{self, TlsFailureReason};
+use crate::net::conn::Conn;
 use crate::pop3::Side;
-use crate::relay::conn::Conn;
 
 /// TLS toward the client.
 #[derive(Debug, Clone)]

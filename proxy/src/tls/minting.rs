@@ -73,16 +73,21 @@ pub enum MintFailure {
 }
 
 impl Minting {
-    /// Reads `pki/ca.crt` + `pki/ca.key` and, when present, `pki/untrusted-ca.crt` +
-    /// `pki/untrusted-ca.key` under `dir`; `None` without a Proxy Authority.
+    /// Reads `pki/ca.crt` + `pki/ca.key` and, when `with_untrusted` (a policy mirrors
+    /// invalid certificates) and present, `pki/untrusted-ca.crt` + `pki/untrusted-ca.key`
+    /// under `dir`; `None` without a Proxy Authority.
     ///
     /// # Errors
     /// Unreadable or unusable CA material, or no leaf key could be made.
-    pub fn load(dir: &Path) -> Result<Option<Minting>> {
+    pub fn load(dir: &Path, with_untrusted: bool) -> Result<Option<Minting>> {
         let Some(trusted) = authority(dir, "ca")? else {
             return Ok(None);
         };
-        let untrusted = authority(dir, "untrusted-ca")?;
+        let untrusted = if with_untrusted {
+            authority(dir, "untrusted-ca")?
+        } else {
+            None
+        };
         let process = process()?;
         let minter = |authority| -> Result<Minter> {
             let key = KeyPair::try_from(process.leaf_key.secret_pkcs8_der())
