@@ -41,6 +41,7 @@ pub async fn serve(client: TcpStream, route: Route) {
     let duration_ms = started.elapsed().as_millis() as u64;
     info!(
         result,
+        reason_kind = reason.kind(),
         reason = %reason,
         duration_ms,
         bytes_from_client = summary.bytes.from_client,
