@@ -98,6 +98,8 @@ pub struct RawLimits {
     pub max_connections: Option<u32>,
     /// Concurrent sessions per client address.
     pub max_connections_per_client: Option<u32>,
+    /// IPv6 clients are counted per prefix of this length (0..=128).
+    pub client_ipv6_prefix: Option<u8>,
     /// Upstream connect, greeting and each TLS handshake, in seconds.
     pub handshake_timeout_s: Option<u64>,
     /// Default silent-peer timeout, in seconds.
