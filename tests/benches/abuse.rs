@@ -10,6 +10,8 @@
 //! (default 200) per phase. Figures: p50/p99 session latency of each phase, popgate's RSS
 //! at the end of the abuse phase and its CPU share during each phase.
 //!
+//! `ABUSE_DIRECT=1` sends sessions and abusers to Dovecot directly (the baseline).
+//!
 //! ```text
 //! cargo build --release -p popgate
 //! POPGATE_BIN=$PWD/target/release/popgate cargo bench -p popgate-tests --bench abuse
@@ -81,7 +83,15 @@ fn main() -> Result<()> {
                     "proxy_action": "Relay" }),
         );
     let popgate = Popgate::start(config)?;
-    let pop3 = popgate.pop3_addr();
+    // `ABUSE_DIRECT=1`: sessions and abusers go to Dovecot itself (no tunnels): the baseline
+    // that tells popgate's share of a degradation from the server's.
+    let direct = env("ABUSE_DIRECT", 0) == 1;
+    let pop3 = if direct {
+        dovecot.pop3_addr()
+    } else {
+        popgate.pop3_addr()
+    };
+    let tunnels = if direct { 0 } else { tunnels };
     let tunnel_addr = SocketAddr::from(([127, 0, 0, 1], tunnel_port));
     let account = (dovecot.user().to_owned(), dovecot.password().to_owned());
 
@@ -104,7 +114,12 @@ fn main() -> Result<()> {
         let _ = abuser.join();
     }
 
-    println!("abuse bench: {sessions} normal sessions per phase");
+    let target = if direct {
+        "Dovecot directly"
+    } else {
+        "popgate"
+    };
+    println!("abuse bench: {sessions} normal sessions per phase, through {target}");
     println!(
         "abusers: {slowloris} slowloris, {flooders} pipelining flooders, {tunnels} idle tunnels"
     );
