@@ -29,8 +29,125 @@ pub struct Global {
     log_level: LogLevel,
     metrics_listen: Option<SocketAddr>,
     limits: Limits,
+    state: State,
+}
+
+/// Checked `state_dir`, `quarantine`, `spool` and `control`: where popgate keeps what it
+/// writes, its bounds, and the socket the CLI asks the daemon through.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct State {
     state_dir: PathBuf,
+    quarantine_max_bytes: u64,
+    quarantine_max_age: Duration,
     spool_max_bytes: u64,
+    control_socket: PathBuf,
+    control_group: String,
+}
+
+impl Default for State {
+    /// SPEC §4's state settings.
+    fn default() -> Self {
+        Self {
+            state_dir: PathBuf::from(d::STATE_DIR),
+            quarantine_max_bytes: d::QUARANTINE_MAX_BYTES,
+            quarantine_max_age: days(d::QUARANTINE_MAX_AGE_DAYS),
+            spool_max_bytes: d::SPOOL_MAX_BYTES,
+            control_socket: PathBuf::from(d::CONTROL_SOCKET),
+            control_group: d::CONTROL_GROUP.to_owned(),
+        }
+    }
+}
+
+impl State {
+    /// The directory holding `quarantine/` and `spool/`.
+    pub fn state_dir(&self) -> &Path {
+        &self.state_dir
+    }
+
+    /// `state_dir/quarantine`.
+    pub fn quarantine_dir(&self) -> PathBuf {
+        self.state_dir.join("quarantine")
+    }
+
+    /// `state_dir/spool`.
+    pub fn spool_dir(&self) -> PathBuf {
+        self.state_dir.join("spool")
+    }
+
+    /// Total size of the quarantined originals.
+    pub fn quarantine_max_bytes(&self) -> u64 {
+        self.quarantine_max_bytes
+    }
+
+    /// Originals older than this are removed.
+    pub fn quarantine_max_age(&self) -> Duration {
+        self.quarantine_max_age
+    }
+
+    /// Total size of the spool.
+    pub fn spool_max_bytes(&self) -> u64 {
+        self.spool_max_bytes
+    }
+
+    /// The control socket's path.
+    pub fn control_socket(&self) -> &Path {
+        &self.control_socket
+    }
+
+    /// The group owning the control socket.
+    pub fn control_group(&self) -> &str {
+        &self.control_group
+    }
+
+    fn check(raw: &RawGlobal, ck: &mut Checker<'_>) -> Self {
+        let mut s = Self::default();
+        if let Some(dir) = &raw.state_dir {
+            s.state_dir = absolute(ck, ".state_dir", dir, d::STATE_DIR);
+        }
+        if let Some(q) = &raw.quarantine {
+            if let Some(v) = q.max_bytes {
+                s.quarantine_max_bytes = ck.range(".quarantine.max_bytes", v, 1, u64::MAX);
+            }
+            if let Some(v) = q.max_age_days {
+                s.quarantine_max_age = days(ck.range(".quarantine.max_age_days", v, 1, 36_500));
+            }
+        }
+        if let Some(v) = raw.spool.as_ref().and_then(|s| s.max_bytes) {
+            s.spool_max_bytes = ck.range(".spool.max_bytes", v, 1, u64::MAX);
+        }
+        if let Some(control) = &raw.control {
+            if let Some(socket) = &control.socket {
+                s.control_socket = absolute(ck, ".control.socket", socket, d::CONTROL_SOCKET);
+            }
+            s.control_group = account(
+                ck,
+                ".control.group",
+                control.group.clone(),
+                d::CONTROL_GROUP,
+            );
+        }
+        s
+    }
+}
+
+fn days(n: u32) -> Duration {
+    Duration::from_secs(u64::from(n) * 86_400)
+}
+
+/// A path that must be absolute (the daemon's working directory is not the admin's).
+fn absolute(ck: &mut Checker<'_>, path: &str, value: &str, default: &str) -> PathBuf {
+    let candidate = PathBuf::from(value);
+    if candidate.is_absolute() {
+        candidate
+    } else {
+        ck.error(
+            path,
+            ConfigErrorKind::RelativePath {
+                value: value.to_owned(),
+            },
+        );
+        PathBuf::from(default)
+    }
 }
 
 /// Checked `limits`: connection caps and timeouts.
@@ -59,8 +176,7 @@ impl Default for Global {
             log_level: d::LOG_LEVEL,
             metrics_listen: None,
             limits: Limits::default(),
-            state_dir: PathBuf::from(d::STATE_DIR),
-            spool_max_bytes: d::SPOOL_MAX_BYTES,
+            state: State::default(),
         }
     }
 }
@@ -139,20 +255,28 @@ impl Global {
         &self.limits
     }
 
+    /// State directory, quarantine and spool bounds, control socket.
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+
     /// Where popgate keeps its state: `spool/` and `quarantine/` (SPEC §4).
     pub fn state_dir(&self) -> &Path {
-        &self.state_dir
+        self.state.state_dir()
     }
 
     /// Bytes the spool (`state_dir/spool`) may hold at once; a body that would pass it is
     /// withheld with `-ERR [SYS/TEMP]` and stays on the server.
     pub fn spool_max_bytes(&self) -> u64 {
-        self.spool_max_bytes
+        self.state.spool_max_bytes()
     }
 
     /// Checks a parsed `popgate.json`, recording every problem.
     pub(crate) fn check(raw: RawGlobal, ck: &mut Checker<'_>) -> Self {
-        let mut g = Self::default();
+        let mut g = Self {
+            state: State::check(&raw, ck),
+            ..Self::default()
+        };
         if let Some(i) = raw.interception {
             g.interception = i;
         }
@@ -207,16 +331,6 @@ impl Global {
                     ConfigErrorKind::BadSocketAddress { value: listen },
                 ),
             }
-        }
-        if let Some(dir) = raw.state_dir {
-            if Path::new(&dir).is_absolute() {
-                g.state_dir = PathBuf::from(dir);
-            } else {
-                ck.error(".state_dir", ConfigErrorKind::RelativePath { value: dir });
-            }
-        }
-        if let Some(max) = raw.spool.and_then(|s| s.max_bytes) {
-            g.spool_max_bytes = max;
         }
         if let Some(limits) = raw.limits {
             let l = &mut g.limits;

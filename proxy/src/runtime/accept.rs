@@ -14,6 +14,7 @@ use popgate_policy::{Interception, PortKind};
 use tokio::net::{TcpListener, TcpStream};
 use tracing::{field, info, info_span, warn, Instrument};
 
+use super::limits::Refusal;
 use super::names::{self, Selection};
 use super::Shared;
 use crate::metrics::{self, ConnectionResult};
@@ -75,7 +76,11 @@ fn handle(shared: &Arc<Shared>, stream: TcpStream, client: SocketAddr, kind: Por
         Ok(permit) => permit,
         Err(refusal) => {
             let _enter = span.enter();
-            info!(?refusal, "connection limit reached; refused");
+            let limit = match refusal {
+                Refusal::Total => "max_connections",
+                Refusal::PerClient => "max_connections_per_client",
+            };
+            info!(limit, "connection limit reached; refused");
             metrics::connection(ConnectionResult::Limit);
             tokio::spawn(session_task::refuse(
                 stream,
@@ -122,6 +127,7 @@ fn handle(shared: &Arc<Shared>, stream: TcpStream, client: SocketAddr, kind: Por
         let span = tracing::Span::current();
         span.record("policy", policy.name());
         span.record("action", policy.action().name());
+        crate::registry::with_current(|e| e.set_policy(policy.name(), policy.action().name()));
         match route::plan_with_names(&prepared, policy, accepted, &sessions, &names) {
             Plan::Session(mut route) => {
                 route.live = Some(live);
@@ -146,16 +152,26 @@ fn handle(shared: &Arc<Shared>, stream: TcpStream, client: SocketAddr, kind: Por
         drop(permit);
     };
     let mut closing = shared.closing.subscribe();
+    let registered = shared.registry.register(id, client, original_dst);
+    let entry = registered.entry().clone();
     let task = async move {
         tokio::select! {
             () = task => {}
             _ = closing.wait_for(|closing| *closing) => {
                 info!("session closed: shutdown grace period over");
             }
+            // The relay answers a kill itself (an -ERR, then the close); this ends a session
+            // still setting up, or one that does not finish in time.
+            () = async { entry.killed().await; tokio::time::sleep(KILL_GRACE).await } => {
+                info!("session closed: ended by the administrator");
+            }
         }
     };
-    tokio::spawn(task.instrument(span));
+    tokio::spawn(registered.scope(task).instrument(span));
 }
+
+/// How long a killed session gets to tell its client before its task is dropped.
+const KILL_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
 fn shared_timeout(prepared: &crate::config::prepared::Prepared) -> std::time::Duration {
     prepared.config.global().limits().handshake_timeout()
