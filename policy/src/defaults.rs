@@ -37,6 +37,8 @@ pub const LOG_LEVEL: LogLevel = LogLevel::Info;
 pub const MAX_CONNECTIONS: u32 = 20_000;
 /// SPEC §4: 64 concurrent sessions per client address.
 pub const MAX_CONNECTIONS_PER_CLIENT: u32 = 64;
+/// SPEC §4: IPv6 clients counted per /64 (one subscriber's LAN is one client).
+pub const CLIENT_IPV6_PREFIX: u8 = 64;
 /// SPEC §4: 15 s for upstream connect, greeting and each TLS handshake.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);
 /// SPEC §4: 600 s, RFC 1939's ten-minute autologout timer.

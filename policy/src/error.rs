@@ -258,6 +258,28 @@ impl fmt::Display for RefTarget {
     }
 }
 
+impl ConfigErrorKind {
+    /// Whether this error is about how a field relates to other fields (or other files),
+    /// rather than about the field's own value. When a file's invalid fields are left out
+    /// to find its remaining errors (`salvage`), they read as their defaults, so only
+    /// errors about a value itself can be trusted.
+    pub(crate) fn depends_on_other_fields(&self) -> bool {
+        matches!(
+            self,
+            Self::InspectWithTlsDisabled { .. }
+                | Self::MissingUpstream
+                | Self::SpoofNeedsTproxy { .. }
+                | Self::StarttlsNeedsRequired { .. }
+                | Self::PortConflict { .. }
+                | Self::SamePorts { .. }
+                | Self::ZeroMark
+                | Self::NoTrustAnchors { .. }
+                | Self::DuplicateName { .. }
+                | Self::DuplicateOrder { .. }
+        )
+    }
+}
+
 impl ConfigError {
     /// Builds an error for `file` at `path`.
     pub(crate) fn new(file: &str, path: impl Into<String>, kind: ConfigErrorKind) -> Self {
@@ -318,8 +340,9 @@ fn json_path(path: &serde_path_to_error::Path) -> String {
             Segment::Unknown => {}
         }
     }
-    if out.is_empty() {
-        out.push('.');
+    // The root is `.`; a path starting at an array element reads `.[0]`.
+    if !out.starts_with('.') {
+        out.insert(0, '.');
     }
     out
 }

@@ -20,6 +20,8 @@ pub struct Global {
     interception: Interception,
     bind_addresses: Vec<IpAddr>,
     upstream_mark: u32,
+    /// `upstream_mark` appears in `popgate.json` with interception `none` (then it applies).
+    upstream_mark_explicit: bool,
     spoof_client_address: bool,
     user: String,
     group: String,
@@ -153,6 +155,7 @@ fn absolute(ck: &mut Checker<'_>, path: &str, value: &str, default: &str) -> Pat
 pub struct Limits {
     max_connections: u32,
     max_connections_per_client: u32,
+    client_ipv6_prefix: u8,
     handshake_timeout: Duration,
     idle_timeout: Duration,
     shutdown_grace: Duration,
@@ -165,6 +168,7 @@ impl Default for Global {
             interception: d::INTERCEPTION,
             bind_addresses: d::BIND_ADDRESSES.to_vec(),
             upstream_mark: d::UPSTREAM_MARK,
+            upstream_mark_explicit: false,
             spoof_client_address: d::SPOOF_CLIENT_ADDRESS,
             user: d::USER.to_owned(),
             group: d::GROUP.to_owned(),
@@ -183,6 +187,7 @@ impl Default for Limits {
         Self {
             max_connections: d::MAX_CONNECTIONS,
             max_connections_per_client: d::MAX_CONNECTIONS_PER_CLIENT,
+            client_ipv6_prefix: d::CLIENT_IPV6_PREFIX,
             handshake_timeout: d::HANDSHAKE_TIMEOUT,
             idle_timeout: d::IDLE_TIMEOUT,
             shutdown_grace: d::SHUTDOWN_GRACE,
@@ -204,6 +209,15 @@ impl Global {
     /// `SO_MARK` for upstream sockets; 0 (only with interception `none`) means "set none".
     pub fn upstream_mark(&self) -> u32 {
         self.upstream_mark
+    }
+
+    /// The `SO_MARK` upstream sockets carry, if any: `upstream_mark` (default 0x2) in
+    /// `tproxy`/`redirect` mode; with `none` only a mark set explicitly in `popgate.json`
+    /// (an explicit proxy usually needs none, but an administrator who sets one means it).
+    /// 0 means no mark.
+    pub fn upstream_socket_mark(&self) -> Option<u32> {
+        let applies = self.interception != Interception::None || self.upstream_mark_explicit;
+        (applies && self.upstream_mark != 0).then_some(self.upstream_mark)
     }
 
     /// Upstream connections leave from the client's address (only with `tproxy`).
@@ -290,6 +304,9 @@ impl Global {
                 ck.error(".upstream_mark", ConfigErrorKind::ZeroMark);
             }
             g.upstream_mark = mark;
+            // Only `none` tells an explicit mark from the default; recording it only there
+            // keeps a file that spells out the defaults equal to the defaults.
+            g.upstream_mark_explicit = g.interception == Interception::None;
         }
         if let Some(spoof) = raw.spoof_client_address {
             if spoof && g.interception != Interception::Tproxy {
@@ -325,6 +342,9 @@ impl Global {
                 let path = ".limits.max_connections_per_client";
                 l.max_connections_per_client = ck.range(path, v, 1, l.max_connections);
             }
+            if let Some(v) = limits.client_ipv6_prefix {
+                l.client_ipv6_prefix = ck.range(".limits.client_ipv6_prefix", v, 0, 128);
+            }
             let secs = |ck: &mut Checker<'_>, path: &str, v: Option<u64>, min, default| {
                 v.map_or(default, |s| {
                     Duration::from_secs(ck.range(path, s, min, d::MAX_TIMEOUT_S))
@@ -353,6 +373,12 @@ impl Limits {
         self.max_connections_per_client
     }
 
+    /// IPv6 clients are counted per prefix of this many bits for
+    /// `max_connections_per_client` (IPv4 clients per address).
+    pub fn client_ipv6_prefix(&self) -> u8 {
+        self.client_ipv6_prefix
+    }
+
     /// Bounds the upstream connect, the greeting and each TLS handshake.
     pub fn handshake_timeout(&self) -> Duration {
         self.handshake_timeout
@@ -378,5 +404,59 @@ fn account(ck: &mut Checker<'_>, path: &str, value: Option<String>, default: &st
         }
         Some(name) => name,
         None => default.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{Config, Source, Sources};
+    use crate::raw::Interception;
+
+    fn global(json: &str) -> Result<super::Global, Vec<String>> {
+        let sources = Sources {
+            global: Some(Source::new("popgate.json", json)),
+            policies: Vec::new(),
+            actions: Vec::new(),
+            tls_profiles: Vec::new(),
+        };
+        Config::from_sources(&sources)
+            .map(|c| c.global().clone())
+            .map_err(|errors| errors.iter().map(ToString::to_string).collect())
+    }
+
+    #[test]
+    fn client_ipv6_prefix_defaults_to_64_and_takes_0_to_128() {
+        let g = global("{}").unwrap();
+        assert_eq!(g.limits().client_ipv6_prefix(), 64);
+        for ok in [0u8, 48, 128] {
+            let json = format!(r#"{{"limits": {{"client_ipv6_prefix": {ok}}}}}"#);
+            assert_eq!(global(&json).unwrap().limits().client_ipv6_prefix(), ok);
+        }
+        assert_eq!(
+            global(r#"{"limits": {"client_ipv6_prefix": 129}}"#).unwrap_err(),
+            ["popgate.json: .limits.client_ipv6_prefix: 129 is out of range 0 to 128"]
+        );
+        assert!(global(r#"{"limits": {"client_ipv6_prefix": -1}}"#).is_err());
+    }
+
+    #[test]
+    fn upstream_mark_applies_with_none_only_when_explicit() {
+        let none = |extra: &str| {
+            let g = global(&format!(r#"{{"interception": "none"{extra}}}"#)).unwrap();
+            assert_eq!(g.interception(), Interception::None);
+            g.upstream_socket_mark()
+        };
+        assert_eq!(none(""), None);
+        assert_eq!(none(r#", "upstream_mark": 7"#), Some(7));
+        assert_eq!(none(r#", "upstream_mark": 2"#), Some(2));
+        assert_eq!(none(r#", "upstream_mark": 0"#), None);
+        for mode in ["tproxy", "redirect"] {
+            let g = global(&format!(r#"{{"interception": "{mode}"}}"#)).unwrap();
+            assert_eq!(g.upstream_socket_mark(), Some(2), "{mode}");
+            let g = global(&format!(
+                r#"{{"interception": "{mode}", "upstream_mark": 9}}"#
+            ));
+            assert_eq!(g.unwrap().upstream_socket_mark(), Some(9), "{mode}");
+        }
     }
 }

@@ -23,6 +23,7 @@ mod global;
 mod pattern;
 mod policy;
 pub mod raw;
+mod salvage;
 mod select;
 mod template;
 mod tls_profile;

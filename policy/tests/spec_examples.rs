@@ -14,6 +14,7 @@ const GLOBAL: &str = r#"{
   "log": { "format": "json", "level": "info" },
   "metrics": { "listen": "127.0.0.1:9464" },
   "limits": { "max_connections": 20000, "max_connections_per_client": 64,
+              "client_ipv6_prefix": 64,
               "handshake_timeout_s": 15, "idle_timeout_s": 600, "shutdown_grace_s": 30 },
   "state_dir": "/var/lib/popgate",
   "quarantine": { "max_bytes": 1073741824, "max_age_days": 30 },
@@ -108,6 +109,7 @@ fn global_example_parses_to_its_values() {
         (l.max_connections(), l.max_connections_per_client()),
         (20000, 64)
     );
+    assert_eq!(l.client_ipv6_prefix(), 64);
     assert_eq!(l.handshake_timeout(), Duration::from_secs(15));
     assert_eq!(l.idle_timeout(), Duration::from_secs(600));
     assert_eq!(l.shutdown_grace(), Duration::from_secs(30));

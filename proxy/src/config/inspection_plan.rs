@@ -5,8 +5,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use popgate_inspect::{Rules, StreamInspector, Verdict};
-use popgate_policy::{Clamd, Policy, ProxyAction};
+use popgate_inspect::{Rules, StreamInspector};
+use popgate_policy::{Clamd, Policy};
 
 use crate::state::quarantine::Quarantine;
 
@@ -45,7 +45,7 @@ impl InspectionPlan {
         if passive {
             return None;
         }
-        let rules = rules_for(policy.name(), action);
+        let rules = Rules::for_action(policy.name(), action);
         let streams = rules.oversize == popgate_inspect::Oversize::Allow
             && StreamInspector::new(&rules, antivirus.enabled(), "").is_some();
         Some(Arc::new(InspectionPlan {
@@ -96,61 +96,5 @@ impl InspectionPlan {
     /// Where quarantined originals are written (`state_dir/quarantine`, bounded).
     pub fn quarantine(&self) -> &Quarantine {
         &self.quarantine
-    }
-}
-
-/// Maps the checked proxy action to the inspect crate's rules.
-fn rules_for(policy: &str, action: &ProxyAction) -> Rules {
-    let verdict = |v: popgate_policy::Verdict| match v {
-        popgate_policy::Verdict::Allow => Verdict::Allow,
-        popgate_policy::Verdict::Strip => Verdict::Strip,
-        popgate_policy::Verdict::Deny => Verdict::Deny,
-        popgate_policy::Verdict::Quarantine => Verdict::Quarantine,
-        popgate_policy::Verdict::Tag => Verdict::Tag,
-    };
-    let antivirus = action.antivirus();
-    Rules {
-        policy: policy.to_owned(),
-        action: action.name().to_owned(),
-        content_types: popgate_inspect::ContentTypeRules {
-            default: verdict(action.content_types().default_verdict()),
-            rules: action
-                .content_types()
-                .rules()
-                .iter()
-                .map(|r| (r.text().to_owned(), verdict(r.verdict())))
-                .collect(),
-        },
-        file_names: popgate_inspect::FileNameRules {
-            default: verdict(action.file_names().default_verdict()),
-            rules: action
-                .file_names()
-                .rules()
-                .iter()
-                .map(|r| (r.text().to_owned(), verdict(r.verdict())))
-                .collect(),
-        },
-        headers: action
-            .headers()
-            .rules()
-            .iter()
-            .map(|r| popgate_inspect::HeaderRule::from_match(r.text(), verdict(r.verdict())))
-            .collect(),
-        max_message_size: action.max_message_size(),
-        oversize: match action.oversize() {
-            popgate_policy::Oversize::Allow => popgate_inspect::Oversize::Allow,
-            popgate_policy::Oversize::Deny => popgate_inspect::Oversize::Deny,
-        },
-        unparseable: verdict(action.unparseable()),
-        antivirus: popgate_inspect::AntivirusRules {
-            on_virus: verdict(antivirus.on_virus()),
-            on_error: match antivirus.on_error() {
-                popgate_policy::OnError::Allow => Verdict::Allow,
-                popgate_policy::OnError::Deny => Verdict::Deny,
-                popgate_policy::OnError::Tempfail => Verdict::Tempfail,
-            },
-        },
-        spam_tag: action.spam_tag().to_owned(),
-        deny_message: action.deny_message().as_str().to_owned(),
     }
 }

@@ -135,6 +135,7 @@ pub async fn judge_collected(
                 verdict = decided.verdict.as_str(),
                 rule = %decided.rule,
                 reason = %decided.reason,
+                ambiguous = decided.ambiguity.as_deref(),
                 quarantine_id = decided.quarantined.then_some(quarantine_id.as_str()),
                 inspection_ms = elapsed.as_secs_f64() * 1000.0,
                 "message inspected"
@@ -213,6 +214,7 @@ pub async fn judge_streamed(
                 verdict = label,
                 rule = %done.outcome.rule,
                 reason = %done.outcome.reason,
+                ambiguous = done.outcome.ambiguity.as_deref(),
                 streamed = true,
                 inspection_ms = elapsed.as_secs_f64() * 1000.0,
                 "message inspected"
@@ -241,6 +243,8 @@ struct Decided {
     verdict: Verdict,
     rule: String,
     reason: String,
+    /// Why readers could split the message differently, when they could (SPEC §4).
+    ambiguity: Option<String>,
     message_id: String,
     size: usize,
     quarantined: bool,
@@ -358,6 +362,7 @@ fn judge(
         verdict: inspection.verdict,
         rule: inspection.rule,
         reason: inspection.reason,
+        ambiguity: inspection.ambiguity,
         message_id,
         size,
         quarantined: false,

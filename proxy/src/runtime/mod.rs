@@ -15,6 +15,7 @@
 mod accept;
 pub mod limits;
 mod listeners;
+mod names;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -44,6 +45,10 @@ pub struct Shared {
     /// Session admission.
     pub limits: Arc<ConnectionLimits>,
     own_listeners: RwLock<Vec<SocketAddr>>,
+    /// The gateway's addresses, cached for the loop check.
+    local_addresses: crate::net::local_addrs::LocalAddresses,
+    /// DNS answers for domain entries and SNI confirmation.
+    dns: crate::net::dns_cache::DnsCache,
     next_id: AtomicU64,
     /// Turns true when the shutdown grace is over: every session task ends.
     closing: watch::Sender<bool>,
@@ -79,7 +84,10 @@ impl Shared {
         own.iter().any(|listener| {
             listener.port() == addr.port()
                 && (listener.ip() == addr.ip()
-                    || (listener.ip().is_unspecified() && is_local_address(addr.ip())))
+                    || (listener.ip().is_unspecified()
+                        && self
+                            .local_addresses
+                            .contains(addr.ip(), std::time::Instant::now())))
         })
     }
 }
@@ -142,8 +150,11 @@ pub async fn run(
         limits: ConnectionLimits::new(
             limits.max_connections() as usize,
             limits.max_connections_per_client(),
+            limits.client_ipv6_prefix(),
         ),
         own_listeners: RwLock::new(Vec::new()),
+        local_addresses: Default::default(),
+        dns: Default::default(),
         next_id: AtomicU64::new(1),
         closing: watch::Sender::new(false),
         registry: crate::registry::Registry::new(),
@@ -288,6 +299,7 @@ async fn reload(shared: &Arc<Shared>, listeners: &mut Listeners, trigger: &str) 
     shared.limits.set_maximums(
         limits.max_connections() as usize,
         limits.max_connections_per_client(),
+        limits.client_ipv6_prefix(),
     );
     shared
         .status
@@ -336,23 +348,4 @@ fn restart_only_changes(old: &Global, new: &Global) -> Vec<&'static str> {
 fn joined(errors: &[anyhow::Error]) -> anyhow::Error {
     let lines: Vec<String> = errors.iter().map(|e| format!("{e:#}")).collect();
     anyhow::anyhow!("{}", lines.join("\n"))
-}
-
-fn is_local_address(ip: std::net::IpAddr) -> bool {
-    if ip.is_loopback() {
-        return true;
-    }
-    nix::ifaddrs::getifaddrs()
-        .map(|addrs| {
-            addrs.into_iter().any(|ifaddr| {
-                ifaddr.address.is_some_and(|addr| {
-                    addr.as_sockaddr_in()
-                        .is_some_and(|v4| std::net::IpAddr::V4(v4.ip()) == ip)
-                        || addr
-                            .as_sockaddr_in6()
-                            .is_some_and(|v6| std::net::IpAddr::V6(v6.ip()) == ip)
-                })
-            })
-        })
-        .unwrap_or(false)
 }
