@@ -6,6 +6,9 @@
 //! that points to a layer above the file's own. Run with
 //! `cargo test -p popgate --test layering`.
 
+// A synchronous test reading source files.
+#![allow(clippy::disallowed_methods)]
+
 use std::fs;
 use std::path::{Path, PathBuf};
 

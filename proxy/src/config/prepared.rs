@@ -1,6 +1,8 @@
 //! A checked configuration together with what it needs at run time that is costly to build:
 //! rustls configurations, trust stores and certificates. Built once per (re)load, never
 //! per connection, and swapped whole so every connection sees one consistent snapshot.
+// Built by `runtime::load`: at start-up and on the blocking pool, never on a runtime thread.
+#![allow(clippy::disallowed_methods)]
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -1,6 +1,8 @@
 //! Writing quarantined originals (SPEC §4 `quarantine`): `DIR/quarantine/ID.eml`, written
 //! to a temporary name, synced, then linked to its final name, so a file under its final
 //! name is complete and never replaces another.
+// `store` runs only on the blocking pool (`inspection::decide`).
+#![allow(clippy::disallowed_methods)]
 
 use std::fs::{self, DirBuilder, OpenOptions};
 use std::io::{self, Write};

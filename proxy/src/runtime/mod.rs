@@ -80,13 +80,36 @@ impl Shared {
     }
 }
 
-/// Loads and prepares the configuration in `dir`.
+/// Why a configuration could not be loaded: the typed errors of the directory, or the
+/// run-time material (certificates, trust stores) that could not be prepared.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// Unreadable files, or every validation error (each with its file and JSON path).
+    #[error(transparent)]
+    Config(#[from] dir::LoadError),
+    /// Certificate material or a profile's CA files cannot be used.
+    #[error(transparent)]
+    Prepare(#[from] anyhow::Error),
+}
+
+impl LoadError {
+    /// Every error as its own line, for the reload log.
+    pub fn lines(&self) -> Vec<String> {
+        match self {
+            LoadError::Config(err) => err.lines(),
+            LoadError::Prepare(err) => format!("{err:#}").lines().map(str::to_owned).collect(),
+        }
+    }
+}
+
+/// Loads and prepares the configuration in `dir`. Blocking (it reads files): at start-up,
+/// or on the blocking pool.
 ///
 /// # Errors
 /// Every configuration error, or unusable certificate material.
-pub fn load(dir: &Path) -> Result<Prepared> {
-    let config = dir::load(dir).map_err(|err| anyhow::anyhow!("{err}"))?;
-    Prepared::new(config, dir)
+pub fn load(dir: &Path) -> Result<Prepared, LoadError> {
+    let config = dir::load(dir)?;
+    Ok(Prepared::new(config, dir)?)
 }
 
 /// Runs the proxy until SIGTERM/SIGINT and the drain that follows.
@@ -210,11 +233,15 @@ async fn reload(shared: &Arc<Shared>, listeners: &mut Listeners, trigger: &str) 
             error, "configuration rejected; keeping the running one"
         )
     };
-    let prepared = match load(&shared.dir) {
+    let dir = shared.dir.clone();
+    let loaded = tokio::task::spawn_blocking(move || load(&dir))
+        .await
+        .unwrap_or_else(|err| Err(LoadError::Prepare(anyhow::anyhow!("loading task: {err}"))));
+    let prepared = match loaded {
         Ok(prepared) => prepared,
         Err(err) => {
-            for line in format!("{err:#}").lines() {
-                rejected(line);
+            for line in err.lines() {
+                rejected(&line);
             }
             crate::metrics::reload(false);
             return;
