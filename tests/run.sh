@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PEERS=(dovecot-core dovecot-pop3d fetchmail curl python3 openssl
+PEERS=(dovecot-core dovecot-pop3d fetchmail curl python3 python3-cryptography openssl
        clamav-daemon nftables iptables iproute2
        systemd dpkg-dev util-linux)
 

@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 use x509_parser::certificate::X509Certificate;
 use x509_parser::prelude::FromDer;
 
-use crate::{dn, key, pem_bundle, serial, validity, CaError, Fingerprint, KeyType};
+use crate::{dn, extension, key, pem_bundle, serial, validity, CaError, Fingerprint, KeyType};
 
 /// A CA that can issue certificates: its certificate, any chain above it, and its key.
 ///
@@ -64,7 +64,11 @@ impl Authority {
         params.not_after = not_after;
         params.serial_number = Some(serial::random_serial().ok_or(CaError::RandomUnavailable)?);
         params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        // Not `params.key_usages`: rcgen pads the bit string (see `extension`).
+        params.custom_extensions = vec![extension::key_usage(&[
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+        ])];
         let cert = params.self_signed(&key).map_err(CaError::Signing)?;
         Ok(GeneratedAuthority {
             cert_pem: cert.pem(),
@@ -243,6 +247,7 @@ pub(crate) mod tests {
         assert_eq!(constraints.path_len_constraint, Some(0));
         let usage = cert.key_usage().unwrap().unwrap().value;
         assert!(usage.key_cert_sign() && usage.crl_sign() && !usage.digital_signature());
+        crate::strict_der::check(authority.cert_der()).unwrap();
         assert_eq!(
             dn::format_dn(cert.subject()),
             "CN=Test Proxy CA,O=Example Ltd,C=GB"

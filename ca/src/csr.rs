@@ -5,9 +5,9 @@
 //! request asks for a CA with path length 0 and keyCertSign/cRLSign; the signing CA decides
 //! what it grants, so [`pair`] checks the answer. No I/O here.
 
-use rcgen::{CertificateParams, CustomExtension, KeyUsagePurpose};
+use rcgen::{CertificateParams, KeyUsagePurpose};
 
-use crate::{cert_info, dn, key, pem_bundle, CaError, KeyType};
+use crate::{cert_info, dn, extension, key, pem_bundle, CaError, KeyType};
 
 /// A certificate signing request and the key that must wait for its answer.
 #[derive(Clone)]
@@ -25,15 +25,11 @@ pub struct Csr {
 pub fn request(subject: &str, key_type: KeyType) -> Result<Csr, CaError> {
     let mut params = CertificateParams::default();
     params.distinguished_name = dn::parse_dn(subject)?;
-    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    // rcgen refuses `is_ca` in requests, so ask for basicConstraints as a raw, critical
-    // extension: SEQUENCE { BOOLEAN TRUE, INTEGER 0 }.
-    let mut basic_constraints = CustomExtension::from_oid_content(
-        &[2, 5, 29, 19],
-        vec![0x30, 0x06, 0x01, 0x01, 0xff, 0x02, 0x01, 0x00],
-    );
-    basic_constraints.set_criticality(true);
-    params.custom_extensions = vec![basic_constraints];
+    // rcgen refuses `is_ca` in requests and pads KeyUsage, so both are written by hand.
+    params.custom_extensions = vec![
+        extension::key_usage(&[KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign]),
+        extension::ca_basic_constraints(0),
+    ];
     let key = key_type.generate()?;
     let request = params.serialize_request(&key).map_err(CaError::Signing)?;
     Ok(Csr {
@@ -97,6 +93,7 @@ mod tests {
     fn request_asks_for_a_ca_with_the_given_subject() {
         let csr = request("CN=Example Proxy CA,O=Example Ltd,C=GB", KeyType::EcdsaP256).unwrap();
         let der = pem::parse(&csr.request_pem).unwrap().into_contents();
+        crate::strict_der::check(&der).unwrap();
         let (_, parsed) =
             x509_parser::certification_request::X509CertificationRequest::from_der(&der).unwrap();
         assert_eq!(

@@ -23,12 +23,15 @@ mod cert_info;
 pub mod csr;
 mod dn;
 mod error;
+mod extension;
 mod fingerprint;
 mod key;
 mod mint;
 mod pem_bundle;
 mod serial;
 pub mod server_cert;
+#[cfg(test)]
+mod strict_der;
 mod validity;
 
 pub use authority::{Authority, GeneratedAuthority};

@@ -11,8 +11,8 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use rcgen::{
-    CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
-    KeyUsagePurpose, SanType,
+    CertificateParams, CustomExtension, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    KeyPair, KeyUsagePurpose, SanType,
 };
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use time::OffsetDateTime;
@@ -20,7 +20,7 @@ use x509_parser::certificate::X509Certificate;
 use x509_parser::extensions::GeneralName;
 
 use crate::cert_info::{ip_from_bytes, is_host_name, parse_certificate};
-use crate::{serial, Authority, Fingerprint, MintError};
+use crate::{extension, serial, Authority, Fingerprint, MintError};
 
 /// RFC 5280's upper bound for a common name, in characters.
 const MAX_COMMON_NAME_CHARS: usize = 64;
@@ -36,8 +36,11 @@ pub struct Minter {
     authority: Arc<Authority>,
     leaf_key: KeyPair,
     leaf_key_der: Arc<PrivatePkcs8KeyDer<'static>>,
-    /// keyEncipherment only makes sense for an RSA leaf key (RSA key exchange).
-    leaf_key_usages: Vec<KeyUsagePurpose>,
+    /// The extensions every leaf carries, built once (rcgen's own BasicConstraints and
+    /// KeyUsage are not valid DER, see `extension`): BasicConstraints without `cA`,
+    /// KeyUsage (keyEncipherment only for an RSA leaf key: RSA key exchange), and the shared
+    /// key's subjectKeyIdentifier.
+    leaf_extensions: Vec<CustomExtension>,
 }
 
 /// A minted leaf with everything a TLS server config needs.
@@ -64,11 +67,16 @@ impl Minter {
         if is_rsa {
             leaf_key_usages.push(KeyUsagePurpose::KeyEncipherment);
         }
+        let leaf_extensions = vec![
+            extension::end_entity_basic_constraints(),
+            extension::key_usage(&leaf_key_usages),
+            extension::subject_key_identifier(&leaf_key.public_key_der()),
+        ];
         Self {
             authority,
             leaf_key,
             leaf_key_der,
-            leaf_key_usages,
+            leaf_extensions,
         }
     }
 
@@ -160,8 +168,8 @@ impl Minter {
         params.not_before = not_before;
         params.not_after = not_after;
         params.serial_number = Some(serial::random_serial().ok_or(MintError::RandomUnavailable)?);
-        params.is_ca = IsCa::ExplicitNoCa;
-        params.key_usages = self.leaf_key_usages.clone();
+        params.is_ca = IsCa::NoCa;
+        params.custom_extensions = self.leaf_extensions.clone();
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         params.use_authority_key_identifier_extension = true;
         let leaf = params
@@ -385,6 +393,29 @@ pub(crate) mod tests {
             minter.mint_for_host("not a host", now()),
             Err(MintError::NoNames)
         ));
+    }
+
+    #[test]
+    fn minted_leaves_are_strict_der_and_keep_their_extensions() {
+        let minter = minter();
+        let minted = minter
+            .mint(
+                &upstream(Some("pop.example.net"), vec![dns("pop.example.net")]),
+                now(),
+            )
+            .unwrap();
+        let host = minter.mint_for_host("192.0.2.9", now()).unwrap();
+        for leaf in [minted.leaf(), host.leaf()] {
+            crate::strict_der::check(leaf).unwrap();
+            let parsed = parse(leaf);
+            let constraints = parsed.basic_constraints().unwrap().unwrap();
+            assert!(constraints.critical && !constraints.value.ca);
+            assert!(parsed.key_usage().unwrap().unwrap().critical);
+            let ski = parsed.extensions().iter().find(|ext| {
+                ext.oid == x509_parser::oid_registry::OID_X509_EXT_SUBJECT_KEY_IDENTIFIER
+            });
+            assert!(ski.is_some(), "leaf without subjectKeyIdentifier");
+        }
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use rcgen::{CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyUsagePurpose, SanType};
 use time::OffsetDateTime;
 
-use crate::{cert_info, key, pem_bundle, serial, validity, Authority, CaError, KeyType};
+use crate::{cert_info, extension, key, pem_bundle, serial, validity, Authority, CaError, KeyType};
 
 /// Generates an ECDSA P-256 server certificate for `sans` (DNS names or IP addresses),
 /// signed by `authority`, valid from an hour before `now` for `days` (clipped to the
@@ -46,11 +46,16 @@ pub fn generate(
     params.not_before = not_before.max(authority.not_before());
     params.not_after = not_after.min(authority.not_after());
     params.serial_number = Some(serial::random_serial().ok_or(CaError::RandomUnavailable)?);
-    params.is_ca = IsCa::ExplicitNoCa;
-    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     params.use_authority_key_identifier_extension = true;
     let key = KeyType::EcdsaP256.generate()?;
+    // rcgen's own BasicConstraints and KeyUsage are not valid DER (see `extension`).
+    params.is_ca = IsCa::NoCa;
+    params.custom_extensions = vec![
+        extension::end_entity_basic_constraints(),
+        extension::key_usage(&[KeyUsagePurpose::DigitalSignature]),
+        extension::subject_key_identifier(&key.public_key_der()),
+    ];
     let cert = params
         .signed_by(&key, authority.issuer(), authority.key())
         .map_err(CaError::Signing)?;
@@ -116,6 +121,10 @@ mod tests {
         assert_eq!(names[0], GeneralName::DNSName("pop.example.com"));
         assert_eq!(names[1], GeneralName::IPAddress(&[10, 1, 1, 5]));
         assert!(!cert.is_ca());
+        crate::strict_der::check(&chain[0]).unwrap();
+        let usage = cert.key_usage().unwrap().unwrap();
+        assert!(usage.critical && usage.value.digital_signature());
+        assert!(!usage.value.key_cert_sign());
     }
 
     #[test]

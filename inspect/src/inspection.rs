@@ -11,12 +11,13 @@ use mail_parser::{Header, HeaderValue};
 
 use crate::clamd::ScanResult;
 use crate::glob::glob_match;
+use crate::parsed;
 use crate::replacement;
 use crate::rewrite::{self, Plan};
 use crate::rules::{Oversize, Rules};
+use crate::structure::{self, Part, Reading, Structure, Target};
 use crate::template::{self, Values};
 use crate::verdict::{Decision, Verdict};
-use crate::walk::{self, Part, Walk};
 
 /// The outcome of inspecting one message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,6 +29,9 @@ pub struct Inspection {
     pub rule: String,
     /// Why, in words (also what `{reason}` became).
     pub reason: String,
+    /// Why readers could disagree about this message's structure, when they could (see
+    /// SPEC §4): every reading was judged and the strongest verdict taken. For the log.
+    pub ambiguity: Option<String>,
     /// What to send to the client.
     pub output: Output,
 }
@@ -62,24 +66,31 @@ pub fn inspect(
     if let Some(scan) = scan {
         judge.antivirus(scan);
     }
-    match walk::parse(message) {
-        Ok(parsed) => {
-            let Walk { parts, damage } = walk::walk(&parsed, message);
-            if let Some(damage) = damage {
-                judge.message_level(rules.unparseable, "unparseable", damage.to_string());
-            }
-            let headers = parsed.root_part().headers();
-            judge.headers(message, headers);
-            for part in &parts {
-                judge.part(part);
-            }
-            judge.finish(message, headers, quarantine_id)
-        }
-        Err(damage) => {
-            judge.message_level(rules.unparseable, "unparseable", damage.to_string());
-            judge.finish(message, &[], quarantine_id)
-        }
+    let top = parsed::parse_headers(message);
+    let headers = top
+        .as_ref()
+        .and_then(|parsed| parsed.parts.first())
+        .map_or(&[][..], |root| root.headers.as_slice());
+    let readings = readings(message);
+    if let Some(damage) = readings.iter().find_map(|r| r.damage.as_ref()) {
+        judge.unparseable(damage.to_string());
     }
+    judge.headers(message, headers);
+    for reading in &readings {
+        judge.reading(reading);
+    }
+    judge.finish(message, headers, quarantine_id)
+}
+
+/// The strict reading, and every other reading when the strict one met an ambiguity.
+pub(crate) fn readings(message: &[u8]) -> Vec<Structure> {
+    let strict = structure::read(message, Reading::STRICT);
+    if strict.ambiguity.is_empty() {
+        return vec![strict];
+    }
+    let mut all = vec![strict];
+    all.extend(Reading::OTHERS.iter().map(|r| structure::read(message, *r)));
+    all
 }
 
 /// An oversize message is not parsed; a denied one is replaced using its header alone.
@@ -95,6 +106,7 @@ fn oversize(message: &[u8], rules: &Rules) -> Inspection {
             verdict: Verdict::Allow,
             rule,
             reason,
+            ambiguity: None,
             output: Output::Original,
         },
         Oversize::Deny => {
@@ -103,6 +115,7 @@ fn oversize(message: &[u8], rules: &Rules) -> Inspection {
                 verdict: Verdict::Deny,
                 rule,
                 reason,
+                ambiguity: None,
                 output: Output::Rewritten(replacement::deny_replacement(message, &text, None)),
             }
         }
@@ -116,7 +129,7 @@ pub(crate) struct Tally {
     /// The strongest decision so far.
     pub strongest: Decision,
     /// Parts to strip, with the decision for each.
-    pub strips: Vec<(walk::Target, Decision)>,
+    pub strips: Vec<(Target, Decision)>,
     /// Whether any rule asked for `tag`.
     pub tagged: bool,
 }
@@ -180,7 +193,14 @@ impl Tally {
 /// The decisions collected for one message, with the rules that produce them.
 struct Judge<'r> {
     rules: &'r Rules,
+    /// Message-level decisions (antivirus, `unparseable`, header rules).
     tally: Tally,
+    /// Part decisions, one tally per reading (the strict reading first).
+    readings: Vec<Tally>,
+    /// What made the message ambiguous (from the strict reading).
+    ambiguity: Vec<structure::Ambiguity>,
+    /// Why the message is unparseable, when `unparseable: allow` let it pass.
+    unparseable_allowed: Option<String>,
 }
 
 impl<'r> Judge<'r> {
@@ -188,6 +208,9 @@ impl<'r> Judge<'r> {
         Judge {
             rules,
             tally: Tally::new(),
+            readings: Vec::new(),
+            ambiguity: Vec::new(),
+            unparseable_allowed: None,
         }
     }
 
@@ -215,11 +238,75 @@ impl<'r> Judge<'r> {
         self.tally.headers(self.rules, raw, headers);
     }
 
-    fn part(&mut self, part: &Part) {
-        self.tally.part(self.rules, part);
+    /// `unparseable: allow` still names the rule when nothing stronger applies (SPEC: the
+    /// message is logged either way).
+    fn unparseable(&mut self, reason: String) {
+        if self.rules.unparseable == Verdict::Allow {
+            self.unparseable_allowed = Some(reason);
+        } else {
+            self.message_level(self.rules.unparseable, "unparseable", reason);
+        }
     }
 
-    fn finish(self, raw: &[u8], headers: &[Header<'_>], quarantine_id: &str) -> Inspection {
+    fn reading(&mut self, structure: &Structure) {
+        if self.readings.is_empty() {
+            self.ambiguity.clone_from(&structure.ambiguity);
+        }
+        let mut tally = Tally::new();
+        for part in &structure.parts {
+            tally.part(self.rules, part);
+        }
+        self.readings.push(tally);
+    }
+
+    /// Folds the readings into the message tally: the strongest decision of any reading
+    /// wins; a strip that is not the same set of byte ranges in every reading becomes a
+    /// deny (no single rewrite removes the part for every reader).
+    fn combine(&mut self) -> Option<String> {
+        let readings = std::mem::take(&mut self.readings);
+        let ambiguity = (!self.ambiguity.is_empty()).then(|| {
+            let why: Vec<String> = self.ambiguity.iter().map(ToString::to_string).collect();
+            why.join("; ")
+        });
+        let strip_sets: Vec<Vec<Target>> = readings
+            .iter()
+            .map(|tally| outermost(tally.strips.iter().map(|(t, _)| *t)))
+            .collect();
+        let disagree = strip_sets.iter().any(|set| Some(set) != strip_sets.first());
+        let mut readings = readings.into_iter();
+        if let Some(first) = readings.next() {
+            self.tally.strips = first.strips;
+            self.tally.tagged |= first.tagged;
+            self.tally.record(first.strongest);
+        }
+        for other in readings {
+            self.tally.tagged |= other.tagged;
+            self.tally.record(other.strongest);
+        }
+        if disagree && self.tally.strongest.verdict < Verdict::Deny {
+            let strongest = std::mem::replace(&mut self.tally.strongest, Decision::allow());
+            self.tally.strongest = Decision {
+                verdict: Verdict::Deny,
+                rule: format!("ambiguous: {}", strongest.rule),
+                reason: format!(
+                    "{}, and readers disagree about which part that is ({})",
+                    strongest.reason,
+                    ambiguity.as_deref().unwrap_or("structure")
+                ),
+                filename: strongest.filename,
+            };
+        }
+        ambiguity
+    }
+
+    fn finish(mut self, raw: &[u8], headers: &[Header<'_>], quarantine_id: &str) -> Inspection {
+        let ambiguity = self.combine();
+        if let Some(reason) = self.unparseable_allowed.take() {
+            if self.tally.strongest.verdict == Verdict::Allow {
+                self.tally.strongest.rule = "unparseable".to_owned();
+                self.tally.strongest.reason = reason;
+            }
+        }
         let Decision {
             verdict,
             rule,
@@ -263,9 +350,36 @@ impl<'r> Judge<'r> {
             verdict,
             rule,
             reason,
+            ambiguity,
             output,
         }
     }
+}
+
+/// The byte ranges a set of strips removes, as sorted outermost targets: a root strip
+/// replaces everything, and a range inside another stripped range changes nothing.
+fn outermost(targets: impl Iterator<Item = Target>) -> Vec<Target> {
+    let mut targets: Vec<Target> = targets.collect();
+    if targets.contains(&Target::Root) {
+        return vec![Target::Root];
+    }
+    targets.sort_by_key(|t| match *t {
+        Target::Range { start, end } => (start, std::cmp::Reverse(end)),
+        Target::Root => (0, std::cmp::Reverse(usize::MAX)),
+    });
+    let mut kept: Vec<Target> = Vec::with_capacity(targets.len());
+    for target in targets {
+        let inside = match (kept.last(), target) {
+            (Some(Target::Range { end: outer_end, .. }), Target::Range { end, .. }) => {
+                end <= *outer_end
+            }
+            _ => false,
+        };
+        if !inside {
+            kept.push(target);
+        }
+    }
+    kept
 }
 
 /// The strongest non-`allow` decision of `content_types` and `file_names` for one part.

@@ -23,18 +23,22 @@
 
 #![warn(missing_docs)]
 
+mod carrier;
 mod clamd;
+mod decode;
 mod encoding;
 mod glob;
 mod inspection;
+mod names;
+mod parsed;
 mod replacement;
 mod rewrite;
 mod rules;
 mod stream;
+mod structure;
 mod stuffing;
 mod template;
 mod verdict;
-mod walk;
 
 pub use clamd::{
     instream_bytes, instream_request, parse_reply, Piece, ScanError, ScanResult,

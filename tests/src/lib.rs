@@ -34,6 +34,8 @@ pub mod ports;
 pub mod process;
 pub mod sasl;
 pub mod skip;
+pub mod strict_x509;
+pub mod threads;
 pub mod tls_probe;
 
 pub use clients::{Account, ClientTls};

@@ -18,6 +18,9 @@ pub enum Peer {
     Curl,
     /// Python 3 with `poplib` and `ssl`.
     Python3,
+    /// Python 3 with the `cryptography` package (`python3-cryptography`): a strict DER
+    /// parser for certificates.
+    PythonCryptography,
     /// fetchmail.
     Fetchmail,
     /// clamd (`clamav-daemon`).
@@ -31,7 +34,7 @@ impl Peer {
             Peer::Dovecot => "dovecot",
             Peer::Openssl => "openssl",
             Peer::Curl => "curl",
-            Peer::Python3 => "python3",
+            Peer::Python3 | Peer::PythonCryptography => "python3",
             Peer::Fetchmail => "fetchmail",
             Peer::Clamd => "clamd",
         }
@@ -54,6 +57,12 @@ impl Peer {
     fn extra_present(self) -> bool {
         match self {
             Peer::Dovecot => Path::new("/usr/lib/dovecot/pop3").exists(),
+            Peer::PythonCryptography => std::process::Command::new("python3")
+                .args(["-c", "import cryptography.x509"])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|status| status.success()),
             _ => true,
         }
     }
@@ -73,7 +82,10 @@ pub fn available(peers: &[Peer]) -> bool {
     let missing: Vec<&str> = peers
         .iter()
         .filter(|p| p.path().is_none() || !p.extra_present())
-        .map(|p| p.program())
+        .map(|p| match p {
+            Peer::PythonCryptography => "python3-cryptography",
+            other => other.program(),
+        })
         .collect();
     if missing.is_empty() {
         return true;

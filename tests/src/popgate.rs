@@ -202,17 +202,24 @@ impl ConfigDir {
     }
 
     /// Copies a PKI into `pki/` as the Proxy Authority (`ca.*`) and Proxy Server
-    /// (`server.*`) files.
+    /// (`server.*`) files, with an untrusted CA (`untrusted-ca.*`, made by `popgate ca
+    /// init`) for the `mirror-untrusted` profiles that popgate refuses to run without.
     ///
     /// # Errors
-    /// When a PKI file cannot be read.
+    /// When a PKI file cannot be read, or `popgate ca init` fails.
     pub fn with_pki(self, pki: &TestPki) -> Result<ConfigDir> {
         let read = |p: &Path| fs::read(p).with_context(|| format!("reading {}", p.display()));
-        Ok(self
+        let mut config = self
             .raw("pki/ca.crt", read(&pki.ca_cert)?)
             .raw("pki/ca.key", read(&pki.ca_key)?)
             .raw("pki/server.crt", read(&pki.server_cert)?)
-            .raw("pki/server.key", read(&pki.server_key)?))
+            .raw("pki/server.key", read(&pki.server_key)?);
+        for (file, bytes) in ca_init_files()? {
+            if file.starts_with("pki/untrusted-ca.") {
+                config = config.raw(&file, bytes);
+            }
+        }
+        Ok(config)
     }
 
     /// Adds a Proxy Authority and an untrusted CA made by `popgate ca init` (the `ca` crate),
@@ -221,23 +228,8 @@ impl ConfigDir {
     /// # Errors
     /// When `popgate ca init` fails or its files cannot be read.
     pub fn with_proxy_authority(mut self) -> Result<ConfigDir> {
-        let dir = tempfile::tempdir()?;
-        let output = popgate_cli([
-            OsStr::new("ca"),
-            OsStr::new("init"),
-            OsStr::new("--config"),
-            dir.path().as_os_str(),
-        ])?;
-        if !output.status.success() {
-            bail!(
-                "popgate ca init failed: {}",
-                String::from_utf8_lossy(&output.stderr)
-            );
-        }
-        for file in ["ca.crt", "ca.key", "untrusted-ca.crt", "untrusted-ca.key"] {
-            let path = dir.path().join("pki").join(file);
-            let bytes = fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-            self = self.raw(&format!("pki/{file}"), bytes);
+        for (file, bytes) in ca_init_files()? {
+            self = self.raw(&file, bytes);
         }
         Ok(self)
     }
@@ -354,6 +346,12 @@ impl Popgate {
     fn start_with(config: ConfigDir, netns: Option<&str>) -> Result<Popgate> {
         let binary = popgate_bin()?;
         let dir = tempfile::Builder::new().prefix("popgate-run-").tempdir()?;
+        // Traversable by anyone, so that a popgate switching to an unprivileged `user`
+        // still reaches its configuration (the files themselves keep their modes).
+        {
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o711))?;
+        }
         let config_dir = dir.path().join("config");
         let config = config.with_state_dir(&dir.path().join("state"));
         config.write(&config_dir)?;
@@ -468,6 +466,22 @@ impl Popgate {
         proc_status_kib(self.pid(), "VmHWM")
     }
 
+    /// CPU time (user + system) popgate has used so far, in seconds (`/proc/PID/stat`).
+    ///
+    /// # Errors
+    /// When `/proc/PID/stat` cannot be read or parsed.
+    pub fn cpu_seconds(&self) -> Result<f64> {
+        let stat = fs::read_to_string(format!("/proc/{}/stat", self.pid()))?;
+        // Fields after the parenthesised command name; utime and stime are fields 14, 15.
+        let after_name = stat.rsplit_once(')').context("malformed stat")?.1;
+        let fields: Vec<&str> = after_name.split_whitespace().collect();
+        let ticks: u64 = fields.get(11).context("no utime")?.parse::<u64>()?
+            + fields.get(12).context("no stime")?.parse::<u64>()?;
+        // SAFETY: sysconf has no preconditions.
+        let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+        Ok(ticks as f64 / per_second.max(1) as f64)
+    }
+
     /// Resets the peak (VmHWM) to the current RSS (`echo 5 > /proc/PID/clear_refs`), so a
     /// later [`Popgate::peak_rss_kib`] measures only what happens after this call.
     ///
@@ -527,6 +541,31 @@ pub fn popgate_bin() -> Result<PathBuf> {
         );
     }
     Ok(path)
+}
+
+/// The four files `popgate ca init` writes, as `(pki/NAME, bytes)`.
+fn ca_init_files() -> Result<Vec<(String, Vec<u8>)>> {
+    let dir = tempfile::tempdir()?;
+    let output = popgate_cli([
+        OsStr::new("ca"),
+        OsStr::new("init"),
+        OsStr::new("--config"),
+        dir.path().as_os_str(),
+    ])?;
+    if !output.status.success() {
+        bail!(
+            "popgate ca init failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    ["ca.crt", "ca.key", "untrusted-ca.crt", "untrusted-ca.key"]
+        .into_iter()
+        .map(|file| {
+            let path = dir.path().join("pki").join(file);
+            let bytes = fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+            Ok((format!("pki/{file}"), bytes))
+        })
+        .collect()
 }
 
 /// Runs a popgate CLI command (`["check", "--config", DIR]`) to completion.

@@ -10,6 +10,7 @@ use std::process::Command;
 use popgate_tests::admin_cli::{
     file_mode, popgate_admin, sign_ca_request, GUEST_POLICY, INBOUND_POLICY, OUT_POLICY,
 };
+use popgate_tests::skip::is_root;
 use popgate_tests::{require_peers, ConfigDir, Peer, TestPki};
 use serde_json::{json, Value};
 use tempfile::TempDir;
@@ -733,5 +734,321 @@ fn corrupt_keys_are_reported_naming_the_file_and_nothing_is_written() {
             server_crt.display()
         )),
         "{run:#?}"
+    );
+}
+
+#[test]
+fn every_certificate_popgate_writes_is_strict_der() {
+    require_peers!(Peer::Python3, Peer::PythonCryptography);
+    use popgate_tests::strict_x509;
+    // The checker itself refuses what popgate wrote before the fix.
+    let err = strict_x509::check_file(strict_x509::known_bad_certificate()).unwrap_err();
+    assert!(format!("{err:#}").contains("EncodedDefault"), "{err:#}");
+
+    let dir = written(&ConfigDir::empty());
+    popgate_admin(dir.path(), &["ca", "init"]).assert_code(0);
+    popgate_admin(
+        dir.path(),
+        &[
+            "cert",
+            "server",
+            "--generate",
+            "--san",
+            "pop.example.com,10.1.1.5",
+        ],
+    )
+    .assert_code(0);
+    let out = dir.path().join("csr");
+    popgate_admin(
+        dir.path(),
+        &[
+            "ca",
+            "csr",
+            "--subject",
+            "CN=Sub CA",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    )
+    .assert_code(0);
+    let rsa = written(&ConfigDir::empty());
+    popgate_admin(rsa.path(), &["ca", "init", "--key-type", "rsa-2048"]).assert_code(0);
+
+    for (file, objects) in [
+        (dir.path().join("pki/ca.crt"), 1),
+        (dir.path().join("pki/untrusted-ca.crt"), 1),
+        // The leaf and the Proxy Authority after it.
+        (dir.path().join("pki/server.crt"), 2),
+        (out.join("request.pem"), 1),
+        (rsa.path().join("pki/ca.crt"), 1),
+        (rsa.path().join("pki/untrusted-ca.crt"), 1),
+    ] {
+        let lines = strict_x509::check_file(&file).unwrap();
+        assert_eq!(lines.len(), objects, "{}: {lines:?}", file.display());
+        assert!(lines.iter().all(|l| l.starts_with("ok ")), "{lines:?}");
+    }
+}
+
+#[test]
+fn ca_import_refuses_to_replace_the_proxy_authority_without_force() {
+    require_peers!(Peer::Openssl);
+    let dir = written(&ConfigDir::empty());
+    popgate_admin(dir.path(), &["ca", "init"]).assert_code(0);
+    let before = snapshot(dir.path());
+    let work = tempfile::tempdir().unwrap();
+    let org = TestPki::generate(work.path()).unwrap();
+    let args = [
+        "ca",
+        "import",
+        "--cert",
+        org.ca_cert.to_str().unwrap(),
+        "--key",
+        org.ca_key.to_str().unwrap(),
+    ];
+    let refused = popgate_admin(dir.path(), &args);
+    refused.assert_code(1);
+    let pki = dir.path().join("pki");
+    assert_eq!(
+        refused.stderr,
+        format!(
+            "popgate: {}, {} already exist; nothing was changed (--force replaces them, and \
+             clients must then trust the new Proxy Authority)\n",
+            pki.join("ca.crt").display(),
+            pki.join("ca.key").display()
+        )
+    );
+    assert_eq!(snapshot(dir.path()), before);
+
+    let mut forced = args.to_vec();
+    forced.push("--force");
+    popgate_admin(dir.path(), &forced).assert_code(0);
+    assert_eq!(
+        fs::read(pki.join("ca.crt")).unwrap(),
+        fs::read(&org.ca_cert).unwrap()
+    );
+}
+
+#[test]
+fn cert_server_refuses_to_replace_the_server_certificate_without_force() {
+    require_peers!(Peer::Openssl);
+    let dir = written(&ConfigDir::empty());
+    popgate_admin(dir.path(), &["ca", "init"]).assert_code(0);
+    let generate = ["cert", "server", "--generate", "--san", "localhost"];
+    popgate_admin(dir.path(), &generate).assert_code(0);
+    let before = snapshot(dir.path());
+    let pki = dir.path().join("pki");
+    let expected = format!(
+        "popgate: {}, {} already exist; nothing was changed (--force replaces them, and \
+         inbound clients are then shown the new certificate)\n",
+        pki.join("server.crt").display(),
+        pki.join("server.key").display()
+    );
+
+    let refused = popgate_admin(dir.path(), &generate);
+    refused.assert_code(1);
+    assert_eq!(refused.stderr, expected);
+    assert_eq!(snapshot(dir.path()), before);
+
+    let work = tempfile::tempdir().unwrap();
+    let other = TestPki::generate(work.path()).unwrap();
+    let import = [
+        "cert",
+        "server",
+        "--import",
+        other.server_cert.to_str().unwrap(),
+        "--key",
+        other.server_key.to_str().unwrap(),
+    ];
+    let refused = popgate_admin(dir.path(), &import);
+    refused.assert_code(1);
+    assert_eq!(refused.stderr, expected);
+    assert_eq!(snapshot(dir.path()), before);
+
+    let mut forced = import.to_vec();
+    forced.push("--force");
+    popgate_admin(dir.path(), &forced).assert_code(0);
+    assert_eq!(
+        fs::read(pki.join("server.crt")).unwrap(),
+        fs::read(&other.server_cert).unwrap()
+    );
+    let mut forced = generate.to_vec();
+    forced.push("--force");
+    popgate_admin(dir.path(), &forced).assert_code(0);
+    assert_ne!(
+        fs::read(pki.join("server.crt")).unwrap(),
+        fs::read(&other.server_cert).unwrap()
+    );
+}
+
+/// [`ConfigDir::shared_action`] run as root (no account switch), with an inbound policy
+/// inspecting TLS too: it needs `pki/ca.*`, `pki/untrusted-ca.*` and `pki/server.*`.
+fn needs_every_pki_file() -> ConfigDir {
+    ConfigDir::shared_action()
+        .json("popgate.json", json!({ "user": "root", "group": "root" }))
+        .set(INBOUND_POLICY, "/enabled", json!(true))
+        .set(INBOUND_POLICY, "/tls_support", json!("enabled"))
+        .set(
+            INBOUND_POLICY,
+            "/ports",
+            json!({ "pop3": 2110, "pop3s": 2995 }),
+        )
+        .set(
+            INBOUND_POLICY,
+            "/proxy_action",
+            json!("POP3-Client.Standard"),
+        )
+}
+
+#[test]
+fn check_fails_when_the_directory_does_not_exist() {
+    let parent = tempfile::tempdir().unwrap();
+    let missing = parent.path().join("etc-popgate");
+    let run = popgate_admin(&missing, &["check"]);
+    run.assert_code(1);
+    assert_eq!(
+        run.stderr,
+        format!(
+            "{}: configuration directory does not exist\n",
+            missing.display()
+        )
+    );
+    assert_eq!(run.stdout, "");
+}
+
+#[test]
+fn check_names_every_pki_file_an_enabled_policy_needs() {
+    let dir = written(&needs_every_pki_file());
+    let run = popgate_admin(dir.path(), &["check"]);
+    run.assert_code(1);
+    assert_eq!(
+        run.stderr,
+        "pki/ca.crt: does not exist (create it with `popgate ca init`); needed by policy \
+         \"POP3-proxy-out\" (outbound TLS inspection)\n\
+         pki/untrusted-ca.crt: does not exist (create it with `popgate ca init`); needed by \
+         policy \"POP3-proxy-out\" (invalid_certificate: mirror-untrusted)\n\
+         pki/server.crt: does not exist (create it with `popgate cert server --generate --san \
+         NAME`); needed by policy \"inbound-mx\" (inbound TLS inspection)\n"
+    );
+    // `run` refuses the same configuration, naming the same files.
+    let run_refused = popgate_admin(dir.path(), &["run"]);
+    run_refused.assert_code(1);
+    assert!(
+        run_refused
+            .stderr
+            .contains("pki/server.crt: does not exist"),
+        "{run_refused:#?}"
+    );
+
+    popgate_admin(dir.path(), &["ca", "init"]).assert_code(0);
+    popgate_admin(
+        dir.path(),
+        &["cert", "server", "--generate", "--san", "localhost"],
+    )
+    .assert_code(0);
+    let valid = popgate_admin(dir.path(), &["check"]);
+    valid.assert_code(0);
+    assert_eq!(
+        valid.stdout,
+        format!("{}: configuration is valid\n", dir.path().display())
+    );
+
+    // A key that is not the certificate's.
+    let pki = dir.path().join("pki");
+    fs::copy(pki.join("untrusted-ca.key"), pki.join("ca.key")).unwrap();
+    let run = popgate_admin(dir.path(), &["check"]);
+    run.assert_code(1);
+    assert_eq!(
+        run.stderr,
+        "pki/ca.crt: does not match the private key pki/ca.key; needed by policy \
+         \"POP3-proxy-out\" (outbound TLS inspection)\n"
+    );
+
+    // Without an enabled policy needing them, broken keys are not read at all.
+    let dir = written(
+        &needs_every_pki_file()
+            .set(OUT_POLICY, "/enabled", json!(false))
+            .set(INBOUND_POLICY, "/enabled", json!(false))
+            .raw("pki/ca.crt", "garbage")
+            .raw("pki/server.key", "garbage"),
+    );
+    popgate_admin(dir.path(), &["check"]).assert_code(0);
+}
+
+#[test]
+fn check_reports_an_unreadable_key_as_the_checking_user() {
+    popgate_tests::require!(is_root(), "needs root to run check as nobody");
+    let dir = written(&needs_every_pki_file().set(INBOUND_POLICY, "/enabled", json!(false)));
+    popgate_admin(dir.path(), &["ca", "init"]).assert_code(0);
+    // Everything readable by others except the keys (0600, root's).
+    for path in [dir.path().to_path_buf(), dir.path().join("pki")] {
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let run = Command::new("setpriv")
+        .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"])
+        .arg(popgate_tests::popgate::popgate_bin().unwrap())
+        .args(["check", "--config"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(1), "{run:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&run.stderr),
+        "pki/ca.key: cannot be read: Permission denied (os error 13); needed by policy \
+         \"POP3-proxy-out\" (outbound TLS inspection)\n\
+         pki/untrusted-ca.key: cannot be read: Permission denied (os error 13); needed by \
+         policy \"POP3-proxy-out\" (invalid_certificate: mirror-untrusted)\n"
+    );
+}
+
+#[test]
+fn check_reports_a_user_and_group_that_do_not_exist() {
+    let dir = written(
+        &ConfigDir::shared_action()
+            .set(OUT_POLICY, "/enabled", json!(false))
+            .json(
+                "popgate.json",
+                json!({ "user": "popgate-no-such-user", "group": "popgate-no-such-group" }),
+            ),
+    );
+    let run = popgate_admin(dir.path(), &["check"]);
+    run.assert_code(1);
+    assert_eq!(
+        run.stderr,
+        "popgate.json: .user: no user \"popgate-no-such-user\" on this system (popgate \
+         switches to it when started as root)\n\
+         popgate.json: .group: no group \"popgate-no-such-group\" on this system (popgate \
+         switches to it when started as root)\n"
+    );
+}
+
+#[test]
+fn check_ignores_editor_files_and_reports_every_error_of_a_file() {
+    let config = ConfigDir::shared_action()
+        .json("popgate.json", json!({ "user": "root", "group": "root" }))
+        .set(OUT_POLICY, "/enabled", json!(false))
+        .raw("policies/.#out.json", "{ half-written")
+        .raw("policies/out.json~", "{ backup")
+        .raw("policies/.out.json.swp", "\u{0}binary");
+    let dir = written(&config);
+    popgate_admin(dir.path(), &["check"]).assert_code(0);
+
+    let dir = written(
+        &config
+            .set(
+                GUEST_POLICY,
+                "/from",
+                json!(["10.0.0.0/33", "any", "not an address"]),
+            )
+            .set(GUEST_POLICY, "/ports", json!({ "pop3s": 0 }))
+            .set(GUEST_POLICY, "/proxy_action", json!("Missing")),
+    );
+    let run = popgate_admin(dir.path(), &["check"]);
+    run.assert_code(1);
+    assert_eq!(
+        run.stderr,
+        "policies/guest.json: .ports.pop3s: 0 is out of range 1 to 65535\n\
+         policies/guest.json: .proxy_action: no proxy action named \"Missing\"\n\
+         policies/guest.json: .from[0]: not an address, CIDR, wildcard or domain\n\
+         policies/guest.json: .from[2]: not an address, CIDR, wildcard or domain\n"
     );
 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use popgate_tests::clients;
 use popgate_tests::popgate::{RELAY_ACTION, RELAY_POLICY, STANDARD_PROFILE};
+use popgate_tests::strict_x509;
 use popgate_tests::tls_probe::{
     certificate_text, tls_probe, verifies_against, ProbeMode, ProbeVersions,
 };
@@ -61,7 +62,13 @@ fn client_file(config: &ConfigDir, file: &str, dir: &Path) -> PathBuf {
 
 #[test]
 fn outbound_client_gets_a_leaf_minted_by_the_proxy_authority_mirroring_the_upstream() {
-    require_peers!(Peer::Dovecot, Peer::Openssl, Peer::Curl, Peer::Python3);
+    require_peers!(
+        Peer::Dovecot,
+        Peer::Openssl,
+        Peer::Curl,
+        Peer::Python3,
+        Peer::PythonCryptography
+    );
     let corpus = Corpus::small();
     let dovecot = Dovecot::start(&corpus.messages, DovecotOptions::default()).unwrap();
     let config = outbound(&dovecot, true, "mirror-untrusted");
@@ -86,6 +93,9 @@ fn outbound_client_gets_a_leaf_minted_by_the_proxy_authority_mirroring_the_upstr
         let probe = tls_probe(addr, mode, &ca, ProbeVersions::Default, &["NOOP"]).unwrap();
         assert!(probe.handshake_ok(), "{mode:?}: {probe:?}");
         let leaf = probe.peer_cert_pem.unwrap();
+        // SPEC §4: minted leaves are valid DER (strict parsers refuse `cA FALSE`).
+        let strict = strict_x509::check(leaf.as_bytes()).unwrap();
+        assert_eq!(strict, ["ok certificate CN=localhost"], "{mode:?}");
         let text = certificate_text(&leaf).unwrap();
         // Dovecot's test certificate: localhost, 127.0.0.1, ::1.
         assert!(
@@ -108,7 +118,13 @@ fn outbound_client_gets_a_leaf_minted_by_the_proxy_authority_mirroring_the_upstr
 
 #[test]
 fn invalid_upstream_certificate_is_mirrored_with_the_untrusted_ca() {
-    require_peers!(Peer::Dovecot, Peer::Openssl, Peer::Curl, Peer::Python3);
+    require_peers!(
+        Peer::Dovecot,
+        Peer::Openssl,
+        Peer::Curl,
+        Peer::Python3,
+        Peer::PythonCryptography
+    );
     let corpus = Corpus::small();
     let dovecot = Dovecot::start(&corpus.messages, DovecotOptions::default()).unwrap();
     let config = outbound(&dovecot, false, "mirror-untrusted");
@@ -147,7 +163,12 @@ fn invalid_upstream_certificate_is_mirrored_with_the_untrusted_ca() {
     )
     .unwrap();
     assert!(probe.handshake_ok(), "{probe:?}");
-    let text = certificate_text(&probe.peer_cert_pem.unwrap()).unwrap();
+    let leaf = probe.peer_cert_pem.unwrap();
+    assert_eq!(
+        strict_x509::check(leaf.as_bytes()).unwrap(),
+        ["ok certificate CN=localhost"]
+    );
+    let text = certificate_text(&leaf).unwrap();
     assert!(text.contains("DNS:localhost"), "{text}");
     popgate.wait_for_log("invalid: ", SESSION_END).unwrap();
 }
@@ -177,7 +198,7 @@ fn invalid_upstream_certificate_with_block_is_refused_and_logged() {
 }
 
 #[test]
-fn plaintext_server_leg_gets_a_leaf_minted_for_the_upstream_host() {
+fn plaintext_server_leg_gets_an_untrusted_leaf_minted_for_the_upstream_host() {
     require_peers!(Peer::Dovecot, Peer::Openssl, Peer::Python3);
     let corpus = Corpus::small();
     let dovecot = Dovecot::start(&corpus.messages, DovecotOptions::default()).unwrap();
@@ -188,11 +209,14 @@ fn plaintext_server_leg_gets_a_leaf_minted_for_the_upstream_host() {
     );
     let files = tempfile::tempdir().unwrap();
     let ca = client_file(&config, "pki/ca.crt", files.path());
+    // SPEC §4: a plaintext server leg never gets a Proxy Authority certificate; with
+    // `mirror-untrusted` the untrusted CA signs the leaf (see also trust_downgrade.rs).
+    let untrusted = client_file(&config, "pki/untrusted-ca.crt", files.path());
     let popgate = Popgate::start(config).unwrap();
     let probe = tls_probe(
         popgate.pop3s_addr(),
         ProbeMode::Implicit,
-        &ca,
+        &untrusted,
         ProbeVersions::Default,
         &["USER alice", "PASS secret", "STAT"],
     )
@@ -202,7 +226,12 @@ fn plaintext_server_leg_gets_a_leaf_minted_for_the_upstream_host() {
         probe.responses.iter().all(|r| r.starts_with("+OK")),
         "{probe:?}"
     );
-    let text = certificate_text(&probe.peer_cert_pem.unwrap()).unwrap();
+    let leaf = probe.peer_cert_pem.unwrap();
+    assert!(
+        !verifies_against(&leaf, &ca).unwrap(),
+        "signed by the Proxy Authority"
+    );
+    let text = certificate_text(&leaf).unwrap();
     assert!(text.contains("IP Address:127.0.0.1"), "{text}");
     assert!(!text.contains("DNS:localhost"), "{text}");
     popgate

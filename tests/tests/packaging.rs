@@ -23,7 +23,7 @@ use std::time::Duration;
 use popgate_tests::popgate::popgate_bin;
 use popgate_tests::process::{run_ok, run_with_timeout, ChildGuard};
 use popgate_tests::skip::is_root;
-use popgate_tests::{free_port, wait_for_accept};
+use popgate_tests::{free_port, wait_for_accept, ConfigDir, Popgate};
 use serde_json::{json, Value};
 
 /// `cargo deb` builds popgate in release mode: minutes on a cold target directory.
@@ -57,7 +57,9 @@ fn unit_file_passes_systemd_analyze_verify_and_security_review() {
         "CapabilityBoundingSet=CAP_NET_ADMIN CAP_NET_BIND_SERVICE",
         "NoNewPrivileges=yes",
         "ProtectSystem=strict",
-        "ReadWritePaths=/etc/popgate/quarantine /etc/popgate/pki",
+        "ReadOnlyPaths=/etc/popgate",
+        "StateDirectory=popgate",
+        "RuntimeDirectory=popgate",
         "KillSignal=SIGTERM",
         "TimeoutStopSec=45",
     ] {
@@ -328,6 +330,14 @@ fn runs_under_the_units_privileges() {
         policy["enabled"] = json!(true);
         policy["ports"] = json!({ "pop3": pop3, "pop3s": pop3s });
     });
+    // The enabled outbound policy inspects TLS: popgate refuses to run without its CAs.
+    run_ok(
+        Command::new("/usr/bin/popgate")
+            .args(["ca", "init", "--config"])
+            .arg(&config),
+        TOOL_TIMEOUT,
+    )
+    .unwrap();
     run_ok(
         Command::new("chown")
             .args(["-R", "popgate:popgate"])
@@ -373,13 +383,10 @@ fn runs_under_the_units_privileges() {
         status.lines().any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some(&uid.to_string())),
         "not running as popgate:\n{status}"
     );
-    // CAP_NET_BIND_SERVICE (10) and CAP_NET_ADMIN (12), nothing else.
-    let effective = status
-        .lines()
-        .find_map(|l| l.strip_prefix("CapEff:"))
-        .map(|v| u64::from_str_radix(v.trim(), 16).unwrap())
-        .unwrap();
-    assert_eq!(effective, (1 << 10) | (1 << 12), "CapEff {effective:#x}");
+    // CAP_NET_BIND_SERVICE (10) and CAP_NET_ADMIN (12) on the binding threads only,
+    // no_new_privs and that bounding set on every thread.
+    popgate_tests::threads::assert_confined(child.pid(), uid)
+        .unwrap_or_else(|err| panic!("{err:#}\n{}", log_text()));
     let exit = child.terminate(Duration::from_secs(40)).unwrap();
     assert!(
         exit.success(),
@@ -491,4 +498,123 @@ fn workspace_dir() -> PathBuf {
 
 fn packaging_dir() -> PathBuf {
     workspace_dir().join("packaging")
+}
+
+/// Opens one session (its upstream refuses, so it ends at once) and makes popgate reload,
+/// so that threads made on demand exist before their privileges are read.
+fn exercise(
+    addr: SocketAddr,
+    hangup: impl FnOnce(),
+    reloaded: impl Fn() -> bool,
+    log: impl Fn() -> String,
+) {
+    use std::io::Read;
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut reply = Vec::new();
+    let _ = stream.read_to_end(&mut reply);
+    hangup();
+    if let Err(err) =
+        popgate_tests::wait_until("popgate to reload", READY_TIMEOUT, || Ok(reloaded()))
+    {
+        panic!("{err:#}\n{}", log());
+    }
+}
+
+#[test]
+fn started_as_root_every_thread_ends_with_no_new_privs_and_two_capabilities_at_most() {
+    popgate_tests::require!(is_root(), "needs root");
+    let config = ConfigDir::relay("127.0.0.1:1")
+        .set("popgate.json", "/user", json!("nobody"))
+        .set("popgate.json", "/group", json!("nogroup"));
+    let mut popgate = Popgate::start(config).unwrap();
+    popgate
+        .wait_for_log("dropped privileges", READY_TIMEOUT)
+        .unwrap();
+    let pid = popgate.pid();
+    let addr = popgate.pop3_addr();
+    exercise(
+        addr,
+        || {
+            // SAFETY: kill has no memory preconditions; pid is our child.
+            unsafe { libc::kill(i32::try_from(pid).unwrap(), libc::SIGHUP) };
+        },
+        || {
+            let log = popgate.log_text();
+            assert!(!log.contains("rejected"), "{log}");
+            log.contains("configuration reloaded")
+        },
+        || popgate.log_text(),
+    );
+    let threads =
+        popgate_tests::threads::assert_confined(pid, account_id("passwd", "nobody")).unwrap();
+    assert!(
+        threads.iter().any(|t| t.name == "popgate-caps"),
+        "{threads:#?}"
+    );
+    popgate.stop().unwrap();
+}
+
+#[test]
+fn as_the_service_user_only_the_binding_threads_keep_the_units_capabilities() {
+    popgate_tests::require!(is_root(), "needs root");
+    let Some(setpriv) = tool("setpriv") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let config_dir = dir.path().join("config");
+    let config = ConfigDir::relay("127.0.0.1:1");
+    config.write(&config_dir).unwrap();
+    let port = config
+        .value(popgate_tests::popgate::RELAY_POLICY, "/ports/pop3")
+        .and_then(Value::as_u64)
+        .and_then(|p| u16::try_from(p).ok())
+        .unwrap();
+    let log_path = dir.path().join("popgate.log");
+    let log = fs::File::create(&log_path).unwrap();
+    // What packaging/popgate.service gives the process (User=, AmbientCapabilities=,
+    // CapabilityBoundingSet=, NoNewPrivileges=), with `nobody` for the service user.
+    let mut child = ChildGuard::spawn(
+        Command::new(setpriv)
+            .args([
+                "--reuid=nobody",
+                "--regid=nogroup",
+                "--clear-groups",
+                "--inh-caps=-all,+net_admin,+net_bind_service",
+                "--ambient-caps=-all,+net_admin,+net_bind_service",
+                "--bounding-set=-all,+net_admin,+net_bind_service",
+                "--no-new-privs",
+            ])
+            .arg(popgate_bin().unwrap())
+            .arg("run")
+            .arg("--config")
+            .arg(&config_dir)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log),
+        "popgate (as the service user)",
+    )
+    .unwrap();
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let log_text = || fs::read_to_string(&log_path).unwrap_or_default();
+    if let Err(err) = wait_for_accept(addr, READY_TIMEOUT) {
+        panic!("{err:#}; exited: {:?}\n{}", child.exited(), log_text());
+    }
+    let pid = child.pid();
+    exercise(
+        addr,
+        || {
+            // SAFETY: kill has no memory preconditions; pid is our child.
+            unsafe { libc::kill(i32::try_from(pid).unwrap(), libc::SIGHUP) };
+        },
+        || log_text().contains("configuration reloaded"),
+        log_text,
+    );
+    popgate_tests::threads::assert_confined(pid, account_id("passwd", "nobody"))
+        .unwrap_or_else(|err| panic!("{err:#}\n{}", log_text()));
+    let exit = child.terminate(Duration::from_secs(40)).unwrap();
+    assert!(exit.success(), "{exit}:\n{}", log_text());
 }

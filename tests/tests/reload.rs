@@ -729,3 +729,97 @@ fn a_reload_removing_inspection_while_an_oversize_message_is_held_still_ends_it(
     );
     assert_eq!(client.command("NOOP").unwrap(), b"+OK\r\n");
 }
+
+/// Root runs these tests; the unprivileged account popgate switches to.
+const SERVICE_USER: &str = "nobody";
+const SERVICE_GROUP: &str = "nogroup";
+
+#[test]
+fn started_as_root_with_a_user_it_keeps_reloading_after_the_switch() {
+    require_peers!(Peer::Dovecot, Peer::Openssl);
+    if !is_root() {
+        assert!(
+            !popgate_tests::peers::in_ci(),
+            "CI=true: this test needs root"
+        );
+        eprintln!("SKIPPED: started_as_root...: needs root");
+        return;
+    }
+    let corpus = Corpus::small();
+    let dovecot = dovecot(&corpus);
+    let pki_dir = tempfile::tempdir().unwrap();
+    let pki = popgate_tests::TestPki::generate(pki_dir.path()).unwrap();
+    // Keys 0600 owned by root, unreadable by the service user: no enabled policy needs
+    // them (TLS disabled), so neither the start nor a reload may read them.
+    let config = ConfigDir::relay(dovecot.pop3_addr())
+        .set("popgate.json", "/user", json!(SERVICE_USER))
+        .set("popgate.json", "/group", json!(SERVICE_GROUP))
+        .with_pki(&pki)
+        .unwrap();
+    let popgate = Popgate::start(config).unwrap();
+    popgate.wait_for_log("dropped privileges", WAIT).unwrap();
+    let relay = popgate.pop3_addr();
+    let dir = popgate.config_dir();
+    let cli = |verb: &str| {
+        let output = popgate_cli(
+            [OsStr::new("policy"), OsStr::new(verb), OsStr::new("relay")]
+                .into_iter()
+                .chain([OsStr::new("--config"), dir.as_os_str()]),
+        )
+        .unwrap();
+        assert!(
+            output.status.success(),
+            "policy {verb}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+
+    cli("disable");
+    wait_for_refusal(relay, TAKES_EFFECT).unwrap();
+    cli("enable");
+    wait_for_accept(relay, TAKES_EFFECT).unwrap();
+    let mut fresh = Pop3Client::logged_in(&dovecot.account().at(relay)).unwrap();
+    retr_all_identical(
+        &mut fresh,
+        &corpus,
+        "new session after re-enabling, as nobody",
+    );
+    let log = popgate.log_text();
+    assert_eq!(count_lines(&log, &[RELOADED]), 2, "{log}");
+    assert!(!log.contains(REJECTED), "{log}");
+}
+
+#[test]
+fn run_refuses_to_start_when_its_user_cannot_read_what_reloads_need() {
+    if !is_root() {
+        assert!(
+            !popgate_tests::peers::in_ci(),
+            "CI=true: this test needs root"
+        );
+        eprintln!("SKIPPED: run_refuses...: needs root");
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let parent = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(parent.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let dir = parent.path().join("config");
+    ConfigDir::relay("127.0.0.1:1")
+        .set("popgate.json", "/user", json!(SERVICE_USER))
+        .set("popgate.json", "/group", json!(SERVICE_GROUP))
+        .write(&dir)
+        .unwrap();
+    let policy = dir.join(RELAY_POLICY);
+    std::fs::set_permissions(&policy, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let output = popgate_cli([OsStr::new("run"), OsStr::new("--config"), dir.as_os_str()]).unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.ends_with(&format!(
+            "popgate: running as user nobody, the configuration cannot be read as a reload \
+             would read it; make {} and the keys enabled policies need readable by that user: \
+             policies/relay.json: Permission denied (os error 13)\n",
+            dir.display()
+        )),
+        "{stderr}"
+    );
+}

@@ -1,30 +1,8 @@
-//! Framing for the streaming inspector: where a header block ends, where the next
-//! `--boundary` starts, and the quoted-printable guard, on bytes as they arrive.
+//! Framing for the streaming inspector: where a header block ends and where the next
+//! `--boundary` starts, on bytes as they arrive.
 //!
 //! Plain byte scans (`position` over the buffer) with no per-byte state machine; the
 //! inspector in `mod.rs` decides what the findings mean. No I/O here.
-
-/// Bytes of a quoted-printable body (other than `=`, blanks and line breaks) that guarantee
-/// it decodes to at least two bytes.
-pub(super) const QP_ENOUGH: u8 = 4;
-
-/// Counts quoted-printable bytes that decode to something, up to [`QP_ENOUGH`] (then `None`).
-pub(super) fn count_qp(seen: &mut Option<u8>, bytes: &[u8]) {
-    let Some(count) = seen else {
-        return;
-    };
-    let mut count = *count;
-    for &byte in bytes {
-        if !matches!(byte, b'=' | b' ' | b'\t' | b'\r' | b'\n') {
-            count += 1;
-            if count >= QP_ENOUGH {
-                *seen = None;
-                return;
-            }
-        }
-    }
-    *seen = Some(count);
-}
 
 /// The length of the header block at the start of `bytes` including its blank line (up to
 /// the first empty line, `\n` or `\r\n` alone), or where to resume looking once more bytes

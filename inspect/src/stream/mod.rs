@@ -1,39 +1,44 @@
 //! Streaming inspection: forward a message to the client while it arrives.
 //!
 //! [`StreamInspector`] gives the same bytes and verdict as [`crate::inspect`] for rule sets in
-//! which no verdict can need the whole message (only `allow`/`strip` for parts, `allow`/`tag`
-//! for header rules, `unparseable: allow`, no antivirus). It holds back only what is not
+//! which no part or header verdict can need the whole message (only `allow`/`strip` for
+//! parts, `allow`/`tag` for header rules, no antivirus). It holds back only what is not
 //! decided yet: the top-level header block (a `tag` rewrites the Subject), each part's header
 //! block (its content type and file names decide a `strip`), and the few bytes at the end of
 //! a chunk that might start a boundary delimiter. A stripped part's replacement is emitted as
 //! soon as its header block is complete, and its body is skipped up to the next delimiter.
 //!
-//! The walk mirrors mail-parser 0.11 (see `walk.rs`) on a deliberately small subset: header
-//! blocks are parsed by mail-parser itself, and a part's body ends at the first
-//! `--boundary` of its multipart, wherever it stands. A message/rfc822 part without transfer
-//! encoding, one level deep, is followed the way mail-parser reads it in place: its nested
-//! header is held with the part's header, its single part or multipart ends at the enclosing
-//! boundary, and its decisions rank after the enclosing message's parts (the batch walk's
-//! order). Anything outside the subset (a delimiter not at a line start or followed by
-//! anything but a line break or `--`, another open multipart's boundary inside a part, a
-//! stripped container, deeper or transfer-encoded nested messages, multipart/digest, a
-//! sparse quoted-printable body, huge header blocks, deep nesting, an unfinished structure
-//! at the end) switches to *hold*: nothing more is emitted and [`StreamInspector::finish`]
-//! runs the batch [`crate::inspect`] on the whole message, emitting what follows the bytes
-//! already sent, or reports [`Diverged`] when those bytes are not a prefix of the batch
-//! output.
+//! The walk follows the strict reader of `structure` on a deliberately small subset: a
+//! delimiter is `--boundary` at a line start followed by a line break, or `--` and a line
+//! break. Anything outside the subset switches to *hold*: nothing more is emitted and
+//! [`StreamInspector::finish`] runs the batch [`crate::inspect`] on the whole message,
+//! emitting what follows the bytes already sent, or reports [`Diverged`] when those bytes are
+//! not a prefix of the batch output. That covers every ambiguity the batch judges under
+//! several readings (a `--boundary` not at a line start or followed by anything else,
+//! another open multipart's boundary inside a part, repeated `Content-*` fields that
+//! disagree, boundaries that prefix each other, a close delimiter before the first part),
+//! carriers (a TNEF part, a `begin` line or uuencoded file in a text part), damage when
+//! `unparseable` is not `allow` (a header that is no header, a base64 body with foreign
+//! bytes), a stripped container, deeper or transfer-encoded nested messages,
+//! multipart/digest, huge header blocks, deep nesting, and an unfinished structure at the
+//! end. A message/rfc822 part without transfer encoding, one level deep, is followed in
+//! place: its nested header is held with the part's header, and its single part or
+//! multipart ends at the enclosing boundary.
 //!
 //! No I/O and no clock here; the caller reads the server, unstuffs, restuffs and writes.
 
-use mail_parser::{HeaderName, MessagePart, MimeHeaders};
+use memchr::memmem;
 
+use crate::carrier;
+use crate::decode::TransferEncoding;
 use crate::inspection::{self, fill, part_decision, Output, Tally};
+use crate::parsed;
 use crate::rewrite::{self, eol_of, replacement_part, Plan};
 use crate::rules::Rules;
+use crate::structure::{Damage, EntityHeader, FieldChoice, Part, Target};
 use crate::verdict::{Decision, Verdict};
-use crate::walk::{self, Part, Target};
 
-use framing::{count_qp, find_delimiter, header_block_len, Found};
+use framing::{find_delimiter, header_block_len, Found};
 
 mod framing;
 
@@ -98,6 +103,9 @@ pub struct StreamInspector {
     eol: &'static str,
     /// What was emitted, as original ranges and new bytes (no copy of the message).
     emitted: Vec<Segment>,
+    /// Why the message is unparseable (`unparseable: allow` lets it pass; the outcome names
+    /// the rule, as the batch result does).
+    damaged: Option<String>,
 }
 
 #[derive(Debug)]
@@ -139,11 +147,15 @@ struct Scan {
     /// Whether this is the body of a nested message's single part (mail-parser ends it
     /// differently when the delimiter opens the body).
     nested: bool,
-    /// For a quoted-printable part: how many bytes that decode to something were seen, until
-    /// [`framing::QP_ENOUGH`]. mail-parser 0.11's decoder subtracts with overflow when such a body
-    /// decodes to almost nothing before the delimiter (a panic in builds with overflow
-    /// checks, after which the batch sees an unparseable message); such parts are held.
-    qp_seen: Option<u8>,
+    /// For a text part: its transfer encoding and body so far. A uuencoded file in it is a
+    /// carrier (see `carrier`); found at the part's end, it makes the inspector hold.
+    text: Option<(TransferEncoding, Vec<u8>)>,
+    /// For a base64 body, its content type: bytes outside the alphabet make the message
+    /// unparseable (as in the batch walk).
+    base64: Option<String>,
+    /// The line break that ends the part's header block: when a stripped part's body is
+    /// empty it belongs to the delimiter, which follows the replacement.
+    block_eol: &'static [u8],
 }
 
 #[derive(Debug)]
@@ -163,13 +175,12 @@ enum Step {
 impl StreamInspector {
     /// A streaming inspector for `rules`, or `None` when a verdict could need the whole
     /// message: antivirus on (`scanning`), a `content_types`/`file_names` verdict (rule or
-    /// default) other than `allow`/`strip`, a `headers` verdict other than `allow`/`tag`, or
-    /// `unparseable` other than `allow`. Oversize is the caller's business: the size limit
-    /// is not applied here.
+    /// default) other than `allow`/`strip`, or a `headers` verdict other than `allow`/`tag`.
+    /// Any `unparseable` verdict streams: damage makes the inspector hold. Oversize is the
+    /// caller's business: the size limit is not applied here.
     pub fn new(rules: &Rules, scanning: bool, quarantine_id: &str) -> Option<StreamInspector> {
         let part_ok = |v: &Verdict| matches!(v, Verdict::Allow | Verdict::Strip);
         let streamable = !scanning
-            && rules.unparseable == Verdict::Allow
             && part_ok(&rules.content_types.default)
             && rules.content_types.rules.iter().all(|(_, v)| part_ok(v))
             && part_ok(&rules.file_names.default)
@@ -196,6 +207,7 @@ impl StreamInspector {
             decisions: Vec::new(),
             eol: "\r\n",
             emitted: Vec::new(),
+            damaged: None,
         })
     }
 
@@ -234,7 +246,7 @@ impl StreamInspector {
         // other state goes to the batch walk, and so does `Swallow`: a top-level strip was
         // emitted from the header block alone, so the batch confirms the rest (rare, and
         // the body is dropped anyway).
-        if whole.len() == self.consumed && matches!(self.state, State::Trailer) {
+        if whole.len() == self.consumed && self.decided_at_end() {
             let pending = std::mem::take(&mut self.pending);
             self.emit_original(self.pending_start, &pending, out);
             return Ok(self.outcome());
@@ -251,12 +263,28 @@ impl StreamInspector {
         mut self: Box<Self>,
         out: &mut Vec<u8>,
     ) -> Result<StreamOutcome, Box<StreamInspector>> {
-        if matches!(self.state, State::Trailer) {
+        if self.decided_at_end() {
             let pending = std::mem::take(&mut self.pending);
             self.emit_original(self.pending_start, &pending, out);
             return Ok(self.outcome());
         }
         Err(self)
+    }
+
+    /// Whether the stream decided the message itself: it ended after its structure did, or
+    /// it is a single part whose last bytes (still pending) carry no file.
+    fn decided_at_end(&mut self) -> bool {
+        match &mut self.state {
+            State::Trailer => true,
+            State::Scan(scan) if self.boundaries.is_empty() => {
+                note_base64(&mut scan.base64, &self.pending, &mut self.damaged);
+                let mut text = scan.text.take();
+                let clean = collect_text(&mut text, &self.pending)
+                    && !text.is_some_and(|(encoding, body)| carries_files(encoding, &body));
+                clean && !self.damage_decides()
+            }
+            _ => false,
+        }
     }
 
     /// The hold path: the batch result, minus what was already emitted.
@@ -287,10 +315,15 @@ impl StreamInspector {
     }
 
     fn outcome(mut self) -> StreamOutcome {
-        // The batch walk's order: the top-level parts, then each nested message's parts.
-        self.decisions.sort_by_key(|(owner, _)| *owner);
+        // Document order, as the batch walk meets the parts.
         for (_, decision) in std::mem::take(&mut self.decisions) {
             self.tally.record(decision);
+        }
+        if let Some(reason) = self.damaged.take() {
+            if self.tally.strongest.verdict == Verdict::Allow {
+                self.tally.strongest.rule = "unparseable".to_owned();
+                self.tally.strongest.reason = reason;
+            }
         }
         let Decision {
             verdict,
@@ -364,17 +397,14 @@ impl StreamInspector {
             return None;
         }
         self.tally.headers(&self.rules, block, headers);
-        let shape = shape_of(root)?;
-        if matches!(shape, Shape::Message) {
-            // mail-parser reads a top-level message/rfc822 without a boundary to end it.
+        if !EntityHeader::analyse(block).has_fields {
             return None;
         }
-        let part = Part {
-            content_type: walk::content_type_of(root),
-            file_names: walk::file_names_of(root),
-            is_container: matches!(shape, Shape::Multipart(_)),
-            target: Target::Root,
-        };
+        let (shape, part, body) = describe(block)?;
+        if matches!(shape, Shape::Message) {
+            // A top-level message/rfc822 is rare; the batch walk reads it.
+            return None;
+        }
         let tag = self.tally.tagged.then(|| self.rules.spam_tag.clone());
         let decision = part_decision(&self.rules, &part);
         if let Some(decision) = decision {
@@ -401,7 +431,20 @@ impl StreamInspector {
             None => self.emit_original(0, block, out),
         }
         match shape {
-            Shape::Leaf => self.state = State::Trailer,
+            // A single-part message: its body is checked as it passes (base64, carriers).
+            Shape::Leaf => {
+                self.state = State::Scan(Scan {
+                    region_start: block.len(),
+                    region_at_line_start: true,
+                    strip: None,
+                    preamble: false,
+                    nested: false,
+                    text: body.text.then(|| (body.encoding, Vec::new())),
+                    base64: (body.encoding == TransferEncoding::Base64)
+                        .then(|| body.content_type.clone()),
+                    block_eol: b"",
+                })
+            }
             Shape::Multipart(boundary) => self.open(boundary, block.len(), 0)?,
             Shape::Message => return None, // held above
         }
@@ -411,25 +454,27 @@ impl StreamInspector {
     /// Decides the header block of a part inside a multipart; `None` means hold.
     fn decide_part(&mut self, start: usize, block: &[u8], out: &mut Vec<u8>) -> Option<()> {
         let owner = self.owners.last().copied().unwrap_or(0);
-        let (shape, part, qp) = if is_blank_line(block) {
+        let (shape, part, body) = if is_blank_line(block) {
             let part = Part {
                 content_type: "text/plain".to_owned(),
                 file_names: Vec::new(),
                 is_container: false,
                 target: Target::Root,
             };
-            (Shape::Leaf, part, false)
-        } else {
-            let parsed = parsed_block(block)?;
-            let root = parsed.parts.first()?;
-            let shape = shape_of(root)?;
-            let part = Part {
-                content_type: walk::content_type_of(root),
-                file_names: walk::file_names_of(root),
-                is_container: !matches!(shape, Shape::Leaf),
-                target: Target::Root,
+            let body = Body {
+                encoding: TransferEncoding::Identity,
+                content_type: "text/plain".to_owned(),
+                text: true,
             };
-            (shape, part, !plain_transfer_encoding(root))
+            (Shape::Leaf, part, body)
+        } else {
+            // A delimiter line inside the block: the part is empty and the strict reader
+            // ends it there, which a header block scan cannot see.
+            if self.boundaries.iter().any(|b| has_delimiter_line(block, b)) {
+                return None;
+            }
+            parsed_block(block)?;
+            describe(block)?
         };
         let decision = part_decision(&self.rules, &part);
         match shape {
@@ -449,7 +494,7 @@ impl StreamInspector {
             }
             Shape::Message => None,
             Shape::Leaf => {
-                self.leaf(owner, start, block, decision, qp, false, out);
+                self.leaf(owner, start, block, decision, body, false, out);
                 Some(())
             }
         }
@@ -472,16 +517,11 @@ impl StreamInspector {
         if is_blank_line(block) || outer + outer_block.len() != start {
             return None;
         }
-        let parsed = parsed_block(block)?;
-        let root = parsed.parts.first()?;
-        let shape = shape_of(root)?;
-        let part = Part {
-            content_type: walk::content_type_of(root),
-            file_names: walk::file_names_of(root),
-            is_container: !matches!(shape, Shape::Leaf),
-            target: Target::Root,
-        };
-        let qp = !plain_transfer_encoding(root);
+        if self.boundaries.iter().any(|b| has_delimiter_line(block, b)) {
+            return None;
+        }
+        parsed_block(block)?;
+        let (shape, part, body) = describe(block)?;
         let decision = part_decision(&self.rules, &part);
         self.nested_messages += 1;
         let owner = self.nested_messages;
@@ -490,7 +530,7 @@ impl StreamInspector {
                 if decision.is_none() {
                     self.emit_original(outer, outer_block, out);
                 }
-                self.leaf(owner, outer, block, decision, qp, true, out);
+                self.leaf(owner, outer, block, decision, body, true, out);
                 Some(())
             }
             Shape::Multipart(boundary) if decision.is_none() => {
@@ -511,7 +551,7 @@ impl StreamInspector {
         start: usize,
         block: &[u8],
         decision: Option<Decision>,
-        qp: bool,
+        body: Body,
         nested: bool,
         out: &mut Vec<u8>,
     ) {
@@ -534,7 +574,13 @@ impl StreamInspector {
             strip,
             preamble: false,
             nested,
-            qp_seen: qp.then_some(0),
+            text: (body.text && strip.is_none()).then(|| (body.encoding, Vec::new())),
+            base64: (body.encoding == TransferEncoding::Base64).then(|| body.content_type.clone()),
+            block_eol: if block.ends_with(b"\r\n") {
+                b"\r\n"
+            } else {
+                b"\n"
+            },
         });
     }
 
@@ -555,7 +601,9 @@ impl StreamInspector {
             strip: None,
             preamble: true,
             nested: false,
-            qp_seen: None,
+            text: None,
+            base64: None,
+            block_eol: b"",
         });
         Some(())
     }
@@ -578,8 +626,14 @@ impl StreamInspector {
                 let drain = undecided.map_or(keep_from, |u| u.saturating_sub(2).min(keep_from));
                 if drain > 0 {
                     let bytes: Vec<u8> = self.pending.drain(..drain).collect();
+                    let mut hold = false;
                     if let State::Scan(scan) = &mut self.state {
-                        count_qp(&mut scan.qp_seen, &bytes);
+                        note_base64(&mut scan.base64, &bytes, &mut self.damaged);
+                        hold = !collect_text(&mut scan.text, &bytes);
+                    }
+                    if hold || self.damage_decides() {
+                        self.hold();
+                        return Step::Progress;
                     }
                     if !skipping {
                         self.emit_original(self.pending_start, &bytes, out);
@@ -606,11 +660,14 @@ impl StreamInspector {
         } else {
             self.pending[at - 1] == b'\n'
         };
-        let mut qp_seen = scan.qp_seen;
-        count_qp(&mut qp_seen, &self.pending[..at]);
+        let mut base64 = scan.base64.clone();
+        note_base64(&mut base64, &self.pending[..at], &mut self.damaged);
+        let mut text = scan.text.clone();
+        let carries = !collect_text(&mut text, &self.pending[..at])
+            || text.is_some_and(|(encoding, body)| carries_files(encoding, &body));
         // A nested message's part ends differently when the delimiter opens its body.
         let nested_edge = scan.nested && absolute == scan.region_start;
-        if !at_line_start || qp_seen.is_some() || nested_edge {
+        if !at_line_start || carries || nested_edge || self.damage_decides() {
             self.hold();
             return Step::Progress;
         }
@@ -622,16 +679,33 @@ impl StreamInspector {
             }
             (Some(b'\n'), _) => (after + 1, false),
             (Some(b'\r'), Some(b'\n')) => (after + 2, false),
-            (Some(b'-'), Some(b'-')) if !scan.preamble => (after + 2, true),
+            // A close delimiter counts only with a line break after it (the strict reader's
+            // rule); at the very end of the message the batch walk decides.
+            (Some(b'-'), Some(b'-')) if !scan.preamble => {
+                match (self.pending.get(after + 2), self.pending.get(after + 3)) {
+                    (Some(b'\n'), _) | (Some(b'\r'), Some(b'\n')) => (after + 2, true),
+                    (None, _) | (Some(b'\r'), None) => {
+                        self.state = State::Scan(scan);
+                        return Step::Wait;
+                    }
+                    _ => {
+                        self.hold();
+                        return Step::Progress;
+                    }
+                }
+            }
             _ => {
                 self.hold();
                 return Step::Progress;
             }
         };
         let from = match scan.strip {
-            // mail-parser: the part ends before the line break that precedes the delimiter,
-            // or at the body start when the delimiter opens the body.
-            Some(_) if absolute == scan.region_start => at,
+            // The part ends before the line break that precedes the delimiter (RFC 2046);
+            // when the delimiter opens the body, that is the header block's last one.
+            Some(_) if absolute == scan.region_start => {
+                self.emit_new(scan.block_eol.to_vec(), out);
+                at
+            }
             Some(_) if at >= 2 && self.pending[at - 2] == b'\r' => at - 2,
             Some(_) => at - 1,
             None => 0,
@@ -654,10 +728,18 @@ impl StreamInspector {
                 strip: None,
                 preamble: false,
                 nested: false,
-                qp_seen: None,
+                text: None,
+                base64: None,
+                block_eol: b"",
             })
         };
         Step::Progress
+    }
+
+    /// Whether damage was seen and `unparseable` is not `allow`: the batch result decides
+    /// (the caller ends the session if bytes already went out; the retry is judged whole).
+    fn damage_decides(&self) -> bool {
+        self.damaged.is_some() && self.rules.unparseable != Verdict::Allow
     }
 
     fn hold(&mut self) {
@@ -693,47 +775,106 @@ enum Shape {
     Message,
 }
 
-/// The shape of a part, or `None` when the streaming walk does not follow it (nested
-/// messages, digests, missing boundaries, unusual spelling of the type).
-fn shape_of(part: &MessagePart<'_>) -> Option<Shape> {
-    let Some(content_type) = part.content_type() else {
-        return Some(Shape::Leaf);
-    };
-    let ctype = content_type.ctype();
-    let subtype = content_type.subtype().unwrap_or("");
-    if ctype.eq_ignore_ascii_case("message") {
-        let nested = ["rfc822", "global"]
-            .iter()
-            .any(|s| subtype.eq_ignore_ascii_case(s));
-        if !nested {
-            return Some(Shape::Leaf);
-        }
-        // Exactly as mail-parser spells it, without a transfer encoding: parsed in place.
-        let exact = ctype == "message" && (subtype == "rfc822" || subtype == "global");
-        let in_place = plain_transfer_encoding(part)
-            && part
-                .content_transfer_encoding()
-                .is_none_or(|e| !e.trim().eq_ignore_ascii_case("base64"));
-        return (exact && in_place).then_some(Shape::Message);
-    }
-    if !ctype.eq_ignore_ascii_case("multipart") {
-        return Some(Shape::Leaf);
-    }
-    if ctype != "multipart" || subtype.eq_ignore_ascii_case("digest") {
+/// What the streaming walk makes of a part's header block, or `None` when it does not
+/// follow it: repeated fields that disagree (the batch walk judges every reading), a TNEF
+/// carrier, a digest, a multipart without boundary, a transfer-encoded nested message.
+/// The third value is the body's transfer encoding and whether the part is text (its body
+/// may carry uuencoded files).
+fn describe(block: &[u8]) -> Option<(Shape, Part, Body)> {
+    let header = EntityHeader::analyse(block);
+    if !header.ambiguity.is_empty() {
         return None;
     }
-    match content_type.attribute("boundary") {
-        Some(boundary) if !boundary.is_empty() => {
-            Some(Shape::Multipart(boundary.as_bytes().to_vec()))
-        }
-        _ => None,
+    let view = header.view(FieldChoice::First, "text/plain");
+    if carrier::is_tnef(&view.content_type, &header.names) {
+        return None;
     }
+    let identity = view.encoding == TransferEncoding::Identity;
+    let shape = match view.content_type.as_str() {
+        "multipart/digest" => return None,
+        mime if mime.starts_with("multipart/") => {
+            Shape::Multipart(view.boundary.clone()?.into_bytes())
+        }
+        "message/rfc822" | "message/global" if identity => Shape::Message,
+        "message/rfc822" | "message/global" => return None,
+        _ => Shape::Leaf,
+    };
+    let body = Body {
+        encoding: view.encoding,
+        content_type: view.content_type.clone(),
+        text: matches!(shape, Shape::Leaf) && carrier::may_hold_uuencode(&view.content_type),
+    };
+    let part = Part {
+        is_container: !matches!(shape, Shape::Leaf),
+        content_type: view.content_type,
+        file_names: header.names,
+        target: Target::Root,
+    };
+    Some((shape, part, body))
+}
+
+/// How a leaf's body is checked while it passes.
+#[derive(Debug, Clone)]
+struct Body {
+    encoding: TransferEncoding,
+    content_type: String,
+    /// A text part: uuencoded files in it are carriers.
+    text: bool,
+}
+
+/// Whether a line of `block` starts with `--boundary`.
+fn has_delimiter_line(block: &[u8], boundary: &[u8]) -> bool {
+    let mut needle = b"\n--".to_vec();
+    needle.extend_from_slice(boundary);
+    (block.starts_with(b"--") && block[2..].starts_with(boundary))
+        || memmem::find(block, &needle).is_some()
+}
+
+/// Notes a base64 body with bytes outside the alphabet (once per part).
+fn note_base64(content_type: &mut Option<String>, bytes: &[u8], damaged: &mut Option<String>) {
+    if content_type.is_some() && !crate::decode::is_clean_base64(bytes) {
+        if let Some(content_type) = content_type.take() {
+            let damage = Damage::BadBase64 { content_type };
+            damaged.get_or_insert_with(|| damage.to_string());
+        }
+    }
+}
+
+/// The most body bytes of a transfer-encoded text part kept for the carrier check.
+const MAX_TEXT: usize = 4 * 1024 * 1024;
+
+/// Adds `bytes` of a text part's body to `text`; `false` means hold: a line starting with
+/// `begin` (a possible uuencoded file), or an encoded body too large to keep.
+fn collect_text(text: &mut Option<(TransferEncoding, Vec<u8>)>, bytes: &[u8]) -> bool {
+    let Some((encoding, kept)) = text else {
+        return true;
+    };
+    if *encoding != TransferEncoding::Identity {
+        kept.extend_from_slice(bytes);
+        return kept.len() <= MAX_TEXT;
+    }
+    // Identity: only the last few bytes are kept, so a `begin` split across chunks is seen.
+    if kept.is_empty() {
+        kept.push(b'\n');
+    }
+    kept.extend_from_slice(bytes);
+    let found =
+        memmem::find_iter(kept, b"begin").any(|i| i > 0 && matches!(kept[i - 1], b'\n' | b'\r'));
+    let keep_from = kept.len().saturating_sub(6);
+    kept.drain(..keep_from);
+    !found
+}
+
+/// Whether a transfer-encoded text body carries a uuencoded file.
+fn carries_files(encoding: TransferEncoding, body: &[u8]) -> bool {
+    encoding != TransferEncoding::Identity
+        && !carrier::uuencode_names(&encoding.decode(body)).is_empty()
 }
 
 /// Parses a complete header block (ending with its blank line) with mail-parser, and checks
 /// that mail-parser ends the block exactly where the streaming walk does.
-fn parsed_block(block: &[u8]) -> Option<walk::Parsed<'_>> {
-    let parsed = walk::parse(block).ok()?;
+fn parsed_block(block: &[u8]) -> Option<parsed::Parsed<'_>> {
+    let parsed = parsed::parse(block).ok()?;
     let root = parsed.parts.first()?;
     if root.offset_header != 0 || root.offset_body as usize != block.len() {
         return None;
@@ -747,27 +888,12 @@ fn parsed_block(block: &[u8]) -> Option<walk::Parsed<'_>> {
     // block still end here, now without the flag.
     let mut probe = block.to_vec();
     probe.extend_from_slice(b"X-Probe: 1\r\n\r\n");
-    let probed = walk::parse(&probe).ok()?;
+    let probed = parsed::parse(&probe).ok()?;
     let root = probed.parts.first()?;
     let ends_here = root.offset_header == 0
         && root.offset_body as usize == block.len()
         && !root.is_encoding_problem;
     ends_here.then_some(parsed)
-}
-
-/// Whether mail-parser reads the body as is or as base64 (no transfer encoding field, or
-/// 7bit, 8bit, binary or base64); anything else may be quoted-printable.
-fn plain_transfer_encoding(part: &MessagePart<'_>) -> bool {
-    let declared = part
-        .headers()
-        .iter()
-        .any(|h| h.name == HeaderName::ContentTransferEncoding);
-    match part.content_transfer_encoding() {
-        None => !declared,
-        Some(encoding) => ["7bit", "8bit", "binary", "base64"]
-            .iter()
-            .any(|e| encoding.trim().eq_ignore_ascii_case(e)),
-    }
 }
 
 fn strip_text(rules: &Rules, decision: &Decision) -> String {

@@ -5,8 +5,9 @@
 //! replaced atomically, so a refused command changes nothing. Keys are written 0600.
 //! - `init` refuses to replace any of `pki/ca.*`, `pki/untrusted-ca.*` without `--force`
 //!   (clients trusting the old authority would stop trusting popgate).
-//! - `import` and `install` replace `pki/ca.*` (that is what they are asked to do) and
-//!   create the untrusted CA when it is missing, since `run` needs both.
+//! - `import` refuses to replace `pki/ca.*` without `--force`, like `init`; `install`
+//!   replaces them (it completes the request `csr` started, itself guarded by `--force`).
+//!   Both create the untrusted CA when it is missing, since `run` needs both.
 //! - `csr` refuses to replace a pending key or an earlier request without `--force`: the
 //!   organisation may still be signing it.
 //! - `install` pairs the signed certificate with `pki/pending-ca.key`, refuses a certificate
@@ -34,6 +35,8 @@ pub const DEFAULT_SUBJECT: &str = "CN=popgate Proxy Authority";
 pub const UNTRUSTED_SUBJECT: &str = "CN=popgate untrusted CA";
 /// Validity of generated CAs, in days, unless `--days` says otherwise (ten years).
 pub const DEFAULT_DAYS: u32 = 3650;
+/// What replacing the Proxy Authority means, for the `--force` refusals.
+const NEW_AUTHORITY: &str = "clients must then trust the new Proxy Authority";
 /// The files `ca csr` writes into `--out`.
 const REQUEST_FILE: &str = "request.pem";
 const PRIVATE_KEY_FILE: &str = "privkey.pem";
@@ -68,6 +71,9 @@ pub enum CaCommand {
         /// The CA's private key (unencrypted PEM: PKCS#8, PKCS#1 or SEC1).
         #[arg(long, value_name = "FILE")]
         key: Option<PathBuf>,
+        /// Replace an existing Proxy Authority (pki/ca.crt, pki/ca.key).
+        #[arg(long)]
+        force: bool,
         #[command(flatten)]
         config: ConfigArg,
     },
@@ -152,9 +158,12 @@ pub fn execute(command: CaCommand) -> Result<ExitCode> {
             force,
             now,
         ),
-        CaCommand::Import { cert, key, config } => {
-            import(&Pki::new(&config.dir), &cert, key.as_deref(), now)
-        }
+        CaCommand::Import {
+            cert,
+            key,
+            force,
+            config,
+        } => import(&Pki::new(&config.dir), &cert, key.as_deref(), force, now),
         CaCommand::Csr {
             subject,
             out,
@@ -182,20 +191,11 @@ fn init(
     force: bool,
     now: OffsetDateTime,
 ) -> Result<()> {
-    let existing: Vec<String> = [CA_CERT, CA_KEY, UNTRUSTED_CERT, UNTRUSTED_KEY]
-        .iter()
-        .map(|file| pki.path(file))
-        .filter(|path| files::exists(path))
-        .map(|path| path.display().to_string())
-        .collect();
-    if !existing.is_empty() && !force {
-        bail!(
-            "{} already exist{}; nothing was changed (--force replaces them, and clients must \
-             then trust the new Proxy Authority)",
-            existing.join(", "),
-            if existing.len() == 1 { "s" } else { "" }
-        );
-    }
+    pki.refuse_to_replace(
+        &[CA_CERT, CA_KEY, UNTRUSTED_CERT, UNTRUSTED_KEY],
+        force,
+        NEW_AUTHORITY,
+    )?;
     let ca = Authority::generate(key_type, subject, days, now)
         .with_context(|| format!("generating the Proxy Authority {subject:?}"))?;
     let untrusted = Authority::generate(key_type, UNTRUSTED_SUBJECT, days, now)
@@ -221,7 +221,13 @@ fn init(
     Ok(())
 }
 
-fn import(pki: &Pki, cert_path: &Path, key_path: Option<&Path>, now: OffsetDateTime) -> Result<()> {
+fn import(
+    pki: &Pki,
+    cert_path: &Path,
+    key_path: Option<&Path>,
+    force: bool,
+    now: OffsetDateTime,
+) -> Result<()> {
     let cert_input = files::read(cert_path)?;
     let (cert_pem, key_pem, key_path) = match key_path {
         Some(key_path) => (cert_input, files::read(key_path)?, key_path),
@@ -236,6 +242,9 @@ fn import(pki: &Pki, cert_path: &Path, key_path: Option<&Path>, now: OffsetDateT
             (cert.into_bytes(), key.into_bytes(), cert_path)
         }
     };
+    // The input is judged first: a broken file is worth knowing about before `--force`.
+    pki::authority(cert_path, &cert_pem, key_path, &key_pem, now)?;
+    pki.refuse_to_replace(&[CA_CERT, CA_KEY], force, NEW_AUTHORITY)?;
     install_authority(pki, cert_path, &cert_pem, key_path, &key_pem, now)
 }
 
@@ -437,7 +446,7 @@ mod tests {
         let ca = Authority::generate(KeyType::EcdsaP256, "CN=Org", 30, now()).unwrap();
         let combined = dir.path().join("combined.pem");
         std::fs::write(&combined, format!("{}{}", ca.key_pem, ca.cert_pem)).unwrap();
-        import(&pki, &combined, None, now()).unwrap();
+        import(&pki, &combined, None, false, now()).unwrap();
         assert!(pki.path(UNTRUSTED_KEY).exists());
         let authority = pki.authority(now()).unwrap();
         assert_eq!(authority.cert_pem(), ca.cert_pem);

@@ -3,7 +3,8 @@
 //! `cert server` writes the Proxy Server certificate inbound clients are shown
 //! (`pki/server.crt`, `pki/server.key`): `--generate` signs a new one with the Proxy
 //! Authority, `--import` checks an existing pair (separate files, or one PEM holding both).
-//! Both check everything before writing, replace the files atomically, and keep the key 0600.
+//! Both check everything before writing, refuse to replace an existing pair without
+//! `--force` (like `ca init`), replace the files atomically, and keep the key 0600.
 //!
 //! `cert show` summarises `pki/ca.crt`, `pki/server.crt` and `pki/untrusted-ca.crt` (those
 //! that exist). A file that cannot be read is reported on stderr, the others are still
@@ -58,6 +59,9 @@ pub enum CertCommand {
         /// The imported certificate's private key.
         #[arg(long, value_name = "FILE", requires = "import")]
         key: Option<PathBuf>,
+        /// Replace an existing Proxy Server certificate and key.
+        #[arg(long)]
+        force: bool,
         #[command(flatten)]
         config: ConfigArg,
     },
@@ -83,13 +87,14 @@ pub fn execute(command: CertCommand) -> Result<ExitCode> {
             days,
             import,
             key,
+            force,
             config,
             ..
         } => {
             let pki = Pki::new(&config.dir);
             match import {
-                Some(cert) => import_pair(&pki, &cert, key.as_deref(), now)?,
-                None => generate(&pki, &san, days.unwrap_or(DEFAULT_SERVER_DAYS), now)?,
+                Some(cert) => import_pair(&pki, &cert, key.as_deref(), force, now)?,
+                None => generate(&pki, &san, days.unwrap_or(DEFAULT_SERVER_DAYS), force, now)?,
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -115,10 +120,14 @@ const ROLES: [(&str, &str); 3] = [
     ("untrusted", UNTRUSTED_CERT),
 ];
 
-fn generate(pki: &Pki, sans: &[String], days: u32, now: OffsetDateTime) -> Result<()> {
+/// What replacing the Proxy Server certificate means, for the `--force` refusal.
+const NEW_SERVER_CERT: &str = "inbound clients are then shown the new certificate";
+
+fn generate(pki: &Pki, sans: &[String], days: u32, force: bool, now: OffsetDateTime) -> Result<()> {
     let authority = pki.authority(now)?;
     let (cert_pem, key_pem) = server_cert::generate(&authority, sans, days, now)
         .context("generating the Proxy Server certificate")?;
+    pki.refuse_to_replace(&[SERVER_CERT, SERVER_KEY], force, NEW_SERVER_CERT)?;
     pki.write_pair(SERVER_CERT, &cert_pem, SERVER_KEY, &key_pem)?;
     println!(
         "Proxy Server certificate: {}\n  {}",
@@ -132,6 +141,7 @@ fn import_pair(
     pki: &Pki,
     cert_path: &Path,
     key_path: Option<&Path>,
+    force: bool,
     now: OffsetDateTime,
 ) -> Result<()> {
     let cert_input = files::read(cert_path)?;
@@ -151,6 +161,7 @@ fn import_pair(
     let chain = pki::certificates(cert_path, &cert)?;
     server_cert::check_pair(&cert, &key, now)
         .map_err(|err| pki::cert_error(err, cert_path, key_path, "the Proxy Server certificate"))?;
+    pki.refuse_to_replace(&[SERVER_CERT, SERVER_KEY], force, NEW_SERVER_CERT)?;
     let cert_pem = pki::chain_pem(&chain);
     pki.write_pair(
         SERVER_CERT,
@@ -308,6 +319,7 @@ mod tests {
             &Pki::new(dir.path()),
             &["localhost".to_owned()],
             30,
+            false,
             OffsetDateTime::now_utc(),
         )
         .unwrap_err();

@@ -23,6 +23,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use crate::privileges;
+
 /// popgate: transparent TLS-inspecting POP3 proxy.
 #[derive(Debug, Parser)]
 #[command(name = "popgate", version, about)]
@@ -95,8 +97,23 @@ fn report(result: anyhow::Result<ExitCode>) -> ExitCode {
 }
 
 fn run(dir: PathBuf) -> ExitCode {
+    // Before the runtime spawns its threads: they inherit what is set here (see
+    // `privileges`). An invalid configuration is left to `runtime::run` to report.
+    let plan = match crate::config::dir::load(&dir) {
+        Ok(config) => {
+            let global = config.global();
+            let plan = privileges::plan(global.user());
+            if let Err(err) = privileges::confine_process(plan, global.user(), global.group()) {
+                eprintln!("popgate: {err:#}");
+                return ExitCode::FAILURE;
+            }
+            plan
+        }
+        Err(_) => privileges::Plan::Unchanged,
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .on_thread_start(move || privileges::confine_runtime_thread(plan))
         .build()
     {
         Ok(runtime) => runtime,

@@ -84,6 +84,31 @@ impl Pki {
         authority(&cert_path, &cert, &key_path, &key, now)
     }
 
+    /// Refuses, unless `force`, when any of `files` exists: the administrator replaces keys
+    /// and certificates only on purpose (`--force`). `consequence` says what replacing them
+    /// means for clients. Nothing is written either way.
+    ///
+    /// # Errors
+    /// `"pki/ca.crt, pki/ca.key already exist; nothing was changed (--force replaces them,
+    /// and ...)"`, naming every existing file.
+    pub fn refuse_to_replace(&self, files: &[&str], force: bool, consequence: &str) -> Result<()> {
+        let existing: Vec<String> = files
+            .iter()
+            .map(|file| self.path(file))
+            .filter(|path| files::exists(path))
+            .map(|path| path.display().to_string())
+            .collect();
+        if existing.is_empty() || force {
+            return Ok(());
+        }
+        bail!(
+            "{} already exist{}; nothing was changed (--force replaces {}, and {consequence})",
+            existing.join(", "),
+            if existing.len() == 1 { "s" } else { "" },
+            if existing.len() == 1 { "it" } else { "them" },
+        )
+    }
+
     /// Writes a key (0600) and then its certificate (0644), creating `pki/` if needed.
     ///
     /// # Errors

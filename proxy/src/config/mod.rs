@@ -3,4 +3,5 @@
 
 pub mod dir;
 pub mod inspection_plan;
+pub mod pki_needs;
 pub mod prepared;

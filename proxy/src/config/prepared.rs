@@ -13,6 +13,7 @@ use popgate_policy::{CertificateValidation, Config, MinTlsVersion, TlsProfile};
 use rustls::{ClientConfig, ServerConfig};
 
 use super::inspection_plan::InspectionPlan;
+use super::pki_needs::{PkiNeeds, PkiRole};
 use crate::tls::config::{self as tls_config, MinVersion};
 use crate::tls::minting::Minting;
 use crate::tls::verify::{UpstreamValidator, Validation};
@@ -64,7 +65,8 @@ impl Prepared {
     /// Builds the run-time material for `config` read from `dir`.
     ///
     /// # Errors
-    /// A CA file of a profile, or the Proxy Server certificate, cannot be used.
+    /// A CA file of a profile cannot be used, or a `pki/` file an enabled policy needs is
+    /// missing or unusable (every such file, one per line; see `pki_needs`).
     pub fn new(config: Config, dir: &Path) -> Result<Prepared> {
         let mut profiles = HashMap::new();
         for profile in config.tls_profiles() {
@@ -81,10 +83,28 @@ impl Prepared {
                 (policy.name().to_owned(), plan)
             })
             .collect();
+        // Keys are read only when an enabled policy needs them, and a needed one that is
+        // missing or unusable rejects the configuration (as `popgate check` does).
+        let needs = PkiNeeds::of(&config);
+        let problems = needs.check(dir, time::OffsetDateTime::now_utc());
+        if !problems.is_empty() {
+            let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
+            anyhow::bail!("{}", lines.join("\n"));
+        }
+        let proxy_server = if needs.needs(PkiRole::ProxyServer) {
+            proxy_server_cert(dir)?
+        } else {
+            None
+        };
+        let minting = if needs.needs(PkiRole::ProxyAuthority) {
+            Minting::load(dir, needs.needs(PkiRole::UntrustedCa))?.map(Arc::new)
+        } else {
+            None
+        };
         Ok(Prepared {
             inspections,
-            proxy_server: proxy_server_cert(dir)?,
-            minting: Minting::load(dir)?.map(Arc::new),
+            proxy_server,
+            minting,
             config,
             dir: dir.to_owned(),
             profiles,

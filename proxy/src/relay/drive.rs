@@ -13,6 +13,7 @@ use super::pump::{flush_side, Interrupt, Pump};
 use super::server_leg::Attempts;
 use super::session_end::SessionEnd;
 use super::session_task::{refuse_client, Summary};
+use super::tunnel::{self, Copied, TunnelEnd};
 use crate::config::inspection_plan::InspectionPlan;
 use crate::config::prepared::Prepared;
 use crate::metrics::{self, Direction};
@@ -162,34 +163,47 @@ impl Driver<'_> {
         if !self.session.greeted() && self.attempts.handshake_failed(self.route, &failure, now) {
             return Err(RetryServer);
         }
-        refuse_client(self.client, server_tls_text(&failure)).await;
+        refuse_client(self.client, server_refusal_text(self.route, &failure)).await;
         Ok(SessionEnd::Tls(failure))
     }
 
-    /// Copies bytes opaquely after a passed-through STLS (`tls.action: allow`).
+    /// Copies bytes opaquely after a passed-through STLS (`tls.action: allow`), under the
+    /// action's idle timeout, with TCP keepalive on both sockets (SPEC §5).
     async fn tunnel(&mut self) -> SessionEnd {
         if let Err(err) = flush_side(self.session, self.client, Side::Client).await {
             return SessionEnd::io(Side::Client, err);
         }
-        match tokio::io::copy_bidirectional(self.client, self.server).await {
-            Ok((up, down)) => {
-                metrics::bytes(Direction::ClientToServer, up);
-                metrics::bytes(Direction::ServerToClient, down);
-                self.summary.bytes.from_client += up;
-                self.summary.bytes.from_server += down;
-                SessionEnd::Core(CloseReason::Finished)
+        for conn in [&*self.client, &*self.server] {
+            if let Some(tcp) = conn.tcp() {
+                tunnel::keepalive(tcp);
             }
-            Err(err) => SessionEnd::io(Side::Client, err),
+        }
+        let idle = self.route.session.idle_timeout;
+        let mut copied = Copied::default();
+        let end = tunnel::copy(self.client, self.server, idle, &mut copied).await;
+        metrics::bytes(Direction::ClientToServer, copied.from_client);
+        metrics::bytes(Direction::ServerToClient, copied.from_server);
+        self.summary.bytes.from_client += copied.from_client;
+        self.summary.bytes.from_server += copied.from_server;
+        match end {
+            TunnelEnd::Finished => SessionEnd::Core(CloseReason::Finished),
+            TunnelEnd::Idle => {
+                info!(
+                    idle_timeout_s = idle.as_secs(),
+                    "opaque tunnel idle; closed"
+                );
+                SessionEnd::Core(CloseReason::TimedOut(Side::Client))
+            }
+            TunnelEnd::Failed(err) => SessionEnd::io(Side::Client, err),
         }
     }
 }
 
-/// The `-ERR` text for a client whose server leg's TLS failed for good.
-pub fn server_tls_text(failure: &TlsFailure) -> &'static str {
-    if failure.is_handshake() {
-        "[SYS/TEMP] TLS to the mail server failed"
-    } else {
-        "[SYS/PERM] the mail server's certificate was refused"
+/// The client's `-ERR` text for a server leg that failed with `failure`.
+pub fn server_refusal_text(route: &Route, failure: &TlsFailure) -> &'static str {
+    match &route.tls.server {
+        Some(leg) => leg.refusal_text(failure),
+        None => "[SYS/TEMP] TLS to the mail server failed",
     }
 }
 

@@ -13,3 +13,4 @@ pub mod session_end;
 pub mod session_task;
 pub mod streaming;
 pub mod stuffing_stream;
+pub mod tunnel;

@@ -7,6 +7,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tracing::info;
 
+use super::tunnel::{self, Copied, TunnelEnd};
 use crate::metrics::{self, ConnectionResult, Direction};
 use crate::net::upstream::{self, ConnectOptions};
 
@@ -22,7 +23,8 @@ pub async fn refuse(mut client: TcpStream, text: &str, plaintext: bool) {
     let _ = client.shutdown().await;
 }
 
-/// Copies bytes opaquely between the client and the server.
+/// Copies bytes opaquely between the client and the server, under the action's `idle`
+/// timeout, with TCP keepalive on both sockets (SPEC §5).
 ///
 /// Cancel safety: dropping it closes both connections.
 pub async fn opaque(
@@ -31,6 +33,7 @@ pub async fn opaque(
     port: u16,
     connect: &ConnectOptions,
     timeout: Duration,
+    idle: Duration,
 ) {
     let mut server = match upstream::connect(host, port, connect, timeout).await {
         Ok(server) => server,
@@ -41,14 +44,22 @@ pub async fn opaque(
         }
     };
     metrics::connection(ConnectionResult::Accepted);
-    let result = tokio::io::copy_bidirectional(&mut client, &mut server).await;
-    let (from_client, from_server) = result.unwrap_or_default();
-    metrics::bytes(Direction::ClientToServer, from_client);
-    metrics::bytes(Direction::ServerToClient, from_server);
+    tunnel::keepalive(&client);
+    tunnel::keepalive(&server);
+    let mut copied = Copied::default();
+    let end = tunnel::copy(&mut client, &mut server, idle, &mut copied).await;
+    metrics::bytes(Direction::ClientToServer, copied.from_client);
+    metrics::bytes(Direction::ServerToClient, copied.from_server);
+    let result = match end {
+        TunnelEnd::Finished => "finished",
+        TunnelEnd::Idle => "timed_out",
+        TunnelEnd::Failed(_) => "peer_closed",
+    };
     info!(
-        result = "finished",
-        bytes_from_client = from_client,
-        bytes_from_server = from_server,
+        result,
+        idle_timeout_s = idle.as_secs(),
+        bytes_from_client = copied.from_client,
+        bytes_from_server = copied.from_server,
         "opaque session closed"
     );
 }

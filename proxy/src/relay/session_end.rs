@@ -12,7 +12,7 @@ use crate::tls::failure::{side_name, TlsFailure};
 #[derive(Debug, thiserror::Error)]
 pub enum SessionEnd {
     /// The POP3 core ended the session.
-    #[error("{}", close_text(.0))]
+    #[error("{0}")]
     Core(CloseReason),
     /// A socket failed or timed out.
     #[error("the {} connection failed: {source}", side_name(*.side))]
@@ -35,13 +35,7 @@ impl SessionEnd {
     /// A stable snake_case word for the log's `result` (and labels).
     pub fn kind(&self) -> &'static str {
         match self {
-            SessionEnd::Core(reason) => match reason {
-                CloseReason::Finished => "finished",
-                CloseReason::PeerClosed(_) => "peer_closed",
-                CloseReason::TimedOut(_) => "timed_out",
-                CloseReason::ProtocolViolation(..) => "protocol_violation",
-                CloseReason::Refused(_) => "refused",
-            },
+            SessionEnd::Core(reason) => reason.kind(),
             SessionEnd::Io { source, .. } if source.kind() == io::ErrorKind::TimedOut => {
                 "timed_out"
             }
@@ -54,18 +48,6 @@ impl SessionEnd {
     /// A socket error on `side`.
     pub fn io(side: Side, source: io::Error) -> SessionEnd {
         SessionEnd::Io { side, source }
-    }
-}
-
-fn close_text(reason: &CloseReason) -> String {
-    match reason {
-        CloseReason::Finished => "the session finished".into(),
-        CloseReason::PeerClosed(side) => format!("the {} closed the connection", side_name(*side)),
-        CloseReason::TimedOut(side) => format!("the {} was silent too long", side_name(*side)),
-        CloseReason::ProtocolViolation(side, text) => {
-            format!("the {} broke the protocol: {text}", side_name(*side))
-        }
-        CloseReason::Refused(text) => format!("refused: {text}"),
     }
 }
 

@@ -9,7 +9,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tracing::{debug, info};
 
-use super::drive::{server_tls_text, Driver, RetryServer};
+use super::drive::{server_refusal_text, Driver, RetryServer};
 use super::pump::{flush_side, ByteCounts};
 use super::server_leg::{self, Attempts, TlsState};
 use super::session_end::SessionEnd;
@@ -17,7 +17,7 @@ use crate::metrics::{self, ConnectionResult};
 use crate::net::conn::Conn;
 use crate::pop3::{Session, Side, UpstreamStls};
 use crate::route::Route;
-use crate::tls::legs::ClientHello;
+use crate::tls::legs::{ClientHello, Purpose};
 
 pub use super::opaque::{opaque, refuse};
 
@@ -103,7 +103,7 @@ async fn run(client: TcpStream, route: &Route, summary: &mut Summary) -> Session
             }
         };
         if let Some(hello) = hello.take() {
-            client = match Box::pin(finish_client(hello, route, summary)).await {
+            client = match Box::pin(finish_client(hello, route, summary, Purpose::Session)).await {
                 Ok(client) => client,
                 Err(end) => {
                     metrics::connection(ConnectionResult::TlsRefused);
@@ -193,6 +193,7 @@ async fn finish_client(
     hello: ClientHello,
     route: &Route,
     summary: &mut Summary,
+    purpose: Purpose,
 ) -> Result<Conn, SessionEnd> {
     let upstream = summary.tls.upstream_cert.take();
     route
@@ -203,6 +204,7 @@ async fn finish_client(
             &route.upstream_host,
             route.handshake_timeout,
             &mut summary.tls.summary,
+            purpose,
         )
         .await
         .map_err(|failure| {
@@ -212,8 +214,8 @@ async fn finish_client(
 }
 
 /// The server leg could not be set up: tell the client where a reply is possible. An
-/// implicit-TLS client whose ClientHello is waiting gets its handshake finished first, with
-/// the certificate it would have got for a plaintext server leg, so it can read the `-ERR`.
+/// implicit-TLS client whose ClientHello is waiting gets its handshake finished first, so it
+/// can read the `-ERR` ([`Purpose::RefusalOnly`]: nothing else crosses that connection).
 async fn setup_failed(
     client: &mut Conn,
     hello: Option<ClientHello>,
@@ -225,7 +227,7 @@ async fn setup_failed(
         SessionEnd::Tls(failure) => {
             metrics::connection(ConnectionResult::TlsRefused);
             info!(result = failure.kind(), reason = %failure, "server TLS failed");
-            server_tls_text(failure)
+            server_refusal_text(route, failure)
         }
         _ => {
             metrics::connection(ConnectionResult::UpstreamUnavailable);
@@ -234,7 +236,7 @@ async fn setup_failed(
     };
     if let Some(hello) = hello {
         summary.tls.upstream_cert = None;
-        match finish_client(hello, route, summary).await {
+        match finish_client(hello, route, summary, Purpose::RefusalOnly).await {
             Ok(conn) => *client = conn,
             Err(_) => return end,
         }

@@ -133,8 +133,10 @@ fn handle(shared: &Arc<Shared>, stream: TcpStream, client: SocketAddr, kind: Por
                 host,
                 port,
                 connect,
+                idle_timeout,
             } => {
-                session_task::opaque(stream, &host, port, &connect, shared_timeout(&prepared)).await
+                let timeout = shared_timeout(&prepared);
+                session_task::opaque(stream, &host, port, &connect, timeout, idle_timeout).await
             }
             Plan::Refuse(text) => {
                 info!(reason = %text, "session refused");

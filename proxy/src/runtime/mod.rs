@@ -123,6 +123,11 @@ pub async fn run(
     dir: PathBuf,
     ready: Option<tokio::sync::oneshot::Sender<Vec<SocketAddr>>>,
 ) -> Result<()> {
+    // First: a SIGHUP (`systemctl reload`) during start-up must queue a reload, not take
+    // the default action and end the process.
+    let mut hangup = signal(SignalKind::hangup()).context("installing SIGHUP handler")?;
+    let mut terminate = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
     let prepared = load(&dir)?;
     let global = prepared.config.global().clone();
     crate::logging::init(global.log_format(), global.log_level());
@@ -137,7 +142,9 @@ pub async fn run(
     }
     // Before the listeners: once a client can connect, an edit must not be missed. Before
     // the privilege drop: an inotify watch, once made, outlives the rights it needed.
-    let mut changes = crate::watch::DirWatcher::start(&dir);
+    // Its thread must not inherit this thread's capabilities (see `privileges`).
+    let mut changes =
+        crate::privileges::on_unprivileged_thread(|| crate::watch::DirWatcher::start(&dir));
     let limits = global.limits();
     let mut listeners = Listeners::default();
     let change = listeners
@@ -168,15 +175,26 @@ pub async fn run(
         ),
         None => None,
     };
+    let switching =
+        crate::privileges::plan(global.user()) == crate::privileges::Plan::SwitchFromRoot;
     crate::privileges::drop_to(global.user(), global.group())?;
+    if switching {
+        // Every reload reads the directory as this user: refuse to start now rather than
+        // reject every later reload (SPEC §4).
+        load(&dir).with_context(|| {
+            format!(
+                "running as user {}, the configuration cannot be read as a reload would read \
+                 it; make {} and the keys enabled policies need readable by that user",
+                global.user(),
+                dir.display()
+            )
+        })?;
+    }
     info!(listeners = ?listeners.addresses(), "popgate running");
     if let Some(ready) = ready {
         let _ = ready.send(listeners.addresses());
     }
 
-    let mut hangup = signal(SignalKind::hangup()).context("installing SIGHUP handler")?;
-    let mut terminate = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
-    let mut interrupt = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
     loop {
         tokio::select! {
             _ = hangup.recv() => reload(&shared, &mut listeners, "SIGHUP").await,

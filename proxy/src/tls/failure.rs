@@ -39,6 +39,12 @@ pub enum TlsFailureKind {
     /// popgate has no certificate to show the client.
     #[error("no certificate for the client: {0}")]
     NoClientCertificate(String),
+    /// An outbound client would be shown a certificate for a server leg that is not
+    /// validated TLS, and `invalid_certificate` is `block`.
+    #[error(
+        "the server leg is not TLS and invalid_certificate is block: no certificate for the client"
+    )]
+    UnvalidatedServerLeg,
     /// The route has no TLS for this leg.
     #[error("no TLS is configured on this leg")]
     NotConfigured,
@@ -82,7 +88,8 @@ impl TlsFailure {
             TlsFailureKind::Handshake(reason) => reason,
             TlsFailureKind::CertificateRefused(_)
             | TlsFailureKind::NoServerCertificate
-            | TlsFailureKind::NoClientCertificate(_) => TlsFailureReason::Certificate,
+            | TlsFailureKind::NoClientCertificate(_)
+            | TlsFailureKind::UnvalidatedServerLeg => TlsFailureReason::Certificate,
             TlsFailureKind::NotConfigured | TlsFailureKind::NotPlaintext => TlsFailureReason::Other,
         }
     }

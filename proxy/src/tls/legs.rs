@@ -42,12 +42,17 @@ pub enum ClientCert {
     Static(Arc<ServerConfig>),
     /// Outbound: a leaf minted by the Proxy Authority mirroring the upstream certificate (by
     /// the untrusted CA when that certificate is invalid). Without an upstream certificate
-    /// (plaintext server leg) the leaf names the client's SNI, else the upstream host.
+    /// (plaintext server leg) the leaf names the client's SNI, else the upstream host, and
+    /// `invalid_certificate` applies as to an invalid certificate: the untrusted CA signs
+    /// it, or the client's handshake is refused (SPEC §4: plaintext never looks secure).
     Minted {
         /// The authorities of the configuration.
         minting: Arc<Minting>,
         /// The profile's version floor.
         min: MinVersion,
+        /// `invalid_certificate: block`: refuse the client's TLS rather than mint with the
+        /// untrusted CA when the server leg is not validated TLS.
+        block_unvalidated: bool,
     },
 }
 
@@ -68,6 +73,8 @@ pub struct ServerLeg {
     /// `upstream_tls: opportunistic`: a failed handshake is retried once on a new
     /// connection, then the session goes on in plaintext and TLS is held down.
     pub fallback: Option<Fallback>,
+    /// `upstream_tls: mandatory` (or `force_encrypt`): no TLS, no session.
+    pub mandatory: bool,
 }
 
 /// How an opportunistic server leg falls back to plaintext.
@@ -77,6 +84,22 @@ pub struct Fallback {
     pub holddown: Duration,
     /// The server's plaintext port, for an implicit-TLS leg that falls back.
     pub plain_port: u16,
+}
+
+impl ServerLeg {
+    /// The `-ERR` text for a client whose server leg could not be set up because of
+    /// `failure`. A handshake that failed without timing out on a leg that TLS is mandatory
+    /// for will not get better by retrying: `[SYS/PERM]` (SPEC §4 `upstream_tls`).
+    pub fn refusal_text(&self, failure: &TlsFailure) -> &'static str {
+        match failure.reason {
+            TlsFailureKind::Timeout => "[SYS/TEMP] TLS to the mail server failed",
+            TlsFailureKind::Handshake(_) if self.mandatory => {
+                "[SYS/PERM] TLS to the mail server is required but failed"
+            }
+            TlsFailureKind::Handshake(_) => "[SYS/TEMP] TLS to the mail server failed",
+            _ => "[SYS/PERM] the mail server's certificate was refused",
+        }
+    }
 }
 
 /// TLS plans for both legs of a route.
@@ -95,6 +118,16 @@ pub struct UpstreamCert {
     pub leaf: CertificateDer<'static>,
     /// It passed the profile's validation (or validation is `none`).
     pub trusted: bool,
+}
+
+/// What the client's TLS connection will carry, for the choice of its certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// A POP3 session: credentials and mail may cross it.
+    Session,
+    /// One `-ERR` line explaining why there is no session, then the close; nothing the
+    /// client sends is read. Shown with the Proxy Authority so the client can read why.
+    RefusalOnly,
 }
 
 /// A client's ClientHello, read; the handshake goes on with [`TlsLegs::finish_client`].
@@ -177,6 +210,7 @@ impl TlsLegs {
 
     /// Completes the client's handshake with the certificate the route shows for `upstream`
     /// (`host` names the server when there is neither an upstream certificate nor SNI).
+    /// `purpose` says whether the connection will carry a session or only a refusal.
     ///
     /// Cancel safety: not cancel safe.
     pub async fn finish_client(
@@ -186,13 +220,14 @@ impl TlsLegs {
         host: &str,
         timeout: Duration,
         summary: &mut TlsSummary,
+        purpose: Purpose,
     ) -> Result<Conn, TlsFailure> {
         let leg = self
             .client
             .as_ref()
             .ok_or_else(|| TlsFailure::new(Side::Client, TlsFailureKind::NotConfigured))?;
         summary.client_sni.clone_from(&hello.sni);
-        let config = choose_certificate(&leg.cert, upstream, hello.sni.as_deref(), host)?;
+        let config = choose_certificate(&leg.cert, upstream, hello.sni.as_deref(), host, purpose)?;
         let accept = hello.start.into_stream(config);
         let tls = within(timeout, Side::Client, accept).await?;
         summary.client = negotiated(tls.get_ref().1);
@@ -217,7 +252,7 @@ impl TlsLegs {
             .map_err(|_| TlsFailure::new(Side::Client, TlsFailureKind::NotPlaintext))?;
         let hello = self.read_client_hello(tcp, timeout).await?;
         *conn = self
-            .finish_client(hello, upstream, host, timeout, summary)
+            .finish_client(hello, upstream, host, timeout, summary, Purpose::Session)
             .await?;
         Ok(())
     }
@@ -277,17 +312,38 @@ fn choose_certificate(
     upstream: Option<&UpstreamCert>,
     sni: Option<&str>,
     host: &str,
+    purpose: Purpose,
 ) -> Result<Arc<ServerConfig>, TlsFailure> {
-    let (minting, min) = match cert {
+    let (minting, min, block_unvalidated) = match cert {
         ClientCert::Static(config) => return Ok(config.clone()),
-        ClientCert::Minted { minting, min } => (minting, *min),
+        ClientCert::Minted {
+            minting,
+            min,
+            block_unvalidated,
+        } => (minting, *min, *block_unvalidated),
     };
     let subject = match upstream {
         Some(upstream) => Subject::Mirror {
             upstream: &upstream.leaf,
             trusted: upstream.trusted,
         },
-        None => Subject::Host(sni.unwrap_or(host)),
+        // Carries nothing but the refusal: no trust is lent to plaintext.
+        None if purpose == Purpose::RefusalOnly => Subject::Host {
+            name: sni.unwrap_or(host),
+            trusted: true,
+        },
+        None if block_unvalidated => {
+            metrics::tls_failure(Side::Client, TlsFailureReason::Certificate);
+            return Err(TlsFailure::new(
+                Side::Client,
+                TlsFailureKind::UnvalidatedServerLeg,
+            ));
+        }
+        // No validated TLS toward the server: never the Proxy Authority (SPEC §4).
+        None => Subject::Host {
+            name: sni.unwrap_or(host),
+            trusted: false,
+        },
     };
     let minted = minting.server_config(subject, min);
     // An upstream certificate that names nothing mintable: name the host instead, with the
@@ -295,7 +351,14 @@ fn choose_certificate(
     let minted = match (minted, upstream) {
         (Err(err), Some(up)) if up.trusted => {
             debug!(error = %err, "mirroring failed; minting for the host name");
-            minting.server_config(Subject::Host(sni.unwrap_or(host)), min)
+            let name = sni.unwrap_or(host);
+            minting.server_config(
+                Subject::Host {
+                    name,
+                    trusted: true,
+                },
+                min,
+            )
         }
         (result, _) => result,
     };

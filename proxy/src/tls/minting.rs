@@ -48,15 +48,23 @@ pub enum Subject<'a> {
         /// It passed the profile's validation.
         trusted: bool,
     },
-    /// No upstream certificate (plaintext server leg): a leaf naming only this host.
-    Host(&'a str),
+    /// No upstream certificate to mirror: a leaf naming only this host. `trusted` is false
+    /// when the server leg is not validated TLS (plaintext, fallback, hold-down): then the
+    /// untrusted CA signs it, so plaintext never looks secure to the client (SPEC §4).
+    Host {
+        /// The name the leaf carries.
+        name: &'a str,
+        /// The server leg is TLS and its certificate passed validation.
+        trusted: bool,
+    },
 }
 
 /// Why no certificate could be made for the client.
 #[derive(Debug, thiserror::Error)]
 pub enum MintFailure {
-    /// The upstream certificate is invalid and there is no untrusted CA to mirror it with.
-    #[error("upstream certificate is invalid and pki/untrusted-ca.crt is missing")]
+    /// The upstream certificate is invalid (or there is no validated server leg) and there
+    /// is no untrusted CA to sign the client's certificate with.
+    #[error("the server leg is not validated TLS and pki/untrusted-ca.crt is missing")]
     NoUntrustedCa,
     /// The CA crate refused.
     #[error("minting failed")]
@@ -67,16 +75,21 @@ pub enum MintFailure {
 }
 
 impl Minting {
-    /// Reads `pki/ca.crt` + `pki/ca.key` and, when present, `pki/untrusted-ca.crt` +
-    /// `pki/untrusted-ca.key` under `dir`; `None` without a Proxy Authority.
+    /// Reads `pki/ca.crt` + `pki/ca.key` and, when `with_untrusted` (a policy mirrors
+    /// invalid certificates) and present, `pki/untrusted-ca.crt` + `pki/untrusted-ca.key`
+    /// under `dir`; `None` without a Proxy Authority.
     ///
     /// # Errors
     /// Unreadable or unusable CA material, or no leaf key could be made.
-    pub fn load(dir: &Path) -> Result<Option<Minting>> {
+    pub fn load(dir: &Path, with_untrusted: bool) -> Result<Option<Minting>> {
         let Some(trusted) = authority(dir, "ca")? else {
             return Ok(None);
         };
-        let untrusted = authority(dir, "untrusted-ca")?;
+        let untrusted = if with_untrusted {
+            authority(dir, "untrusted-ca")?
+        } else {
+            None
+        };
         let process = process()?;
         let minter = |authority| -> Result<Minter> {
             let key = KeyPair::try_from(process.leaf_key.secret_pkcs8_der())
@@ -113,9 +126,14 @@ impl Minting {
                 };
                 process.cache.get_or_mint(minter, upstream, now)?
             }
-            Subject::Host(host) => process
-                .cache
-                .get_or_mint_for_host(&self.trusted, host, now)?,
+            Subject::Host { name, trusted } => {
+                let minter = if trusted {
+                    &self.trusted
+                } else {
+                    self.untrusted.as_ref().ok_or(MintFailure::NoUntrustedCa)?
+                };
+                process.cache.get_or_mint_for_host(minter, name, now)?
+            }
         };
         process.config_for(&minted, min)
     }

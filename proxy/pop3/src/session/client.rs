@@ -9,81 +9,122 @@ use super::{
     ClientState, ClientStls, CloseReason, Event, Forwarded, Internal, Pending, Pop3State, Session,
     Side, UpstreamStls, MAX_EARLY_CLIENT_BYTES, MAX_PENDING,
 };
-use crate::pop3::command::{Command, Verb};
+use crate::command::{is_blank, line_body_len, Command, Verb};
+use crate::login::{sasl_user, LoginAttempt, LoginMechanism, LoginResult};
+use crate::Violation;
 
 impl Session {
     pub(super) fn handle_client_bytes(&mut self, data: &[u8]) {
         match self.client_state {
             ClientState::AwaitingTls => {
                 // RFC 2595 §4 and the "NO STARTTLS" injection class: nothing may follow STLS.
-                self.violation(Side::Client, "bytes after STLS before the TLS handshake");
+                self.violation(Side::Client, Violation::ClientDataBeforeHandshake);
                 return;
             }
             ClientState::Tunnel => return,
-            ClientState::Commands | ClientState::Sasl => {}
+            ClientState::Commands | ClientState::Sasl { .. } => {}
         }
-        if let Some(byte) = data.iter().copied().find(|&b| is_forbidden(b)) {
-            let what = if self.client_in.is_empty() && data.first() == Some(&0x16) {
-                "TLS handshake on a plaintext POP3 connection"
-            } else {
-                "binary data where a command was expected"
-            };
-            debug!(byte, "client sent a forbidden byte");
-            self.fail_client("[SYS/PERM] invalid command, closing connection");
-            self.violation(Side::Client, what);
+        if self.client_eof {
             return;
         }
-        self.client_in.extend_from_slice(data);
+        if let Some(byte) = data.iter().copied().find(|&b| is_forbidden(b)) {
+            let violation = if self.client_in.is_empty() && data.first() == Some(&0x16) {
+                Violation::TlsRecordOnPlaintext
+            } else {
+                Violation::ForbiddenByte { byte }
+            };
+            self.fail_client("[SYS/PERM] invalid command, closing connection");
+            self.violation(Side::Client, violation);
+            return;
+        }
+        self.client_in.extend(data);
         self.process_client_input();
     }
 
-    /// Handles every complete line buffered from the client, as far as the state allows.
+    /// Handles every complete line buffered from the client, as far as the state and the
+    /// output bounds allow; after the client's EOF, ends the session once all is answered.
     pub(super) fn process_client_input(&mut self) {
         if !self.greeted {
             if self.client_in.len() > MAX_EARLY_CLIENT_BYTES {
-                self.violation(Side::Client, "too many bytes before the greeting");
+                self.violation(Side::Client, Violation::TooManyEarlyBytes);
             }
             return;
         }
         while !self.closing && !self.client_in.is_empty() {
             match self.client_state {
-                ClientState::Commands | ClientState::Sasl => {}
+                ClientState::Commands | ClientState::Sasl { client_turn: true } => {}
+                // The server's turn in a SASL exchange: the line waits for its answer.
+                ClientState::Sasl { client_turn: false } => break,
                 ClientState::AwaitingTls => {
-                    self.violation(Side::Client, "bytes after STLS before the TLS handshake");
+                    self.violation(Side::Client, Violation::ClientDataBeforeHandshake);
                     return;
                 }
                 ClientState::Tunnel => return,
             }
-            if self.pending.len() >= MAX_PENDING {
+            if self.pending.len() >= MAX_PENDING || self.output_full() {
                 return;
             }
             let limit = self.line_limit();
-            let Some(end) = memchr::memchr(b'\n', &self.client_in) else {
+            let Some(end) = memchr::memchr(b'\n', self.client_in.as_slice()) else {
                 if self.client_in.len() > limit {
                     self.fail_client("[SYS/PERM] command line too long, closing connection");
-                    self.violation(Side::Client, "command line too long");
+                    self.violation(Side::Client, Violation::CommandLineTooLong { limit });
                 }
-                return;
+                break;
             };
             if end + 1 > limit {
                 self.fail_client("[SYS/PERM] command line too long, closing connection");
-                self.violation(Side::Client, "command line too long");
+                self.violation(Side::Client, Violation::CommandLineTooLong { limit });
                 return;
             }
-            let line: Vec<u8> = self.client_in.drain(..=end).collect();
-            if self.client_state == ClientState::Sasl {
-                // A SASL reply: a credential, forwarded and never logged.
-                self.to_server.extend_from_slice(&line);
+            let line = self.client_in.as_slice()[..=end].to_vec();
+            self.client_in.consume(end + 1);
+            if line[..line_body_len(&line)].contains(&b'\r') {
+                // A server that takes CR as a line end would read two commands here.
+                self.fail_client("[SYS/PERM] invalid command, closing connection");
+                self.violation(Side::Client, Violation::BareCr);
+                return;
+            }
+            if matches!(self.client_state, ClientState::Sasl { .. }) {
+                self.sasl_response(&line);
             } else {
                 self.handle_command(Command::parse(&line));
             }
         }
+        if self.client_eof && !self.closing && self.pending.is_empty() && !self.has_client_line() {
+            // Everything the client sent before closing is answered (a trailing partial
+            // line was never a command).
+            self.close(CloseReason::Finished);
+        }
+    }
+
+    fn has_client_line(&self) -> bool {
+        memchr::memchr(b'\n', self.client_in.as_slice()).is_some()
+    }
+
+    /// A client line inside a SASL exchange: a credential, forwarded and never logged. A `*`
+    /// cancels the exchange (RFC 5034 §4); the server's `-ERR` to it ends it.
+    fn sasl_response(&mut self, line: &[u8]) {
+        self.to_server.extend_from_slice(line);
+        self.client_state = ClientState::Sasl { client_turn: false };
+        if let Some(LoginMechanism::Sasl(mechanism)) = &self.login_mechanism {
+            if let Some(user) = sasl_user(mechanism, self.sasl_responses, line) {
+                self.user_candidate = Some(user);
+            }
+        }
+        self.sasl_responses += 1;
     }
 
     fn line_limit(&self) -> usize {
-        let starts_auth =
-            self.client_in.len() >= 5 && self.client_in[..5].eq_ignore_ascii_case(b"AUTH ");
-        if self.client_state == ClientState::Sasl || starts_auth {
+        let input = self.client_in.as_slice();
+        let verb_at = input
+            .iter()
+            .position(|&b| !is_blank(b))
+            .unwrap_or(input.len());
+        let starts_auth = input.len() >= verb_at + 5
+            && input[verb_at..verb_at + 4].eq_ignore_ascii_case(b"AUTH")
+            && is_blank(input[verb_at + 4]);
+        if matches!(self.client_state, ClientState::Sasl { .. }) || starts_auth {
             self.config.max_sasl_line
         } else {
             self.config.max_command_line
@@ -107,7 +148,20 @@ impl Session {
                 if self.state == Pop3State::Authorization =>
             {
                 match self.login_refusal(&cmd) {
-                    Some(reply) => self.reply_local(&reply),
+                    Some(reply) => {
+                        // One attempt per refused login (a refused USER's PASS is not another).
+                        if let Some(mechanism) =
+                            login_mechanism(&cmd).filter(|_| verb != Verb::Pass)
+                        {
+                            self.events.push_back(Event::Login(LoginAttempt {
+                                user: cmd.user_name().or_else(|| self.user_candidate.clone()),
+                                mechanism,
+                                result: LoginResult::RefusedByPolicy,
+                                resp_code: Some("AUTH".into()),
+                            }));
+                        }
+                        self.reply_local(&reply);
+                    }
                     None => self.forward(cmd),
                 }
             }
@@ -144,8 +198,10 @@ impl Session {
         }
         match self.config.client_stls {
             ClientStls::Refuse => self.reply_local("-ERR STLS not available\r\n"),
-            ClientStls::Tunnel | ClientStls::Terminate if !self.client_in.is_empty() => {
-                self.violation(Side::Client, "commands pipelined after STLS");
+            ClientStls::Tunnel | ClientStls::Terminate
+                if !self.client_in.is_empty() || self.client_eof =>
+            {
+                self.violation(Side::Client, Violation::PipelinedAfterStls);
             }
             ClientStls::Tunnel => {
                 self.forward(cmd);
@@ -166,6 +222,9 @@ impl Session {
         let verb = cmd.verb();
         if let Some(name) = cmd.user_name() {
             self.user_candidate = Some(name);
+        }
+        if let Some(mechanism) = login_mechanism(&cmd) {
+            self.login_mechanism = Some(mechanism);
         }
         let numbers = cmd.numeric_args();
         let number = match verb {
@@ -189,8 +248,15 @@ impl Session {
             number,
             top_lines: top_lines.filter(|_| number.is_some()),
         }));
-        if verb == Verb::Auth && cmd.sasl_mechanism().is_some() {
-            self.client_state = ClientState::Sasl;
+        if let Some(mechanism) = cmd.sasl_mechanism() {
+            self.client_state = ClientState::Sasl { client_turn: false };
+            self.sasl_responses = 0;
+            if let Some(initial) = cmd.sasl_initial_response() {
+                if let Some(user) = sasl_user(&mechanism, 0, initial) {
+                    self.user_candidate = Some(user);
+                }
+                self.sasl_responses = 1;
+            }
         }
     }
 
@@ -222,8 +288,19 @@ impl Session {
     }
 
     /// Ends the session for a peer that broke the protocol.
-    pub(super) fn violation(&mut self, side: Side, what: &str) {
-        self.close(CloseReason::ProtocolViolation(side, what.to_string()));
+    pub(super) fn violation(&mut self, side: Side, violation: Violation) {
+        debug!(?side, violation = violation.kind(), "protocol violation");
+        self.close(CloseReason::ProtocolViolation(side, violation));
+    }
+}
+
+/// The login method a command starts, if it starts one (`USER` is completed by `PASS`).
+pub(super) fn login_mechanism(cmd: &Command) -> Option<LoginMechanism> {
+    match cmd.verb() {
+        Verb::User | Verb::Pass => Some(LoginMechanism::User),
+        Verb::Apop => Some(LoginMechanism::Apop),
+        Verb::Auth => cmd.sasl_mechanism().map(LoginMechanism::Sasl),
+        _ => None,
     }
 }
 

@@ -6,6 +6,8 @@ use proptest::prelude::*;
 
 use super::*;
 
+mod hostile;
+
 const GREETING: &[u8] = b"+OK Dovecot ready. <1896.697170952@dbc.mtview.ca.us>\r\n";
 const CAPA: &[u8] =
     b"+OK\r\nCAPA\r\nTOP\r\nUIDL\r\nRESP-CODES\r\nPIPELINING\r\nSTLS\r\nUSER\r\nSASL PLAIN LOGIN\r\n.\r\n";
@@ -21,6 +23,8 @@ struct Harness {
 
 impl Harness {
     fn new(config: SessionConfig) -> Harness {
+        // The fake clock's epoch: the one real reading, then time only moves by hand.
+        #[allow(clippy::disallowed_methods)]
         let now = Instant::now();
         Harness {
             session: Session::new(config, now),
@@ -187,10 +191,13 @@ fn overlong_body_line_closes_without_terminator() {
     h.server(&reply);
     let got = h.take_client();
     assert!(!got.ends_with(b".\r\n"), "{}", text(&got));
-    assert!(matches!(
+    assert_eq!(
         h.closed_for(),
-        Some(CloseReason::ProtocolViolation(Side::Server, _))
-    ));
+        Some(&CloseReason::ProtocolViolation(
+            Side::Server,
+            Violation::BodyLineTooLong { limit: 100 }
+        ))
+    );
 }
 
 #[test]
@@ -206,15 +213,22 @@ fn overlong_status_line_gets_err() {
 
 #[test]
 fn client_garbage_and_tls_hello_end_the_session_with_err() {
-    for garbage in [
-        &b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"[..],
-        b"\x00\xff\x01binary",
+    for (garbage, violation) in [
+        (
+            &b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"[..],
+            Violation::TlsRecordOnPlaintext,
+        ),
+        (b"\x00\xff\x01binary", Violation::ForbiddenByte { byte: 0 }),
     ] {
         let mut h = Harness::greeted(SessionConfig::default());
         h.client(garbage);
         assert!(text(&h.take_client()).starts_with("-ERR [SYS/PERM]"));
         assert_eq!(h.take_server(), b"");
         assert!(h.session.is_finished());
+        assert_eq!(
+            h.closed_for(),
+            Some(&CloseReason::ProtocolViolation(Side::Client, violation))
+        );
     }
 }
 
@@ -263,10 +277,13 @@ fn commands_pipelined_after_stls_are_an_injection() {
     h.client(b"STLS\r\nUSER x\r\n");
     assert_eq!(h.take_server(), b"", "USER must never reach the server");
     assert!(!h.events.contains(&Event::StartTls(Side::Client)));
-    assert!(matches!(
+    assert_eq!(
         h.closed_for(),
-        Some(CloseReason::ProtocolViolation(Side::Client, _))
-    ));
+        Some(&CloseReason::ProtocolViolation(
+            Side::Client,
+            Violation::PipelinedAfterStls
+        ))
+    );
 }
 
 #[test]
@@ -282,10 +299,13 @@ fn server_bytes_after_stls_ok_are_an_injection() {
     h.server(CAPA);
     assert_eq!(h.take_server(), b"STLS\r\n");
     h.server(b"+OK\r\n+OK injected\r\n");
-    assert!(matches!(
+    assert_eq!(
         h.closed_for(),
-        Some(CloseReason::ProtocolViolation(Side::Server, _))
-    ));
+        Some(&CloseReason::ProtocolViolation(
+            Side::Server,
+            Violation::ServerDataBeforeHandshake
+        ))
+    );
 }
 
 #[test]

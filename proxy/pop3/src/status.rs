@@ -29,6 +29,27 @@ impl Status {
     }
 }
 
+/// The RESP-CODE of a status line (RFC 2449 §8): `-ERR [AUTH] bad` gives `AUTH`. Only a
+/// well-formed code is returned (letters, digits, `/` and `-`, at most 64 octets), so it is
+/// safe in a log field.
+pub fn resp_code(line: &[u8]) -> Option<&str> {
+    let body = &line[..super::command::line_body_len(line)];
+    let space = body.iter().position(|&b| b == b' ')?;
+    let rest = body[space + 1..].strip_prefix(b"[")?;
+    let end = rest.iter().position(|&b| b == b']')?;
+    let code = &rest[..end];
+    let valid = !code.is_empty()
+        && code.len() <= 64
+        && code
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b == b'/' || b == b'-');
+    if valid {
+        std::str::from_utf8(code).ok()
+    } else {
+        None
+    }
+}
+
 fn starts_with_ignore_case(s: &[u8], prefix: &[u8]) -> bool {
     s.len() >= prefix.len() && s[..prefix.len()].eq_ignore_ascii_case(prefix)
 }
@@ -63,5 +84,15 @@ mod tests {
                 String::from_utf8_lossy(line)
             );
         }
+    }
+
+    #[test]
+    fn resp_codes_are_extracted_when_well_formed() {
+        assert_eq!(resp_code(b"-ERR [AUTH] bad\r\n"), Some("AUTH"));
+        assert_eq!(resp_code(b"-ERR [SYS/TEMP] later\r\n"), Some("SYS/TEMP"));
+        assert_eq!(resp_code(b"+OK [IN-USE]\r\n"), Some("IN-USE"));
+        assert_eq!(resp_code(b"-ERR no code\r\n"), None);
+        assert_eq!(resp_code(b"-ERR [a b] x\r\n"), None);
+        assert_eq!(resp_code(b"-ERR [AUTH\r\n"), None);
     }
 }

@@ -4,16 +4,16 @@
 //! Bodies are scanned in place and forwarded unchanged; only CAPA (and a bare AUTH's
 //! mechanism list) are collected and rewritten, and inspected messages go to the driver.
 
-use tracing::debug;
-
 use super::{
     BodyMode, ClientState, CloseReason, Event, Forwarded, Internal, Pending, Pop3State,
     ServerState, Session, Side, UpstreamStls, MAX_CAPA_BODY, MAX_UNSENT,
 };
-use crate::pop3::body::{self, BodyScanner};
-use crate::pop3::capa::{self, Capabilities};
-use crate::pop3::command::{line_body_len, Verb};
-use crate::pop3::status::Status;
+use crate::body::{self, BodyScanner, Scanned};
+use crate::capa::{self, Capabilities};
+use crate::command::{line_body_len, Verb};
+use crate::login::{LoginAttempt, LoginMechanism, LoginResult};
+use crate::status::{resp_code, Status};
+use crate::Violation;
 
 impl Session {
     pub(super) fn handle_server_bytes(&mut self, data: &[u8]) {
@@ -51,6 +51,11 @@ impl Session {
                     if self.to_client.len() >= MAX_UNSENT {
                         return i;
                     }
+                    if matches!(self.server_state, ServerState::Greeting) && rest[0] == 0x16 {
+                        self.fail_client("[SYS/TEMP] invalid greeting from server");
+                        self.violation(Side::Server, Violation::TlsRecordOnPlaintext);
+                        continue;
+                    }
                     let limit = self.config.max_status_line;
                     match memchr::memchr(b'\n', rest) {
                         Some(end) if end < limit => {
@@ -60,7 +65,7 @@ impl Session {
                         None if rest.len() <= limit => return i,
                         _ => {
                             self.fail_client("[SYS/TEMP] invalid response from server");
-                            self.violation(Side::Server, "status line too long");
+                            self.violation(Side::Server, Violation::StatusLineTooLong { limit });
                         }
                     }
                 }
@@ -70,24 +75,37 @@ impl Session {
                         return i;
                     }
                     match scanner.scan(rest) {
-                        Ok(None) => {
-                            i = input.len();
-                            self.body_bytes(rest, false);
+                        Ok(Scanned::Body(n)) => {
+                            i += n;
+                            if n > 0 {
+                                self.body_bytes(&rest[..n], false);
+                            }
+                            if n < rest.len() {
+                                // A `.` CR at a line start waits for the byte after it.
+                                return i;
+                            }
                         }
-                        Ok(Some(end)) => {
+                        Ok(Scanned::End(end)) => {
                             i += end;
                             self.body_bytes(&rest[..end], true);
                         }
-                        Err(err) => {
-                            debug!(%err, "server body line too long");
-                            self.fail_client("[SYS/TEMP] response from server too long");
-                            self.violation(Side::Server, "line in multi-line response too long");
+                        Err(violation) => {
+                            // The message ends here for nobody: no terminator goes out (the
+                            // -ERR too only when nothing of the response went out yet).
+                            let text = match violation {
+                                Violation::BodyLineTooLong { .. } => {
+                                    "[SYS/TEMP] response from server too long"
+                                }
+                                _ => "[SYS/TEMP] invalid response from server",
+                            };
+                            self.fail_client(text);
+                            self.violation(Side::Server, violation);
                         }
                     }
                 }
                 ServerState::AwaitingVerdict => return i,
                 ServerState::AwaitingTls | ServerState::Tunnel => {
-                    self.violation(Side::Server, "bytes after +OK to STLS before the handshake");
+                    self.violation(Side::Server, Violation::ServerDataBeforeHandshake);
                 }
             }
         }
@@ -99,16 +117,24 @@ impl Session {
             self.handle_greeting(line);
             return;
         }
+        if line[..line_body_len(line)].contains(&b'\r') {
+            // A client that takes CR as a line end would read two lines here.
+            self.fail_client("[SYS/TEMP] invalid response from server");
+            self.violation(Side::Server, Violation::BareCr);
+            return;
+        }
         let Some(status) = Status::parse(line) else {
             self.fail_client("[SYS/TEMP] invalid response from server");
-            self.violation(Side::Server, "not a status line");
+            self.violation(Side::Server, Violation::NotAStatusLine);
             return;
         };
         match self.pending.front() {
             None => {
-                // Unsolicited, e.g. Dovecot's "-ERR Disconnected for inactivity." before it
-                // closes: harmless to pass on, and it tells the client why.
-                self.to_client.extend_from_slice(line);
+                // SPEC §5: a status line nobody asked for would answer the client's next
+                // command (response smuggling). Even Dovecot's "-ERR Disconnected for
+                // inactivity." is not passed on: the session ends with our own -ERR.
+                self.fail_client("[SYS/TEMP] invalid response from server");
+                self.violation(Side::Server, Violation::UnsolicitedStatus);
             }
             Some(Pending::Forwarded(forwarded)) => {
                 let forwarded = Forwarded { ..*forwarded };
@@ -120,7 +146,7 @@ impl Session {
             }
             Some(Pending::Local(_) | Pending::ClientStls) => {
                 self.fail_client("[SYS/TEMP] internal error");
-                self.violation(Side::Server, "response with nothing outstanding");
+                self.violation(Side::Server, Violation::UnsolicitedStatus);
             }
         }
     }
@@ -149,7 +175,7 @@ impl Session {
             }
             _ => {
                 self.fail_client("[SYS/TEMP] invalid greeting from server");
-                self.violation(Side::Server, "invalid greeting");
+                self.violation(Side::Server, Violation::InvalidGreeting);
             }
         }
     }
@@ -157,29 +183,63 @@ impl Session {
     fn forwarded_response(&mut self, forwarded: Forwarded, status: Status, line: &[u8]) {
         let verb = forwarded.verb;
         match status {
-            Status::Continue if verb == Verb::Auth => self.to_client.extend_from_slice(line),
-            Status::Continue => {
-                self.fail_client("[SYS/TEMP] invalid response from server");
-                self.violation(Side::Server, "continuation outside AUTH");
-            }
+            Status::Continue => match (verb, self.client_state) {
+                (Verb::Auth, ClientState::Sasl { client_turn: false }) => {
+                    self.to_client.extend_from_slice(line);
+                    self.client_state = ClientState::Sasl { client_turn: true };
+                    self.process_client_input();
+                }
+                (Verb::Auth, ClientState::Sasl { client_turn: true }) => {
+                    self.fail_client("[SYS/TEMP] invalid response from server");
+                    self.violation(Side::Server, Violation::RepeatedSaslContinuation);
+                }
+                _ => {
+                    self.fail_client("[SYS/TEMP] invalid response from server");
+                    self.violation(Side::Server, Violation::ContinuationOutsideSasl);
+                }
+            },
             Status::Err => {
                 self.to_client.extend_from_slice(line);
                 if matches!(verb, Verb::Auth | Verb::Stls) {
                     self.client_state = ClientState::Commands;
                 }
+                self.login_result(verb, LoginResult::Failed, line);
                 self.response_done();
             }
             Status::Ok if forwarded.multiline_on_ok => self.start_body(forwarded, line),
             Status::Ok => {
                 self.to_client.extend_from_slice(line);
-                self.single_line_ok(verb);
+                self.single_line_ok(verb, line);
             }
         }
     }
 
-    fn single_line_ok(&mut self, verb: Verb) {
+    /// Emits [`Event::Login`] when `verb`'s response completes a login attempt.
+    fn login_result(&mut self, verb: Verb, result: LoginResult, line: &[u8]) {
+        let completes = match verb {
+            Verb::Pass | Verb::Apop => true,
+            // A bare AUTH (mechanism list) is no attempt.
+            Verb::Auth => matches!(self.login_mechanism, Some(LoginMechanism::Sasl(_))),
+            _ => false,
+        };
+        if !completes {
+            return;
+        }
+        let Some(mechanism) = self.login_mechanism.take() else {
+            return;
+        };
+        self.events.push_back(Event::Login(LoginAttempt {
+            user: self.user_candidate.clone(),
+            mechanism,
+            result,
+            resp_code: resp_code(line).map(str::to_owned),
+        }));
+    }
+
+    fn single_line_ok(&mut self, verb: Verb, line: &[u8]) {
         match verb {
             Verb::Pass | Verb::Apop | Verb::Auth => {
+                self.login_result(verb, LoginResult::Ok, line);
                 self.state = Pop3State::Transaction;
                 self.client_state = ClientState::Commands;
                 self.stats.user = self.user_candidate.clone();
@@ -270,7 +330,7 @@ impl Session {
                 collected.extend_from_slice(bytes);
                 if collected.len() > MAX_CAPA_BODY {
                     self.fail_client("[SYS/TEMP] invalid response from server");
-                    self.violation(Side::Server, "capability list too long");
+                    self.violation(Side::Server, Violation::CapabilityListTooLong);
                 } else if done {
                     let body = std::mem::take(collected);
                     self.server_state = ServerState::StatusLine;
@@ -356,7 +416,7 @@ impl Session {
             }
             (_, Status::Continue) => {
                 self.fail_client("[SYS/TEMP] invalid response from server");
-                self.violation(Side::Server, "continuation outside AUTH");
+                self.violation(Side::Server, Violation::ContinuationOutsideSasl);
             }
         }
     }

@@ -10,8 +10,11 @@
 //!    [`Session::deliver_message`] (after [`Event::MessageEnd`]);
 //! 2. output: [`Session::poll_event`] until `None`, then write [`Session::output`] for each
 //!    side and report what was written with [`Session::advance_output`];
-//! 3. read a side only while [`Session::wants_read`] says so (backpressure, and no bytes
-//!    may be read from a side whose TLS handshake is pending: those belong to rustls);
+//! 3. read a side only while [`Session::wants_read`] says so (backpressure: no more than
+//!    256 KiB wait for either side, popgate's own replies included, SPEC §5; no bytes may
+//!    be read from a side whose TLS handshake is pending: those belong to rustls; and none
+//!    from a client that closed its sending half, while the core still relays the replies
+//!    to what it sent, see [`Session::client_finished_sending`]);
 //! 4. stop when [`Session::is_finished`]: flush what is left for the client, then close both.
 //!
 //! The core forwards the server's bytes unchanged unless the proxy action says otherwise
@@ -28,6 +31,9 @@ use std::time::{Duration, Instant};
 use super::body::BodyScanner;
 use super::capa::{AuthPolicy, Capabilities};
 use super::command::Verb;
+use crate::input::InputBuffer;
+use crate::login::{LoginAttempt, LoginMechanism};
+use crate::Violation;
 
 /// One of the two peers of a session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -132,9 +138,12 @@ pub enum Event {
     Tunnel,
     /// A login succeeded; `user` is the clear-text user name when the method shows one.
     LoggedIn {
-        /// The user name from USER or APOP.
+        /// The user name from USER, APOP or a SASL PLAIN/LOGIN response.
         user: Option<String>,
     },
+    /// A login attempt completed (succeeded, failed, or refused by policy): for the log.
+    /// A success is followed by [`Event::LoggedIn`]. Never carries the credential.
+    Login(LoginAttempt),
     /// A RETR or TOP body begins; it arrives in [`Event::MessageData`] chunks, dot-stuffed as
     /// the server sent them; the last chunk ends with the terminator line (`.` CRLF).
     MessageStart {
@@ -163,10 +172,43 @@ pub enum CloseReason {
     PeerClosed(Side),
     /// A peer was silent for too long.
     TimedOut(Side),
-    /// A peer broke the protocol; the text is for the log.
-    ProtocolViolation(Side, String),
+    /// A peer broke the protocol.
+    ProtocolViolation(Side, Violation),
     /// The session was refused by policy (e.g. mandatory upstream TLS unavailable).
     Refused(String),
+}
+
+impl CloseReason {
+    /// A bounded snake_case label for log fields and metrics: the way the session ended,
+    /// with the violation's own kind for a protocol violation.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            CloseReason::Finished => "finished",
+            CloseReason::PeerClosed(_) => "peer_closed",
+            CloseReason::TimedOut(_) => "timed_out",
+            CloseReason::ProtocolViolation(_, violation) => violation.kind(),
+            CloseReason::Refused(_) => "refused",
+        }
+    }
+}
+
+/// Human text for the log: `server broke the protocol: not a status line`.
+impl std::fmt::Display for CloseReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let who = |side: &Side| match side {
+            Side::Client => "client",
+            Side::Server => "server",
+        };
+        match self {
+            CloseReason::Finished => f.write_str("finished"),
+            CloseReason::PeerClosed(side) => write!(f, "{} closed the connection", who(side)),
+            CloseReason::TimedOut(side) => write!(f, "{} timed out", who(side)),
+            CloseReason::ProtocolViolation(side, violation) => {
+                write!(f, "{} broke the protocol: {violation}", who(side))
+            }
+            CloseReason::Refused(text) => write!(f, "refused: {text}"),
+        }
+    }
 }
 
 /// What the driver sends the client for an inspected message.
@@ -209,7 +251,7 @@ pub struct Session {
     server_state: ServerState,
     /// Responses still owed to the client, oldest first.
     pending: VecDeque<Pending>,
-    client_in: Vec<u8>,
+    client_in: InputBuffer,
     server_in: Vec<u8>,
     to_client: Vec<u8>,
     to_server: Vec<u8>,
@@ -226,6 +268,13 @@ pub struct Session {
     client_tls: bool,
     server_caps: Option<Capabilities>,
     user_candidate: Option<String>,
+    /// The login method of the attempt in progress (set when its command is forwarded).
+    login_mechanism: Option<LoginMechanism>,
+    /// SASL responses the client sent in the current exchange (initial response included).
+    sasl_responses: u32,
+    /// The client closed its sending half: what it sent is relayed and answered, then the
+    /// session ends (a pipelined `DELE`/`QUIT` must reach the server).
+    client_eof: bool,
     stats: SessionStats,
     started: Instant,
     last_activity: Instant,
@@ -235,8 +284,14 @@ pub struct Session {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum ClientState {
     Commands,
-    /// Between AUTH and its final response: lines are SASL data, not commands.
-    Sasl,
+    /// Between AUTH and its final response: lines are SASL data, not commands. The exchange
+    /// is lock-step (RFC 5034 §4): the client may send one line per server continuation,
+    /// and lines sent while it is the server's turn wait unread, so they are classified by
+    /// what the server's answer makes them (a response, or a command after the exchange).
+    Sasl {
+        /// The server sent a continuation the client has not answered yet.
+        client_turn: bool,
+    },
     /// After STLS was accepted and before the handshake: any byte is an injection.
     AwaitingTls,
     Tunnel,
@@ -300,8 +355,8 @@ enum Internal {
 
 /// Client bytes buffered before the greeting, or while a TLS setup is pending.
 const MAX_EARLY_CLIENT_BYTES: usize = 4096;
-/// Stop reading a side while this much output for the other side is unsent.
-const MAX_UNSENT: usize = 256 * 1024;
+/// Stop reading a side while this much output for the other side is unsent (SPEC §5).
+pub const MAX_UNSENT: usize = 256 * 1024;
 /// Pipelined commands accepted before the proxy stops reading the client.
 const MAX_PENDING: usize = 256;
 /// A CAPA body larger than this is not a capability list.
@@ -317,7 +372,7 @@ impl Session {
             client_state: ClientState::Commands,
             server_state: ServerState::Greeting,
             pending: VecDeque::new(),
-            client_in: Vec::new(),
+            client_in: InputBuffer::default(),
             server_in: Vec::new(),
             to_client: Vec::new(),
             to_server: Vec::new(),
@@ -330,6 +385,9 @@ impl Session {
             client_tls,
             server_caps: None,
             user_candidate: None,
+            login_mechanism: None,
+            sasl_responses: 0,
+            client_eof: false,
             stats: SessionStats::default(),
             started: now,
             last_activity: now,
@@ -369,13 +427,26 @@ impl Session {
         }
         match side {
             Side::Client => {
-                // Without QUIT the server does not enter UPDATE: nothing is deleted.
-                let reason = if self.pending.is_empty() {
-                    CloseReason::Finished
+                // A half-close is how many clients end a pipelined `DELE n`/`QUIT`: what was
+                // sent is forwarded and its replies relayed before the session ends (without
+                // QUIT the server does not enter UPDATE: nothing is deleted).
+                self.client_eof = true;
+                if !self.greeted {
+                    // Nothing was answered yet, and nothing will be asked of the server.
+                    let reason = if self.pending.is_empty() {
+                        CloseReason::Finished
+                    } else {
+                        CloseReason::PeerClosed(Side::Client)
+                    };
+                    self.close(reason);
+                } else if matches!(
+                    self.client_state,
+                    ClientState::AwaitingTls | ClientState::Tunnel
+                ) {
+                    self.close(CloseReason::PeerClosed(Side::Client));
                 } else {
-                    CloseReason::PeerClosed(Side::Client)
-                };
-                self.close(reason);
+                    self.process_client_input();
+                }
             }
             Side::Server => self.server_closed(),
         }
@@ -507,6 +578,16 @@ impl Session {
         if side == Side::Client && self.to_client.len() < MAX_UNSENT {
             self.resume_server_input();
         }
+        if !self.output_full() {
+            self.process_client_input();
+        }
+    }
+
+    /// The client closed its sending half and the core is still relaying the replies to
+    /// what it sent: the driver must keep writing to the client and reading the server
+    /// (and not read the client) until [`Session::is_finished`].
+    pub fn client_finished_sending(&self) -> bool {
+        self.client_eof && !self.closing
     }
 
     /// Whether the driver should read from `side` now.
@@ -517,7 +598,8 @@ impl Session {
         match side {
             Side::Client => {
                 !matches!(self.client_state, ClientState::Tunnel)
-                    && self.to_server.len() < MAX_UNSENT
+                    && !self.client_eof
+                    && !self.output_full()
                     && self.pending.len() < MAX_PENDING
                     && self.client_in.len() <= self.config.max_sasl_line
             }
@@ -596,7 +678,19 @@ impl Session {
         if self.greeted {
             return Vec::new();
         }
-        std::mem::take(&mut self.client_in)
+        self.client_in.take()
+    }
+
+    /// Bytes waiting to be written to `side` (SPEC §5 bounds them: a side is not read while
+    /// more than 256 KiB wait for either side).
+    pub fn unsent(&self, side: Side) -> usize {
+        self.output(side).len()
+    }
+
+    /// Whether either output has reached the bound: client lines are not processed (their
+    /// replies, forwarded or made here, would pile up) until the driver writes some out.
+    fn output_full(&self) -> bool {
+        self.to_client.len() >= MAX_UNSENT || self.to_server.len() >= MAX_UNSENT
     }
 
     /// Whether the greeting or an upstream TLS setup is still outstanding.

@@ -43,20 +43,35 @@ pub struct Command {
     verb: Verb,
     /// The whole line as the client sent it, including its line ending.
     raw: Vec<u8>,
-    /// Byte range of the arguments within `raw` (after the first space, before the line end).
+    /// Byte range of the arguments within `raw` (after the blanks that follow the verb,
+    /// before the line end).
     args: std::ops::Range<usize>,
 }
 
 impl Command {
     /// Parses one complete line (ending in `\n`).
     ///
+    /// Parsed as leniently as any server reads it: blanks (SP or HTAB, any number) before
+    /// the verb and between arguments, so `PASS<TAB>secret` is a `PASS` (classified by
+    /// policy, never logged) whatever server is behind.
+    ///
     /// Never fails: an unknown or empty verb is [`Verb::Other`], which the server answers.
     pub fn parse(line: &[u8]) -> Command {
         let body_end = line_body_len(line);
         let body = &line[..body_end];
-        let verb_end = body.iter().position(|&b| b == b' ').unwrap_or(body.len());
-        let verb = classify(&body[..verb_end]);
-        let args_start = (verb_end + 1).min(body_end);
+        let verb_start = body
+            .iter()
+            .position(|&b| !is_blank(b))
+            .unwrap_or(body.len());
+        let verb_end = body[verb_start..]
+            .iter()
+            .position(|&b| is_blank(b))
+            .map_or(body.len(), |n| verb_start + n);
+        let verb = classify(&body[verb_start..verb_end]);
+        let args_start = body[verb_end..]
+            .iter()
+            .position(|&b| !is_blank(b))
+            .map_or(body_end, |n| verb_end + n);
         Command {
             verb,
             raw: line.to_vec(),
@@ -74,7 +89,7 @@ impl Command {
         &self.raw
     }
 
-    /// The argument bytes (everything after the verb and one space).
+    /// The argument bytes (everything after the verb and the blanks after it).
     pub fn args(&self) -> &[u8] {
         &self.raw[self.args.clone()]
     }
@@ -82,14 +97,14 @@ impl Command {
     /// The first argument, if any.
     pub fn first_arg(&self) -> Option<&[u8]> {
         self.args()
-            .split(|&b| b == b' ')
+            .split(|&b| is_blank(b))
             .find(|part| !part.is_empty())
     }
 
     /// The leading arguments that are decimal numbers (message number, TOP line count).
     pub fn numeric_args(&self) -> Vec<u32> {
         self.args()
-            .split(|&b| b == b' ')
+            .split(|&b| is_blank(b))
             .filter(|part| !part.is_empty())
             .map_while(|part| std::str::from_utf8(part).ok()?.parse().ok())
             .collect()
@@ -101,6 +116,18 @@ impl Command {
             Verb::Auth => self
                 .first_arg()
                 .map(|m| String::from_utf8_lossy(m).to_ascii_uppercase()),
+            _ => None,
+        }
+    }
+
+    /// The SASL initial response of `AUTH mechanism response` (RFC 5034 §4), if any.
+    pub fn sasl_initial_response(&self) -> Option<&[u8]> {
+        match self.verb {
+            Verb::Auth => self
+                .args()
+                .split(|&b| is_blank(b))
+                .filter(|part| !part.is_empty())
+                .nth(1),
             _ => None,
         }
     }
@@ -146,6 +173,11 @@ impl fmt::Debug for Command {
         };
         f.debug_tuple("Command").field(&shown).finish()
     }
+}
+
+/// SP or HTAB: what servers accept between a verb and its arguments.
+pub(crate) fn is_blank(byte: u8) -> bool {
+    byte == b' ' || byte == b'\t'
 }
 
 /// Length of a line without its `\r\n` or `\n` ending.
@@ -239,5 +271,25 @@ mod tests {
             Some("PLAIN")
         );
         assert_eq!(Command::parse(b"\r\n").verb(), Verb::Other);
+    }
+
+    #[test]
+    fn blanks_split_like_servers_read_them() {
+        let pass = Command::parse(b"PASS\tsecret\r\n");
+        assert_eq!(pass.verb(), Verb::Pass);
+        assert_eq!(pass.args(), b"secret");
+        assert!(!format!("{pass:?}").contains("secret"));
+        let user = Command::parse(b" \tUSER \t alice\r\n");
+        assert_eq!(user.verb(), Verb::User);
+        assert_eq!(user.user_name().as_deref(), Some("alice"));
+        let top = Command::parse(b"TOP\t3 \t 10\r\n");
+        assert_eq!(top.numeric_args(), vec![3, 10]);
+        let auth = Command::parse(b"AUTH\tPLAIN\t\tAGFsaWNlAHNlY3JldA==\r\n");
+        assert_eq!(auth.sasl_mechanism().as_deref(), Some("PLAIN"));
+        assert_eq!(
+            auth.sasl_initial_response(),
+            Some(&b"AGFsaWNlAHNlY3JldA=="[..])
+        );
+        assert!(Command::parse(b"LIST \r\n").is_multiline_on_ok());
     }
 }

@@ -1,0 +1,257 @@
+//! A small, bounded TNEF reader: the names of the attachments in a `winmail.dat`.
+//!
+//! TNEF (MS-OXTNEF) is a signature, a key, then attributes: level (1 message, 2
+//! attachment), a 32-bit id, a 32-bit length, the data and a 16-bit checksum. Attachment
+//! names are in `attAttachTitle` (8-bit string) and, for long names, in the MAPI property
+//! `PR_ATTACH_LONG_FILENAME` inside `attAttachment`. The one crate found (`tnef` 0.1.1, "a
+//! basic TNEF parser") is an early 0.1 release; only names are needed here, so this small
+//! reader reads just those and never panics: every length is checked against what is
+//! left. No I/O here.
+
+/// TNEF signature, little-endian.
+const SIGNATURE: u32 = 0x223E_9F78;
+/// attAttachTitle: the attachment's (short) file name.
+const ATT_ATTACH_TITLE: u32 = 0x0001_8010;
+/// attAttachment: the attachment's MAPI properties.
+const ATT_ATTACHMENT: u32 = 0x0006_9005;
+/// attMAPIProps at message level can hold embedded names too; only attachment level is read.
+const LEVEL_ATTACHMENT: u8 = 2;
+/// MAPI property ids holding file names: PR_ATTACH_LONG_FILENAME, PR_ATTACH_FILENAME,
+/// PR_DISPLAY_NAME.
+const NAME_PROPS: [u16; 3] = [0x3707, 0x3704, 0x3001];
+/// Attributes read at most (a real winmail.dat has a few dozen).
+const MAX_ATTRIBUTES: usize = 100_000;
+
+/// Why a TNEF body could not be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum TnefError {
+    /// The body does not start with the TNEF signature.
+    #[error("not a TNEF stream")]
+    NoSignature,
+    /// An attribute runs past the end of the body.
+    #[error("TNEF attribute truncated at byte {offset}")]
+    Truncated {
+        /// Where the attribute starts.
+        offset: usize,
+    },
+    /// More attributes than any real TNEF stream has.
+    #[error("too many TNEF attributes")]
+    TooManyAttributes,
+}
+
+/// The attachment names in a TNEF stream.
+pub(crate) fn attachment_names(data: &[u8]) -> Result<Vec<String>, TnefError> {
+    let mut reader = Reader { data, at: 0 };
+    if reader.u32() != Some(SIGNATURE) {
+        return Err(TnefError::NoSignature);
+    }
+    reader.u16().ok_or(TnefError::Truncated { offset: 4 })?;
+    let mut names = Vec::new();
+    let mut count = 0;
+    while reader.at < data.len() {
+        count += 1;
+        if count > MAX_ATTRIBUTES {
+            return Err(TnefError::TooManyAttributes);
+        }
+        let offset = reader.at;
+        let truncated = TnefError::Truncated { offset };
+        let level = reader.u8().ok_or(truncated)?;
+        let id = reader.u32().ok_or(truncated)?;
+        let len = reader.u32().ok_or(truncated)? as usize;
+        let value = reader.take(len).ok_or(truncated)?;
+        reader.u16().ok_or(truncated)?;
+        if level != LEVEL_ATTACHMENT {
+            continue;
+        }
+        match id {
+            ATT_ATTACH_TITLE => names.push(c_string(value)),
+            // A property list that cannot be read still leaves the title.
+            ATT_ATTACHMENT => names.extend(mapi_names(value)),
+            _ => {}
+        }
+    }
+    names.retain(|n| !n.is_empty());
+    Ok(names)
+}
+
+/// String values of the name properties in a MAPI property list; stops at the first
+/// property it cannot size.
+fn mapi_names(data: &[u8]) -> Vec<String> {
+    let mut reader = Reader { data, at: 0 };
+    let mut names = Vec::new();
+    let Some(count) = reader.u32() else {
+        return names;
+    };
+    for _ in 0..count.min(10_000) {
+        let (Some(kind), Some(id)) = (reader.u16(), reader.u16()) else {
+            break;
+        };
+        if id >= 0x8000 && reader.skip_named_property().is_none() {
+            break;
+        }
+        let multi = kind & 0x1000 != 0;
+        let base = kind & !0x1000;
+        let values = if multi || matches!(base, 0x1E | 0x1F | 0x102 | 0x0D) {
+            match reader.u32() {
+                Some(n) if multi || matches!(base, 0x1E | 0x1F | 0x102 | 0x0D) => n,
+                _ => break,
+            }
+        } else {
+            1
+        };
+        let mut ok = true;
+        for _ in 0..values.min(10_000) {
+            let value = match base {
+                0x02 | 0x03 | 0x04 | 0x0A | 0x0B => reader.take(4),
+                0x05 | 0x06 | 0x07 | 0x14 | 0x40 => reader.take(8),
+                0x48 => reader.take(16),
+                0x1E | 0x1F | 0x102 | 0x0D => reader.u32().and_then(|len| {
+                    let value = reader.take(len as usize)?;
+                    reader.take((4 - len as usize % 4) % 4)?;
+                    Some(value)
+                }),
+                _ => None,
+            };
+            let Some(value) = value else {
+                ok = false;
+                break;
+            };
+            if NAME_PROPS.contains(&id) {
+                match base {
+                    0x1E => names.push(c_string(value)),
+                    0x1F => names.push(utf16_string(value)),
+                    _ => {}
+                }
+            }
+        }
+        if !ok {
+            break;
+        }
+    }
+    names
+}
+
+fn c_string(bytes: &[u8]) -> String {
+    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+    // Windows code page bytes: Latin-1 keeps every ASCII extension visible.
+    bytes[..end].iter().map(|&b| char::from(b)).collect()
+}
+
+fn utf16_string(bytes: &[u8]) -> String {
+    let units: Vec<u16> = bytes
+        .chunks_exact(2)
+        .map(|c| u16::from_le_bytes([c[0], c[1]]))
+        .take_while(|&u| u != 0)
+        .collect();
+    String::from_utf16_lossy(&units)
+}
+
+struct Reader<'a> {
+    data: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, len: usize) -> Option<&'a [u8]> {
+        let end = self.at.checked_add(len)?;
+        let bytes = self.data.get(self.at..end)?;
+        self.at = end;
+        Some(bytes)
+    }
+
+    fn u8(&mut self) -> Option<u8> {
+        self.take(1).map(|b| b[0])
+    }
+
+    fn u16(&mut self) -> Option<u16> {
+        self.take(2).map(|b| u16::from_le_bytes([b[0], b[1]]))
+    }
+
+    fn u32(&mut self) -> Option<u32> {
+        self.take(4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    /// A named property's GUID and name (MS-OXTNEF 2.1.3.5).
+    fn skip_named_property(&mut self) -> Option<()> {
+        self.take(16)?;
+        match self.u32()? {
+            0 => self.take(4).map(|_| ()),
+            _ => {
+                let len = self.u32()? as usize;
+                self.take(len)?;
+                self.take((4 - len % 4) % 4).map(|_| ())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A minimal TNEF stream with one attachment titled `title` and, if given, a long
+    /// file name property.
+    pub(crate) fn sample(title: &str, long_name: Option<&str>) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.extend_from_slice(&SIGNATURE.to_le_bytes());
+        out.extend_from_slice(&1u16.to_le_bytes());
+        let mut attribute = |level: u8, id: u32, data: &[u8]| {
+            out.push(level);
+            out.extend_from_slice(&id.to_le_bytes());
+            out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+            out.extend_from_slice(data);
+            let sum: u32 = data.iter().map(|&b| u32::from(b)).sum();
+            out.extend_from_slice(&(sum as u16).to_le_bytes());
+        };
+        attribute(1, 0x0009_8008, b"IPM.Note\0");
+        let mut title_bytes = title.as_bytes().to_vec();
+        title_bytes.push(0);
+        attribute(2, ATT_ATTACH_TITLE, &title_bytes);
+        if let Some(long) = long_name {
+            let mut props = Vec::new();
+            props.extend_from_slice(&2u32.to_le_bytes());
+            // PT_LONG 0x0E21 (attach number) = 1
+            props.extend_from_slice(&0x0003u16.to_le_bytes());
+            props.extend_from_slice(&0x0E21u16.to_le_bytes());
+            props.extend_from_slice(&1u32.to_le_bytes());
+            // PT_UNICODE PR_ATTACH_LONG_FILENAME
+            props.extend_from_slice(&0x001Fu16.to_le_bytes());
+            props.extend_from_slice(&0x3707u16.to_le_bytes());
+            props.extend_from_slice(&1u32.to_le_bytes());
+            let mut text: Vec<u8> = long.encode_utf16().flat_map(u16::to_le_bytes).collect();
+            text.extend_from_slice(&[0, 0]);
+            props.extend_from_slice(&(text.len() as u32).to_le_bytes());
+            let pad = (4 - text.len() % 4) % 4;
+            props.extend_from_slice(&text);
+            props.extend(std::iter::repeat_n(0u8, pad));
+            attribute(2, ATT_ATTACHMENT, &props);
+        }
+        out
+    }
+
+    #[test]
+    fn title_and_long_name_are_read() {
+        let data = sample("EVIL~1.EXE", Some("evil document.exe"));
+        assert_eq!(
+            attachment_names(&data),
+            Ok(vec![
+                "EVIL~1.EXE".to_owned(),
+                "evil document.exe".to_owned()
+            ])
+        );
+    }
+
+    #[test]
+    fn truncated_and_foreign_input_is_an_error_not_a_panic() {
+        let data = sample("a.exe", Some("b.exe"));
+        for cut in 0..data.len() {
+            let _ = attachment_names(&data[..cut]);
+        }
+        assert_eq!(attachment_names(b"hello"), Err(TnefError::NoSignature));
+        assert!(matches!(
+            attachment_names(&data[..data.len() - 3]),
+            Err(TnefError::Truncated { .. })
+        ));
+    }
+}

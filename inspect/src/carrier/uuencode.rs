@@ -1,0 +1,54 @@
+//! uuencoded files in a text part: `begin MODE NAME` (or `begin-base64 MODE NAME`) lines.
+//!
+//! Several clients (Outlook, Thunderbird with an add-on, many web mailers) show such a block
+//! as an attachment named NAME, so the name is judged like a declared file name. No I/O.
+
+/// The file name of every `begin` line in `text` (lines split on LF; a CR before it and
+/// surrounding white space are ignored).
+pub(crate) fn begin_names(text: &[u8]) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut from = 0;
+    while let Some(found) = memchr::memmem::find(&text[from..], b"begin") {
+        let at = from + found;
+        from = at + 5;
+        let line_start = at == 0 || matches!(text[at - 1], b'\n' | b'\r');
+        if !line_start {
+            continue;
+        }
+        let end = memchr::memchr(b'\n', &text[at..]).map_or(text.len(), |i| at + i);
+        if let Some(name) = parse_begin(&text[at..end]) {
+            names.push(name);
+        }
+    }
+    names
+}
+
+/// `begin[-base64] <octal mode> <name>` → name.
+fn parse_begin(line: &[u8]) -> Option<String> {
+    let line = String::from_utf8_lossy(line);
+    let rest = line.strip_prefix("begin")?;
+    let rest = rest.strip_prefix("-base64").unwrap_or(rest);
+    if !rest.starts_with([' ', '\t']) {
+        return None;
+    }
+    let rest = rest.trim_start();
+    let mode_len = rest.find([' ', '\t'])?;
+    let mode = &rest[..mode_len];
+    if mode.is_empty() || mode.len() > 4 || !mode.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
+        return None;
+    }
+    let name = rest[mode_len..].trim_matches(|c: char| c.is_whitespace());
+    (!name.is_empty()).then(|| name.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn begin_lines_are_found() {
+        let text = b"hello\r\nbegin 644 evil.exe\r\nM35H`\r\n`\r\nend\r\nbegin-base64 755 b.scr\nx\nnot begin 644 c.exe\n";
+        assert_eq!(begin_names(text), ["evil.exe", "b.scr"]);
+        assert!(begin_names(b"begin 9 a.exe\nbeginning 644 b.exe\n").is_empty());
+    }
+}

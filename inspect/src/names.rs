@@ -1,0 +1,275 @@
+//! File names as a mail client saves them.
+//!
+//! A sender controls the declared name; the client turns it into a file name on disk. Rules
+//! must match what lands on disk, so every declared name is normalised the way lenient
+//! clients do it (SPEC §4, "Names"): cut at the first NUL, Unicode bidi and zero-width
+//! controls removed, only the last path component (`/` or `\`) kept, leading white space
+//! and trailing white space and dots removed (Windows drops them: `evil.exe. ` opens as
+//! `evil.exe`). Control characters inside the name are removed in one more variant.
+//!
+//! Besides mail-parser's decoded parameters, [`raw_parameter_names`] reads `name`/`filename`
+//! parameters straight from the field text with its own small RFC 2231/2047 decoding, so a
+//! parameter mail-parser drops or spells differently still counts. No I/O here.
+
+/// The names a client could save for the declared name `declared`: the normalised name
+/// first, then (when different) the variant without control characters.
+pub(crate) fn client_names(declared: &str) -> Vec<String> {
+    let cut = declared.split('\0').next().unwrap_or_default();
+    let visible: String = cut.chars().filter(|&c| !is_invisible(c)).collect();
+    let last = visible.rsplit(['/', '\\']).next().unwrap_or_default();
+    let mut names = Vec::with_capacity(2);
+    push_trimmed(last, &mut names);
+    let no_controls: String = last.chars().filter(|c| !c.is_control()).collect();
+    push_trimmed(&no_controls, &mut names);
+    names
+}
+
+/// Adds every client name of `declared` to `names` (without duplicates).
+pub(crate) fn add_client_names(declared: &str, names: &mut Vec<String>) {
+    for name in client_names(declared) {
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+}
+
+/// Every `name`/`filename` parameter value in one unfolded Content-Type or
+/// Content-Disposition field value, decoded: RFC 2231 continuations, charset and
+/// percent-encoding, and RFC 2047 encoded words. `wanted` is `name` or `filename`.
+pub(crate) fn raw_parameter_names(value: &str, wanted: &str) -> Vec<String> {
+    let mut plain: Vec<String> = Vec::new();
+    // (index, extended, text) of `wanted*N` / `wanted*N*` / `wanted*` pieces.
+    let mut pieces: Vec<(u32, bool, String)> = Vec::new();
+    for (name, text) in parameters(value) {
+        let lower = name.to_ascii_lowercase();
+        let Some(rest) = lower.strip_prefix(wanted) else {
+            continue;
+        };
+        if rest.is_empty() {
+            plain.push(decode_encoded_words(&text));
+        } else if let Some(star) = rest.strip_prefix('*') {
+            let extended = star.ends_with('*') || star.is_empty();
+            let index = star.trim_end_matches('*').parse::<u32>().unwrap_or(0);
+            pieces.push((index, extended, text));
+        }
+    }
+    if !pieces.is_empty() {
+        pieces.sort_by_key(|(index, _, _)| *index);
+        let mut bytes: Vec<u8> = Vec::new();
+        let mut charset_utf8 = true;
+        for (position, (_, extended, text)) in pieces.iter().enumerate() {
+            let mut text = text.as_str();
+            if *extended && position == 0 {
+                // charset'language'value
+                let mut split = text.splitn(3, '\'');
+                if let (Some(charset), Some(_), Some(rest)) =
+                    (split.next(), split.next(), split.next())
+                {
+                    charset_utf8 = !charset.eq_ignore_ascii_case("iso-8859-1")
+                        && !charset.eq_ignore_ascii_case("latin1");
+                    text = rest;
+                }
+            }
+            if *extended {
+                bytes.extend(percent_decode(text));
+            } else {
+                bytes.extend_from_slice(text.as_bytes());
+            }
+        }
+        let joined = if charset_utf8 {
+            String::from_utf8_lossy(&bytes).into_owned()
+        } else {
+            bytes.iter().map(|&b| char::from(b)).collect()
+        };
+        plain.push(decode_encoded_words(&joined));
+    }
+    plain
+}
+
+/// `(name, value)` of each `;`-separated parameter, quoted strings unquoted.
+fn parameters(value: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut chars = value.chars().peekable();
+    // Skip the type/subtype or disposition type.
+    for c in chars.by_ref() {
+        if c == ';' {
+            break;
+        }
+    }
+    loop {
+        let mut name = String::new();
+        for c in chars.by_ref() {
+            match c {
+                '=' => break,
+                ';' => name.clear(),
+                _ => name.push(c),
+            }
+        }
+        let name = name.trim().to_owned();
+        if name.is_empty() && chars.peek().is_none() {
+            return out;
+        }
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        let mut text = String::new();
+        if chars.peek() == Some(&'"') {
+            chars.next();
+            while let Some(c) = chars.next() {
+                match c {
+                    '"' => break,
+                    '\\' => text.extend(chars.next()),
+                    _ => text.push(c),
+                }
+            }
+            for c in chars.by_ref() {
+                if c == ';' {
+                    break;
+                }
+            }
+        } else {
+            for c in chars.by_ref() {
+                if c == ';' {
+                    break;
+                }
+                text.push(c);
+            }
+            text = text.trim().to_owned();
+        }
+        if !name.is_empty() {
+            out.push((name, text));
+        }
+        if chars.peek().is_none() {
+            return out;
+        }
+    }
+}
+
+fn percent_decode(text: &str) -> Vec<u8> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| char::from(b).to_digit(16);
+        match (bytes[i], bytes.get(i + 1), bytes.get(i + 2)) {
+            (b'%', Some(&h), Some(&l)) if hex(h).is_some() && hex(l).is_some() => {
+                out.push((hex(h).unwrap_or(0) * 16 + hex(l).unwrap_or(0)) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+/// Decodes RFC 2047 encoded words (`=?charset?B|Q?text?=`) anywhere in `text`; UTF-8 and
+/// ASCII as such, any other charset byte for byte as Latin-1 (enough to see a `.exe`).
+pub(crate) fn decode_encoded_words(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(open) = rest.find("=?") {
+        let decoded = decode_word(&rest[open..]);
+        match decoded {
+            Some((word, used)) => {
+                let between = &rest[..open];
+                // White space between two encoded words is dropped (RFC 2047 §6.2).
+                if !(between.trim().is_empty() && out.ends_with('\u{1}')) {
+                    out.push_str(between);
+                }
+                out.push_str(&word);
+                out.push('\u{1}');
+                rest = &rest[open + used..];
+            }
+            None => {
+                out.push_str(&rest[..open + 2]);
+                rest = &rest[open + 2..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out.replace('\u{1}', "")
+}
+
+/// One encoded word at the start of `text`: its text and the bytes it used.
+fn decode_word(text: &str) -> Option<(String, usize)> {
+    let inner = text.strip_prefix("=?")?;
+    let (charset, rest) = inner.split_once('?')?;
+    let (encoding, rest) = rest.split_once('?')?;
+    let end = rest.find("?=")?;
+    let payload = &rest[..end];
+    let bytes = match encoding {
+        "B" | "b" => crate::decode::base64(payload.as_bytes()),
+        "Q" | "q" => crate::decode::quoted_printable(payload.replace('_', " ").as_bytes()),
+        _ => return None,
+    };
+    let charset = charset.split('*').next().unwrap_or_default();
+    let word = if charset.eq_ignore_ascii_case("utf-8") || charset.eq_ignore_ascii_case("us-ascii")
+    {
+        String::from_utf8_lossy(&bytes).into_owned()
+    } else {
+        bytes.iter().map(|&b| char::from(b)).collect()
+    };
+    let used = 2 + charset.len() + 1 + encoding.len() + 1 + end + 2;
+    Some((word, used.min(text.len())))
+}
+
+fn push_trimmed(name: &str, names: &mut Vec<String>) {
+    let trimmed = name
+        .trim_start()
+        .trim_end_matches(|c: char| c.is_whitespace() || c == '.');
+    if !trimmed.is_empty() && !names.iter().any(|n| n == trimmed) {
+        names.push(trimmed.to_owned());
+    }
+}
+
+/// Bidi controls and zero-width characters: invisible in a file manager, and able to
+/// reorder what the user reads (`evil\u{202E}txt.exe` shows as `evilexe.txt`).
+fn is_invisible(c: char) -> bool {
+    matches!(c,
+        '\u{061C}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_normalised_as_clients_save_them() {
+        let cases: &[(&str, &str)] = &[
+            ("evil.exe\t", "evil.exe"),
+            ("evil.exe\0.txt", "evil.exe"),
+            ("evil.exe. . ", "evil.exe"),
+            ("..\\..\\windows\\evil.exe", "evil.exe"),
+            ("dir/evil.exe", "evil.exe"),
+            ("evil\u{202E}txt.exe", "eviltxt.exe"),
+            ("  spaced.exe", "spaced.exe"),
+        ];
+        for (declared, saved) in cases {
+            assert_eq!(client_names(declared)[0], *saved, "{declared:?}");
+        }
+        assert!(client_names("evil.ex\te").contains(&"evil.exe".to_owned()));
+        assert!(client_names("\0").is_empty());
+    }
+
+    #[test]
+    fn raw_parameters_decode_rfc2231_and_rfc2047() {
+        let value = "attachment; filename*0*=utf-8''%65vil; filename*1=\".e\"; filename*2=xe";
+        assert_eq!(raw_parameter_names(value, "filename"), ["evil.exe"]);
+        let value = "attachment; filename*=utf-8''evil.exe%00.txt";
+        assert_eq!(raw_parameter_names(value, "filename"), ["evil.exe\0.txt"]);
+        let value = "application/x-foo; name=\"=?utf-8?b?c2NyZWVuLnNjcg==?=\"";
+        assert_eq!(raw_parameter_names(value, "name"), ["screen.scr"]);
+        let value = "a; name=\"=?iso-8859-1?q?ev?= =?iso-8859-1?q?il=2Eexe?=\"; x=1";
+        assert_eq!(raw_parameter_names(value, "name"), ["evil.exe"]);
+        let value = "attachment; filename=\"a\\\"b.exe\"; filename=c.scr";
+        assert_eq!(
+            raw_parameter_names(value, "filename"),
+            ["a\"b.exe", "c.scr"]
+        );
+        assert!(raw_parameter_names("text/plain; charset=x", "name").is_empty());
+    }
+}

@@ -1,0 +1,245 @@
+//! One entity's header block: its content type, transfer encoding, boundary and every file
+//! name it declares, read for both field readings (first field wins, last field wins).
+//!
+//! mail-parser parses the fields (RFC 2047/2231 decoding, quoting, comments). Where an
+//! entity repeats `Content-Type`, `Content-Disposition` or `Content-Transfer-Encoding` (or
+//! a `boundary` parameter) and the first and last disagree, readers differ (SPEC §4): the
+//! header reports that as an [`Ambiguity`] and [`EntityHeader::view`] answers for either
+//! reading. Names come from every field regardless, decoded by mail-parser and by
+//! `names::raw_parameter_names`, then normalised as a client saves them. No I/O here.
+
+use std::panic::{self, AssertUnwindSafe};
+
+use mail_parser::{HeaderName, HeaderValue, MessageParser};
+
+use super::{Ambiguity, FieldChoice};
+use crate::decode::TransferEncoding;
+use crate::names;
+
+/// What one entity's header block says.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct EntityHeader {
+    /// Each Content-Type field in order: lowercase `type/subtype` (`None`: unusable value)
+    /// and its `boundary` parameters in order.
+    types: Vec<(Option<String>, Vec<String>)>,
+    /// Each Content-Transfer-Encoding value in order.
+    encodings: Vec<TransferEncoding>,
+    /// Every declared file name, normalised, from every field.
+    pub names: Vec<String>,
+    /// Disagreements between the first and the last of a repeated field.
+    pub ambiguity: Vec<Ambiguity>,
+    /// Whether the block has at least one well-formed `name:` field.
+    pub has_fields: bool,
+}
+
+/// The header as one reading sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct View {
+    /// Lowercase `type/subtype` (the default type when absent or unusable).
+    pub content_type: String,
+    /// The multipart boundary, if any.
+    pub boundary: Option<String>,
+    /// The transfer encoding.
+    pub encoding: TransferEncoding,
+}
+
+impl EntityHeader {
+    /// Reads a header block (the fields and, if present, the blank line after them).
+    pub(crate) fn analyse(block: &[u8]) -> EntityHeader {
+        let mut header = EntityHeader::default();
+        if block.is_empty() || block == b"\n" || block == b"\r\n" {
+            return header;
+        }
+        let parser = MessageParser::new().with_mime_headers();
+        let parsed = panic::catch_unwind(AssertUnwindSafe(|| parser.parse_headers(block)));
+        let Ok(Some(message)) = parsed else {
+            return header;
+        };
+        let Some(root) = message.parts.first() else {
+            return header;
+        };
+        let mut dispositions: Vec<Option<String>> = Vec::new();
+        for field in &root.headers {
+            let raw = block
+                .get(field.offset_start as usize..field.offset_end as usize)
+                .unwrap_or_default();
+            let colon = (field.offset_start as usize)
+                .checked_sub(1)
+                .and_then(|i| block.get(i))
+                == Some(&b':');
+            header.has_fields |= colon
+                && !field.name().is_empty()
+                && field
+                    .name()
+                    .bytes()
+                    .all(|b| b.is_ascii_graphic() && b != b':');
+            let raw_text = unfold(raw);
+            let (wanted, is_type) = match field.name {
+                HeaderName::ContentType => ("name", true),
+                HeaderName::ContentDisposition => ("filename", false),
+                HeaderName::ContentTransferEncoding => {
+                    let value = match &field.value {
+                        HeaderValue::Text(text) => text.to_string(),
+                        _ => raw_text.clone(),
+                    };
+                    header.encodings.push(TransferEncoding::from_value(&value));
+                    continue;
+                }
+                _ => continue,
+            };
+            for declared in names::raw_parameter_names(&raw_text, wanted) {
+                names::add_client_names(&declared, &mut header.names);
+            }
+            let HeaderValue::ContentType(ct) = &field.value else {
+                if is_type {
+                    header.types.push((None, Vec::new()));
+                } else {
+                    dispositions.push(None);
+                }
+                continue;
+            };
+            let mut boundaries = Vec::new();
+            for attribute in ct.attributes().unwrap_or_default() {
+                let base = attribute.name.split('*').next().unwrap_or_default();
+                if base.eq_ignore_ascii_case(wanted) {
+                    names::add_client_names(&attribute.value, &mut header.names);
+                } else if is_type && base.eq_ignore_ascii_case("boundary") {
+                    boundaries.push(attribute.value.to_string());
+                }
+            }
+            let kind = ct.ctype().trim().to_ascii_lowercase();
+            if is_type {
+                let mime = ct
+                    .subtype()
+                    .map(|sub| format!("{kind}/{}", sub.trim().to_ascii_lowercase()));
+                header
+                    .types
+                    .push((mime.filter(|m| valid_mime(m)), boundaries));
+            } else {
+                dispositions.push(Some(kind));
+            }
+        }
+        header.note_disagreements(&dispositions);
+        header
+    }
+
+    /// The header as read by `choice`; `default_type` applies without a usable
+    /// Content-Type (`text/plain`, or `message/rfc822` inside a multipart/digest).
+    pub(crate) fn view(&self, choice: FieldChoice, default_type: &str) -> View {
+        let pick = |len: usize| match choice {
+            FieldChoice::First => 0,
+            FieldChoice::Last => len.saturating_sub(1),
+        };
+        let (content_type, boundary) = match self.types.get(pick(self.types.len())) {
+            Some((Some(mime), boundaries)) => {
+                let boundary = boundaries.get(pick(boundaries.len())).cloned();
+                (mime.clone(), boundary)
+            }
+            // An unusable Content-Type reads as text/plain (RFC 2045 §5.2).
+            Some((None, _)) => ("text/plain".to_owned(), None),
+            None => (default_type.to_owned(), None),
+        };
+        let encoding = self
+            .encodings
+            .get(pick(self.encodings.len()))
+            .copied()
+            .unwrap_or(TransferEncoding::Identity);
+        View {
+            content_type,
+            boundary,
+            encoding,
+        }
+    }
+
+    fn note_disagreements(&mut self, dispositions: &[Option<String>]) {
+        if self.types.first() != self.types.last() {
+            let mimes_differ = self.types.first().map(|t| &t.0) != self.types.last().map(|t| &t.0);
+            self.ambiguity.push(if mimes_differ {
+                Ambiguity::DuplicateField("Content-Type")
+            } else {
+                Ambiguity::RepeatedBoundary
+            });
+        }
+        if self.types.iter().any(|(_, b)| b.first() != b.last()) {
+            self.ambiguity.push(Ambiguity::RepeatedBoundary);
+        }
+        if dispositions.first() != dispositions.last() {
+            self.ambiguity
+                .push(Ambiguity::DuplicateField("Content-Disposition"));
+        }
+        if self.encodings.first() != self.encodings.last() {
+            self.ambiguity
+                .push(Ambiguity::DuplicateField("Content-Transfer-Encoding"));
+        }
+    }
+}
+
+/// The field value with folding line breaks removed.
+fn unfold(raw: &[u8]) -> String {
+    String::from_utf8_lossy(raw)
+        .chars()
+        .filter(|&c| c != '\r' && c != '\n')
+        .collect()
+}
+
+fn valid_mime(mime: &str) -> bool {
+    let Some((kind, sub)) = mime.split_once('/') else {
+        return false;
+    };
+    let token = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?=".contains(&b))
+    };
+    token(kind) && token(sub)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn duplicate_content_type_gives_two_views() {
+        let block =
+            b"Content-Type: multipart/mixed; boundary=A\r\nContent-Type: text/plain\r\n\r\n";
+        let header = EntityHeader::analyse(block);
+        assert_eq!(
+            header.ambiguity,
+            [Ambiguity::DuplicateField("Content-Type")]
+        );
+        let first = header.view(FieldChoice::First, "text/plain");
+        assert_eq!(first.content_type, "multipart/mixed");
+        assert_eq!(first.boundary.as_deref(), Some("A"));
+        assert_eq!(
+            header.view(FieldChoice::Last, "text/plain").content_type,
+            "text/plain"
+        );
+    }
+
+    #[test]
+    fn names_from_every_field_are_normalised() {
+        let block = b"Content-Type: application/octet-stream; name=\"b.exe\"\r\nContent-Disposition: attachment; filename=\"a.txt\"\r\nContent-Disposition: inline; filename*=utf-8''evil.exe%00.txt\r\nContent-Disposition: x; filename=\"c.scr\t\"\r\n\r\n";
+        let header = EntityHeader::analyse(block);
+        for name in ["b.exe", "a.txt", "evil.exe", "c.scr"] {
+            assert!(
+                header.names.iter().any(|n| n == name),
+                "{name} in {:?}",
+                header.names
+            );
+        }
+        assert!(header
+            .ambiguity
+            .contains(&Ambiguity::DuplicateField("Content-Disposition")));
+    }
+
+    #[test]
+    fn plain_header_is_unambiguous() {
+        let block =
+            b"Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n";
+        let header = EntityHeader::analyse(block);
+        assert!(header.ambiguity.is_empty());
+        assert!(header.has_fields);
+        let view = header.view(FieldChoice::First, "text/plain");
+        assert_eq!(view.encoding, TransferEncoding::Base64);
+    }
+}

@@ -1,0 +1,626 @@
+//! The splitter behind [`read`]: one recursive walk over entities, with the multipart
+//! scan of the chosen [`Split`]. Recursion depth is bounded by [`MAX_DEPTH`] and the work
+//! by [`MAX_ENTITIES`]; past either the message is damaged (unparseable). No I/O here.
+
+use memchr::memmem;
+
+use super::{Ambiguity, Damage, EntityHeader, Part, Reading, Split, Structure, Target};
+use crate::carrier;
+use crate::decode::TransferEncoding;
+use crate::names;
+
+/// The deepest nesting of multiparts and messages followed.
+pub(crate) const MAX_DEPTH: usize = 64;
+
+/// The most entities read in one message.
+pub(crate) const MAX_ENTITIES: usize = 100_000;
+
+/// Splits `raw` (an unstuffed RFC 5322 message) under `reading`.
+pub(crate) fn read(raw: &[u8], reading: Reading) -> Structure {
+    let mut splitter = Splitter {
+        reading,
+        parts: Vec::new(),
+        aliases: Vec::new(),
+        damage: None,
+        ambiguity: Vec::new(),
+    };
+    if raw.is_empty() {
+        splitter.damage = Some(Damage::NoHeaders);
+    } else {
+        let ctx = Ctx {
+            default_type: "text/plain",
+            depth: 0,
+            alias: None,
+            root_alias: None,
+            open: Vec::new(),
+            parent: None,
+            cut: false,
+        };
+        let has_fields = splitter.entity(raw, 0, raw.len(), Target::Root, &ctx);
+        if !has_fields {
+            splitter.note_damage(Damage::NotAMessage);
+        }
+    }
+    // Nested roots and everything inside a transfer-encoded message take the target of
+    // the part that holds them; parents come first, so one pass resolves chains.
+    for (child, parent) in std::mem::take(&mut splitter.aliases) {
+        if let Some(target) = splitter.parts.get(parent).map(|p| p.target) {
+            if let Some(part) = splitter.parts.get_mut(child) {
+                part.target = target;
+            }
+        }
+    }
+    Structure {
+        parts: splitter.parts,
+        damage: splitter.damage,
+        ambiguity: splitter.ambiguity,
+    }
+}
+
+struct Splitter {
+    reading: Reading,
+    parts: Vec<Part>,
+    /// `(part, holder)`: the part's target is the holder's.
+    aliases: Vec<(usize, usize)>,
+    damage: Option<Damage>,
+    ambiguity: Vec<Ambiguity>,
+}
+
+/// Where an entity sits.
+#[derive(Clone)]
+struct Ctx<'a> {
+    /// The type of an entity without a usable Content-Type.
+    default_type: &'static str,
+    depth: usize,
+    /// The part whose target every entity here takes (inside a decoded message).
+    alias: Option<usize>,
+    /// The part whose target this entity alone takes (a nested message's root).
+    root_alias: Option<usize>,
+    /// Boundaries of the enclosing multiparts in this buffer, innermost last.
+    open: Vec<&'a [u8]>,
+    /// The enclosing multipart's boundary (the lenient split ends leaves at it).
+    parent: Option<&'a [u8]>,
+    /// Whether the entity's range was ended by an enclosing delimiter.
+    cut: bool,
+}
+
+/// A delimiter line found by the strict scan.
+struct Delimiter {
+    /// The first `-`.
+    at: usize,
+    /// The first byte after the line.
+    after: usize,
+    close: bool,
+}
+
+impl Splitter {
+    /// Reads the entity in `buf[start..end]`; returns whether its header has a real field.
+    /// For the lenient split the entity may end earlier: see [`Splitter::lenient_entity`].
+    fn entity(
+        &mut self,
+        buf: &[u8],
+        start: usize,
+        end: usize,
+        target: Target,
+        ctx: &Ctx<'_>,
+    ) -> bool {
+        self.entity_until(buf, start, end, target, ctx).0
+    }
+
+    /// As [`Splitter::entity`], also returning where the entity ended.
+    fn entity_until(
+        &mut self,
+        buf: &[u8],
+        start: usize,
+        end: usize,
+        target: Target,
+        ctx: &Ctx<'_>,
+    ) -> (bool, usize) {
+        if ctx.depth > MAX_DEPTH {
+            self.note_damage(Damage::TooDeep);
+            return (true, end);
+        }
+        if self.parts.len() >= MAX_ENTITIES {
+            self.note_damage(Damage::TooManyParts);
+            return (true, end);
+        }
+        let cr_lines = self.reading.split == Split::Universal;
+        let body_start = header_end(buf, start, end, cr_lines);
+        let header = EntityHeader::analyse(&buf[start..body_start]);
+        if self.reading == Reading::STRICT {
+            for ambiguity in &header.ambiguity {
+                self.note(*ambiguity);
+            }
+        }
+        let view = header.view(self.reading.fields, ctx.default_type);
+        let index = self.parts.len();
+        if let Some(holder) = ctx.alias.or(ctx.root_alias) {
+            self.aliases.push((index, holder));
+        }
+        let is_multipart = view.content_type.starts_with("multipart/");
+        let is_message = matches!(
+            view.content_type.as_str(),
+            "message/rfc822" | "message/global"
+        );
+        self.parts.push(Part {
+            content_type: view.content_type.clone(),
+            file_names: header.names.clone(),
+            is_container: is_multipart || is_message,
+            target,
+        });
+        let inner = Ctx {
+            depth: ctx.depth + 1,
+            root_alias: None,
+            ..ctx.clone()
+        };
+        let entity_end = match (&view.boundary, is_multipart, is_message) {
+            (Some(boundary), true, _) => {
+                let default_type = if view.content_type == "multipart/digest" {
+                    "message/rfc822"
+                } else {
+                    "text/plain"
+                };
+                let inner = Ctx {
+                    default_type,
+                    ..inner
+                };
+                self.multipart(buf, body_start, end, boundary.as_bytes(), &inner)
+            }
+            (None, true, _) => {
+                self.note_damage(Damage::MultipartWithoutBoundary);
+                self.leaf_end(buf, body_start, end, ctx)
+            }
+            (_, _, true) if view.encoding == TransferEncoding::Identity => {
+                // Parsed in place: the nested root is replaced with the enclosing part.
+                let nested = Ctx {
+                    default_type: "text/plain",
+                    root_alias: Some(index),
+                    ..inner
+                };
+                self.entity_until(buf, body_start, end, target, &nested).1
+            }
+            (_, _, true) => {
+                let leaf_end = self.leaf_end(buf, body_start, end, ctx);
+                let decoded = view
+                    .encoding
+                    .decode(&buf[body_start..leaf_end])
+                    .into_owned();
+                let nested = Ctx {
+                    default_type: "text/plain",
+                    depth: ctx.depth + 1,
+                    alias: Some(ctx.alias.unwrap_or(index)),
+                    root_alias: None,
+                    open: Vec::new(),
+                    parent: None,
+                    cut: false,
+                };
+                if !decoded.is_empty() {
+                    self.entity(&decoded, 0, decoded.len(), target, &nested);
+                }
+                leaf_end
+            }
+            _ => {
+                let leaf_end = self.leaf_end(buf, body_start, end, ctx);
+                let body = &buf[body_start..leaf_end];
+                if view.encoding == TransferEncoding::Base64
+                    && !crate::decode::is_clean_base64(body)
+                {
+                    self.note_damage(Damage::BadBase64 {
+                        content_type: view.content_type.clone(),
+                    });
+                }
+                self.carriers(index, body, view.encoding);
+                leaf_end
+            }
+        };
+        (header.has_fields, entity_end)
+    }
+
+    /// Where a leaf that starts its body at `body_start` ends.
+    fn leaf_end(&self, buf: &[u8], body_start: usize, end: usize, ctx: &Ctx<'_>) -> usize {
+        match (self.reading.split, ctx.parent) {
+            (Split::Lenient, Some(parent)) => {
+                match find_dash_boundary(&buf[body_start..end], parent) {
+                    Some(hit) => end_before(buf, body_start + hit, body_start, false),
+                    None => end,
+                }
+            }
+            _ => end,
+        }
+    }
+
+    /// Adds the names of files carried in a leaf's body (uuencode, TNEF).
+    fn carriers(&mut self, index: usize, body: &[u8], encoding: TransferEncoding) {
+        let Some(part) = self.parts.get(index) else {
+            return;
+        };
+        let tnef = carrier::is_tnef(&part.content_type, &part.file_names);
+        let uuencode = carrier::may_hold_uuencode(&part.content_type);
+        if !tnef && !uuencode {
+            return;
+        }
+        if uuencode
+            && encoding == TransferEncoding::Identity
+            && memmem::find(body, b"begin").is_none()
+        {
+            return;
+        }
+        let content = encoding.decode(body);
+        let mut carried = Vec::new();
+        if uuencode {
+            carried.extend(carrier::uuencode_names(&content));
+        }
+        if tnef {
+            match carrier::tnef_names(&content) {
+                Ok(found) => carried.extend(found),
+                Err(error) => self.note_damage(Damage::Tnef(error)),
+            }
+        }
+        if let Some(part) = self.parts.get_mut(index) {
+            for name in carried {
+                names::add_client_names(&name, &mut part.file_names);
+            }
+        }
+    }
+
+    /// Reads a multipart body `buf[body_start..end]`; returns where the multipart ended.
+    fn multipart(
+        &mut self,
+        buf: &[u8],
+        body_start: usize,
+        end: usize,
+        boundary: &[u8],
+        ctx: &Ctx<'_>,
+    ) -> usize {
+        let clash = ctx
+            .open
+            .iter()
+            .any(|open| open.starts_with(boundary) || boundary.starts_with(open));
+        if clash {
+            self.note(Ambiguity::BoundaryPrefix);
+        }
+        match self.reading.split {
+            Split::Strict | Split::Universal => {
+                self.strict_multipart(buf, body_start, end, boundary, ctx)
+            }
+            Split::Lenient => self.lenient_multipart(buf, body_start, end, boundary, ctx),
+        }
+    }
+
+    fn strict_multipart(
+        &mut self,
+        buf: &[u8],
+        body_start: usize,
+        end: usize,
+        boundary: &[u8],
+        ctx: &Ctx<'_>,
+    ) -> usize {
+        let cr_lines = self.reading.split == Split::Universal;
+        let delimiters = self.strict_delimiters(buf, body_start, end, boundary, cr_lines);
+        let mut open = ctx.open.clone();
+        open.push(boundary);
+        match delimiters.first() {
+            None => return end,
+            Some(first) if first.close => {
+                // Python's email ends the multipart here; mail-parser reads on.
+                self.note(Ambiguity::CloseInPreamble);
+                return end;
+            }
+            Some(_) => {}
+        }
+        let mut closed = false;
+        for (i, delimiter) in delimiters.iter().enumerate() {
+            if delimiter.close {
+                closed = true;
+                break;
+            }
+            let start = delimiter.after;
+            let (part_end, cut) = match delimiters.get(i + 1) {
+                Some(next) => (end_before(buf, next.at, start, cr_lines), true),
+                None => (end, ctx.cut),
+            };
+            let part_ctx = Ctx {
+                open: open.clone(),
+                parent: Some(boundary),
+                cut,
+                root_alias: None,
+                ..ctx.clone()
+            };
+            self.entity(
+                buf,
+                start,
+                part_end,
+                Target::Range {
+                    start,
+                    end: part_end,
+                },
+                &part_ctx,
+            );
+        }
+        if !closed && ctx.cut {
+            // mail-parser reads past the enclosing delimiter up to this one's close.
+            self.note(Ambiguity::UnclosedInnerMultipart);
+        }
+        end
+    }
+
+    /// The strict delimiter lines of `boundary` in `buf[start..end]`, noting every
+    /// `--boundary` that is not one.
+    fn strict_delimiters(
+        &mut self,
+        buf: &[u8],
+        start: usize,
+        end: usize,
+        boundary: &[u8],
+        cr_lines: bool,
+    ) -> Vec<Delimiter> {
+        let mut needle = Vec::with_capacity(boundary.len() + 2);
+        needle.extend_from_slice(b"--");
+        needle.extend_from_slice(boundary);
+        let mut found = Vec::new();
+        for hit in memmem::find_iter(&buf[start..end], &needle) {
+            let at = start + hit;
+            let before = (at > start).then(|| buf[at - 1]);
+            let line_start = match before {
+                None | Some(b'\n') => true,
+                Some(b'\r') if cr_lines => true,
+                Some(b'\r') => {
+                    self.note(Ambiguity::BareCr);
+                    continue;
+                }
+                Some(_) => {
+                    self.note(Ambiguity::MidLineDelimiter);
+                    continue;
+                }
+            };
+            debug_assert!(line_start);
+            let mut pos = at + needle.len();
+            let close = buf[pos..end].starts_with(b"--");
+            if close {
+                pos += 2;
+            }
+            while pos < end && matches!(buf[pos], b' ' | b'\t') {
+                pos += 1;
+            }
+            let rest = &buf[pos..end];
+            let after = if rest.is_empty() {
+                end
+            } else if rest.starts_with(b"\r\n") {
+                pos + 2
+            } else if rest.starts_with(b"\n") || (cr_lines && rest.starts_with(b"\r")) {
+                pos + 1
+            } else {
+                self.note(if rest.starts_with(b"\r") {
+                    Ambiguity::BareCr
+                } else {
+                    Ambiguity::BoundaryWithText
+                });
+                continue;
+            };
+            found.push(Delimiter { at, after, close });
+        }
+        found
+    }
+
+    /// mail-parser's reading: `--boundary` anywhere; returns where the multipart ended
+    /// (after its close delimiter's line, or `end`).
+    fn lenient_multipart(
+        &mut self,
+        buf: &[u8],
+        body_start: usize,
+        end: usize,
+        boundary: &[u8],
+        ctx: &Ctx<'_>,
+    ) -> usize {
+        let mut from = body_start;
+        let mut first = true;
+        loop {
+            let Some(hit) = find_dash_boundary(&buf[from..end], boundary) else {
+                return end;
+            };
+            let at = from + hit;
+            let after_boundary = at + 2 + boundary.len();
+            let close = buf[after_boundary..end].starts_with(b"--");
+            if close && first {
+                // mail-parser reads no close delimiter in the preamble.
+                from = after_boundary;
+                continue;
+            }
+            let line_end = memchr::memchr(b'\n', &buf[after_boundary..end])
+                .map_or(end, |i| after_boundary + i + 1);
+            if close {
+                return line_end;
+            }
+            first = false;
+            let start = line_end;
+            let index = self.parts.len();
+            let part_ctx = Ctx {
+                parent: Some(boundary),
+                root_alias: None,
+                ..ctx.clone()
+            };
+            let placeholder = Target::Range { start, end: start };
+            let (_, consumed) = self.entity_until(buf, start, end, placeholder, &part_ctx);
+            let next = find_dash_boundary(&buf[consumed..end], boundary).map(|i| consumed + i);
+            let part_end = next.map_or(end, |n| end_before(buf, n, start, false));
+            if let Some(part) = self.parts.get_mut(index) {
+                part.target = Target::Range {
+                    start,
+                    end: part_end,
+                };
+            }
+            match next {
+                Some(n) => from = n,
+                None => return end,
+            }
+        }
+    }
+
+    fn note(&mut self, ambiguity: Ambiguity) {
+        if self.reading == Reading::STRICT && !self.ambiguity.contains(&ambiguity) {
+            self.ambiguity.push(ambiguity);
+        }
+    }
+
+    fn note_damage(&mut self, damage: Damage) {
+        if self.damage.is_none() {
+            self.damage = Some(damage);
+        }
+    }
+}
+
+/// The first `--boundary` in `bytes`.
+fn find_dash_boundary(bytes: &[u8], boundary: &[u8]) -> Option<usize> {
+    let mut from = 0;
+    while let Some(hit) = memmem::find(&bytes[from..], b"--") {
+        let at = from + hit;
+        if bytes[at + 2..].starts_with(boundary) {
+            return Some(at);
+        }
+        from = at + 1;
+    }
+    None
+}
+
+/// Where a part ends before the delimiter at `at`: the line break before it belongs to
+/// the delimiter (RFC 2046 §5.1.1), but never before `min`.
+fn end_before(buf: &[u8], at: usize, min: usize, cr_lines: bool) -> usize {
+    if at <= min {
+        return min;
+    }
+    match buf[at - 1] {
+        b'\n' if at - 1 > min && buf[at - 2] == b'\r' => at - 2,
+        b'\n' => at - 1,
+        b'\r' if cr_lines => at - 1,
+        _ => at,
+    }
+}
+
+/// Where the header block starting at `start` ends: after its blank line, or at `end`.
+fn header_end(buf: &[u8], start: usize, end: usize, cr_lines: bool) -> usize {
+    let mut line_start = start;
+    let mut i = start;
+    while i < end {
+        let eol_len = match buf[i] {
+            b'\n' => 1,
+            b'\r' if buf.get(i + 1) == Some(&b'\n') && i + 1 < end => 2,
+            b'\r' if cr_lines => 1,
+            _ => {
+                i += 1;
+                continue;
+            }
+        };
+        if i == line_start {
+            return i + eol_len;
+        }
+        i += eol_len;
+        line_start = i;
+    }
+    end
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::FieldChoice;
+    use super::*;
+
+    fn strict(raw: &[u8]) -> Structure {
+        read(raw, Reading::STRICT)
+    }
+
+    fn types(s: &Structure) -> Vec<&str> {
+        s.parts.iter().map(|p| p.content_type.as_str()).collect()
+    }
+
+    fn text(raw: &[u8], target: Target) -> &[u8] {
+        match target {
+            Target::Range { start, end } => &raw[start..end],
+            Target::Root => raw,
+        }
+    }
+
+    const NESTED: &[u8] = b"From: a@b\r\nSubject: s\r\nContent-Type: multipart/mixed; boundary=\"XX\"\r\n\r\npreamble\r\n--XX\r\nContent-Type: text/plain\r\n\r\nhello\r\n--XX\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment;\r\n filename*0*=utf-8''%65vil;\r\n filename*1=\".e\";\r\n filename*2=xe\r\nContent-Transfer-Encoding: base64\r\n\r\nTVqQ\r\n--XX\r\nContent-Type: message/rfc822\r\n\r\nSubject: inner\r\nContent-Type: multipart/mixed; boundary=YY\r\n\r\n--YY\r\nContent-Type: application/x-foo; name=\"=?utf-8?b?c2NyZWVuLnNjcg==?=\"\r\n\r\nabc\r\n--YY--\r\n\r\n--XX--\r\nepilogue\r\n";
+
+    #[test]
+    fn part_ranges_sit_between_delimiter_lines() {
+        let s = strict(NESTED);
+        assert_eq!((s.damage.clone(), s.ambiguity.clone()), (None, vec![]));
+        assert_eq!(
+            types(&s),
+            [
+                "multipart/mixed",
+                "text/plain",
+                "application/octet-stream",
+                "message/rfc822",
+                "multipart/mixed",
+                "application/x-foo"
+            ]
+        );
+        assert_eq!(
+            text(NESTED, s.parts[1].target),
+            b"Content-Type: text/plain\r\n\r\nhello"
+        );
+        let exe = text(NESTED, s.parts[2].target);
+        assert!(exe.ends_with(b"\r\n\r\nTVqQ"));
+        assert_eq!(s.parts[2].file_names, ["evil.exe"]);
+        assert_eq!(s.parts[4].target, s.parts[3].target);
+        assert_eq!(s.parts[5].file_names, ["screen.scr"]);
+        assert!(text(NESTED, s.parts[5].target).ends_with(b"\r\n\r\nabc"));
+    }
+
+    #[test]
+    fn mid_line_boundary_is_text_and_ambiguous() {
+        let raw = b"Subject: x\r\nContent-Type: multipart/mixed; boundary=XYZ\r\n\r\n--XYZ\r\nContent-Type: text/plain\r\n\r\nxx--XYZ--\r\n--XYZ\r\nContent-Type: application/octet-stream; name=evil.exe\r\n\r\nMZ\r\n--XYZ--\r\n";
+        let s = strict(raw);
+        assert_eq!(types(&s).len(), 3);
+        assert_eq!(s.parts[2].file_names, ["evil.exe"]);
+        assert_eq!(s.ambiguity, [Ambiguity::MidLineDelimiter]);
+        let lenient = read(
+            raw,
+            Reading {
+                split: Split::Lenient,
+                fields: FieldChoice::First,
+            },
+        );
+        assert_eq!(types(&lenient).len(), 2, "{lenient:?}");
+    }
+
+    #[test]
+    fn missing_final_boundary_is_normal() {
+        let raw = b"Subject: x\nContent-Type: multipart/mixed; boundary=Q\n\n--Q\nContent-Type: text/plain\n\nunterminated";
+        let s = strict(raw);
+        assert_eq!((s.damage.clone(), s.ambiguity.clone()), (None, vec![]));
+        assert_eq!(
+            text(raw, s.parts[1].target),
+            b"Content-Type: text/plain\n\nunterminated"
+        );
+    }
+
+    #[test]
+    fn encoded_nested_message_maps_to_enclosing_part() {
+        let raw = b"Subject: x\r\nContent-Type: multipart/mixed; boundary=Q\r\n\r\n--Q\r\nContent-Type: message/rfc822\r\nContent-Transfer-Encoding: base64\r\n\r\nQ29udGVudC1UeXBlOiBhcHBsaWNhdGlvbi9mb287IG5hbWU9ZXZpbC5leGUNCg0KYWJj\r\n--Q--\r\n";
+        let s = strict(raw);
+        let last = s.parts.last().expect("parts");
+        assert_eq!(last.file_names, ["evil.exe"]);
+        assert_eq!(last.target, s.parts[1].target);
+    }
+
+    #[test]
+    fn garbage_is_not_a_message() {
+        assert_eq!(
+            strict(b"garbage without colon").damage,
+            Some(Damage::NotAMessage)
+        );
+        assert_eq!(strict(b"").damage, Some(Damage::NoHeaders));
+        assert_eq!(strict(b"Subject: only headers").damage, None);
+    }
+
+    #[test]
+    fn header_end_handles_line_endings() {
+        assert_eq!(header_end(b"A: b\r\n\r\nbody", 0, 13, false), 8);
+        assert_eq!(header_end(b"A: b\n\nbody", 0, 10, false), 6);
+        assert_eq!(header_end(b"\r\nbody", 0, 6, false), 2);
+        assert_eq!(header_end(b"A: b\r\rbody", 0, 10, false), 10);
+        assert_eq!(header_end(b"A: b\r\rbody", 0, 10, true), 6);
+    }
+}

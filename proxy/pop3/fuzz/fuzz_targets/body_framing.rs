@@ -1,0 +1,7 @@
+//! The body scanner against lenient LF and CR readers; see `../checks.rs`.
+#![no_main]
+
+#[path = "../checks.rs"]
+mod checks;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| checks::body_framing(data));

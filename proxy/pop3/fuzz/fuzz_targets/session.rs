@@ -1,0 +1,7 @@
+//! The session core from both sides with arbitrary interleavings; see `../checks.rs`.
+#![no_main]
+
+#[path = "../checks.rs"]
+mod checks;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| checks::session(data));
