@@ -24,7 +24,7 @@ use crate::config::inspection_plan::InspectionPlan;
 use crate::config::prepared::{min_version, Prepared, ProfileTls};
 use crate::net::upstream::ConnectOptions;
 use crate::pop3::capa::AuthPolicy;
-use crate::pop3::SessionConfig;
+use crate::pop3::{SessionConfig, SessionRules};
 use crate::shared::SessionShared;
 use crate::tls::legs::{ClientCert, ClientLeg, Fallback, ServerLeg, TlsLegs};
 
@@ -212,20 +212,23 @@ fn session_config(
     let profile = action.tls().profile();
     let auth = action.authentication();
     SessionConfig {
-        max_body_line: action.max_line_length() as usize,
-        idle_timeout: action.idle_timeout(),
         greeting_timeout: global.limits().handshake_timeout(),
         client_stls: legs.client_stls,
-        commands_require_tls: policy.starttls_on_pop3() && accepted.kind == PortKind::Pop3,
-        login_requires_tls: auth.require_tls() || profile.requires_client_tls(accepted.client.ip()),
-        auth: AuthPolicy {
-            user: auth.allows_user(),
-            apop: auth.allows_apop(),
-            sasl: sasl_allow_list(auth.allow()),
-        },
         upstream_stls: legs.upstream_stls(),
-        inspect_messages: inspection.is_some(),
-        max_inspected_size: inspection.map_or(u64::MAX, |plan| plan.max_message_size()),
+        rules: Arc::new(SessionRules {
+            max_body_line: action.max_line_length() as usize,
+            idle_timeout: action.idle_timeout(),
+            commands_require_tls: policy.starttls_on_pop3() && accepted.kind == PortKind::Pop3,
+            login_requires_tls: auth.require_tls()
+                || profile.requires_client_tls(accepted.client.ip()),
+            auth: AuthPolicy {
+                user: auth.allows_user(),
+                apop: auth.allows_apop(),
+                sasl: sasl_allow_list(auth.allow()),
+            },
+            inspect_messages: inspection.is_some(),
+            max_inspected_size: inspection.map_or(u64::MAX, |plan| plan.max_message_size()),
+        }),
         ..SessionConfig::default()
     }
 }

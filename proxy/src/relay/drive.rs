@@ -178,7 +178,7 @@ impl Driver<'_> {
                 tunnel::keepalive(tcp);
             }
         }
-        let idle = self.route.session.idle_timeout;
+        let idle = self.route.session.rules.idle_timeout;
         let mut copied = Copied::default();
         let end = tunnel::copy(self.client, self.server, idle, &mut copied).await;
         metrics::bytes(Direction::ClientToServer, copied.from_client);
@@ -232,16 +232,8 @@ fn follow_reload(
         debug!("the reloaded policy no longer runs sessions here; settings kept");
         return;
     };
-    let new = &replanned.session;
-    session.reconfigure(|config| {
-        config.auth = new.auth.clone();
-        config.login_requires_tls = new.login_requires_tls;
-        config.commands_require_tls = new.commands_require_tls;
-        config.inspect_messages = new.inspect_messages;
-        config.max_inspected_size = new.max_inspected_size;
-        config.max_body_line = new.max_body_line;
-        config.idle_timeout = new.idle_timeout;
-    });
+    // Replaced whole: a rule added to `SessionRules` follows reloads without a line here.
+    session.follow(replanned.session.rules.clone());
     inspection.clone_from(&replanned.inspection);
     tracing::Span::current().record("action", policy.action().name());
     info!("session follows the reloaded configuration");

@@ -75,10 +75,9 @@ fn streamed_message_with_a_lenient_terminator_never_gets_one() {
 #[test]
 fn inspected_message_with_a_lenient_terminator_gets_err_and_nothing_else() {
     for (body, violation) in FRAMING {
-        let mut h = Harness::greeted(SessionConfig {
-            inspect_messages: true,
-            ..SessionConfig::default()
-        });
+        let mut h = Harness::greeted(SessionConfig::default().with_rules(|r| {
+            r.inspect_messages = true;
+        }));
         h.client(b"RETR 1\r\n");
         let mut reply = b"+OK\r\n".to_vec();
         reply.extend_from_slice(body);
@@ -108,13 +107,12 @@ fn dot_cr_at_a_line_start_is_held_until_its_lf() {
 
 #[test]
 fn lines_pipelined_inside_a_sasl_exchange_are_classified_after_it() {
-    let mut h = Harness::greeted(SessionConfig {
-        auth: AuthPolicy {
+    let mut h = Harness::greeted(SessionConfig::default().with_rules(|r| {
+        r.auth = AuthPolicy {
             user: false,
             ..AuthPolicy::allow_all()
-        },
-        ..SessionConfig::default()
-    });
+        };
+    }));
     h.client(b"AUTH PLAIN\r\n*\r\nUSER u\r\nPASS p\r\n");
     assert_eq!(h.take_server(), b"AUTH PLAIN\r\n", "nothing rides along");
     h.server(b"+ \r\n");
@@ -177,13 +175,12 @@ fn unsolicited_status_line_is_a_violation() {
 
 #[test]
 fn tab_separated_pass_is_a_pass() {
-    let mut h = Harness::greeted(SessionConfig {
-        auth: AuthPolicy {
+    let mut h = Harness::greeted(SessionConfig::default().with_rules(|r| {
+        r.auth = AuthPolicy {
             user: false,
             ..AuthPolicy::allow_all()
-        },
-        ..SessionConfig::default()
-    });
+        };
+    }));
     h.client(b"PASS\tsecret\r\n USER\tbob\r\n");
     assert_eq!(h.take_server(), b"");
     assert_eq!(
@@ -250,13 +247,12 @@ fn half_close_with_nothing_outstanding_finishes_and_drops_a_partial_line() {
 
 #[test]
 fn own_replies_stop_client_reads_at_the_bound() {
-    let mut h = Harness::greeted(SessionConfig {
-        auth: AuthPolicy {
+    let mut h = Harness::greeted(SessionConfig::default().with_rules(|r| {
+        r.auth = AuthPolicy {
             user: false,
             ..AuthPolicy::allow_all()
-        },
-        ..SessionConfig::default()
-    });
+        };
+    }));
     let (session, now) = (&mut h.session, h.now);
     let flood = b"USER x\r\n".repeat(4096);
     let mut fed = 0;
@@ -330,10 +326,9 @@ fn sasl_login_user_comes_from_the_first_response() {
 
 #[test]
 fn refused_login_is_reported_once() {
-    let mut h = Harness::greeted(SessionConfig {
-        login_requires_tls: true,
-        ..SessionConfig::default()
-    });
+    let mut h = Harness::greeted(SessionConfig::default().with_rules(|r| {
+        r.login_requires_tls = true;
+    }));
     h.client(b"USER carol\r\nPASS x\r\n");
     let logins: Vec<&Event> = h
         .events
