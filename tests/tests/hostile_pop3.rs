@@ -16,22 +16,23 @@ use serde_json::{json, Value};
 const SESSION_END: Duration = Duration::from_secs(20);
 
 /// The three framings of issue 12 a lenient reader takes for an early terminator, the
-/// violation popgate names for each, and a message that is fine.
+/// violation popgate names for each (its log kind, the summary's `result`), and a message
+/// that is fine.
 const HOSTILE: [(&str, &[u8], &str); 3] = [
     (
         "dot CR X",
         b"+OK\r\nSubject: a\r\n\r\nbody\r\n.\rX\r\nsmuggled\r\n.\r\n",
-        "DotCrWithoutLf",
+        "\"result\":\"dot_cr_without_lf\"",
     ),
     (
         "LF-only dot line",
         b"+OK\r\nSubject: a\r\n\r\nbody\r\n.\nsmuggled\r\n.\r\n",
-        "LfOnlyTerminator",
+        "\"result\":\"lf_only_terminator\"",
     ),
     (
         "CR-separated dot",
         b"+OK\r\nSubject: a\r\n\r\nbody\r\n...\r.\r\nsmuggled\r\n.\r\n",
-        "DotAfterBareCr",
+        "\"result\":\"dot_after_bare_cr\"",
     ),
 ];
 const GOOD: &[u8] = b"+OK\r\nSubject: fine\r\n\r\nhello\r\n..dot\r\n.\r\n";
@@ -39,7 +40,10 @@ const GOOD: &[u8] = b"+OK\r\nSubject: fine\r\n\r\nhello\r\n..dot\r\n.\r\n";
 /// popgate in front of a fake server; `action` replaces the relay action when given.
 fn relay_to_fake(script: Script, action: Option<Value>) -> (FakeServer, Popgate) {
     let server = FakeServer::start(script).unwrap();
-    let mut config = ConfigDir::relay(server.addr());
+    // Without an action of its own the relay must not inspect at all, so bodies stream
+    // through the core (`unparseable` defaults to quarantine, which would inspect).
+    let mut config =
+        ConfigDir::relay(server.addr()).set(RELAY_ACTION, "/unparseable", json!("allow"));
     if let Some(action) = action {
         config = config.json(RELAY_ACTION, action);
     }
