@@ -15,7 +15,7 @@ use rustls::{ClientConfig, ServerConfig};
 use super::inspection_plan::InspectionPlan;
 use super::pki_needs::{PkiNeeds, PkiRole};
 use crate::tls::config::{self as tls_config, MinVersion};
-use crate::tls::minting::Minting;
+use crate::tls::minting::{Minting, MintingState};
 use crate::tls::verify::{UpstreamValidator, Validation};
 
 /// TLS material of one TLS profile.
@@ -67,7 +67,8 @@ impl Prepared {
     /// # Errors
     /// A CA file of a profile cannot be used, or a `pki/` file an enabled policy needs is
     /// missing or unusable (every such file, one per line; see `pki_needs`).
-    pub fn new(config: Config, dir: &Path) -> Result<Prepared> {
+    /// `minting` is the daemon's minting state, shared by every configuration it loads.
+    pub fn new(config: Config, dir: &Path, minting: &Arc<MintingState>) -> Result<Prepared> {
         let mut profiles = HashMap::new();
         for profile in config.tls_profiles() {
             let tls = profile_tls(profile, dir)
@@ -97,7 +98,7 @@ impl Prepared {
             None
         };
         let minting = if needs.needs(PkiRole::ProxyAuthority) {
-            Minting::load(dir, needs.needs(PkiRole::UntrustedCa))?.map(Arc::new)
+            Minting::load(dir, needs.needs(PkiRole::UntrustedCa), minting)?.map(Arc::new)
         } else {
             None
         };
