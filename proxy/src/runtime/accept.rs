@@ -12,13 +12,16 @@ use std::sync::Arc;
 
 use popgate_policy::{ConnectionFacts, Interception, PortKind};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
 use tracing::{field, info, info_span, warn, Instrument};
 
 use super::Shared;
+use crate::config::prepared::Prepared;
 use crate::metrics::{self, ConnectionResult};
 use crate::net::{original_dst, sni_peek};
 use crate::relay::session_task;
 use crate::route::{self, Accepted, Plan};
+use crate::shared::SessionShared;
 
 /// Accepts on `listener` until the task is aborted.
 ///
@@ -40,9 +43,8 @@ fn handle(shared: &Arc<Shared>, stream: TcpStream, client: SocketAddr, kind: Por
     let _ = stream.set_nodelay(true);
     let id = shared.next_id();
     let prepared = shared.current();
-    let local = match stream.local_addr() {
-        Ok(local) => local,
-        Err(_) => return,
+    let Ok(local) = stream.local_addr() else {
+        return;
     };
     let interception = prepared.config.global().interception();
     let original_dst = match interception {
@@ -58,16 +60,20 @@ fn handle(shared: &Arc<Shared>, stream: TcpStream, client: SocketAddr, kind: Por
         action = field::Empty,
         user = field::Empty,
     );
-    let plaintext = kind == PortKind::Pop3;
+    let accepted = Accepted {
+        client,
+        original_dst,
+        kind,
+    };
     if interception != Interception::None && shared.is_own_listener(original_dst) {
         let _enter = span.enter();
         info!("routing loop: original destination is popgate itself; refused");
-        metrics::connection(ConnectionResult::Loop);
-        tokio::spawn(session_task::refuse(
+        refuse_now(
             stream,
+            accepted,
+            ConnectionResult::Loop,
             "[SYS/PERM] routing loop",
-            plaintext,
-        ));
+        );
         return;
     }
     let permit = match shared.limits.admit(client.ip()) {
@@ -75,43 +81,68 @@ fn handle(shared: &Arc<Shared>, stream: TcpStream, client: SocketAddr, kind: Por
         Err(refusal) => {
             let _enter = span.enter();
             info!(?refusal, "connection limit reached; refused");
-            metrics::connection(ConnectionResult::Limit);
-            tokio::spawn(session_task::refuse(
-                stream,
-                "[SYS/TEMP] too many connections, try again later",
-                plaintext,
-            ));
+            let text = "[SYS/TEMP] too many connections, try again later";
+            refuse_now(stream, accepted, ConnectionResult::Limit, text);
             return;
         }
     };
-    let accepted = Accepted {
-        client,
-        original_dst,
-        kind,
+    let connection = Connection {
+        stream,
+        accepted,
+        prepared,
+        live: shared.follow(),
+        sessions: shared.sessions.clone(),
     };
-    let live = shared.follow();
-    let sessions = shared.sessions.clone();
+    let mut closing = shared.closing.subscribe();
     let task = async move {
         let _active = metrics::session_started();
-        // Domain entries in `to` match the client's SNI (SPEC §4); only implicit-TLS clients
-        // send one before a policy must be chosen.
-        let names: Vec<String> = match kind {
-            PortKind::Pop3s => {
-                let timeout = prepared.config.global().limits().handshake_timeout();
-                sni_peek::peek_sni(&stream, timeout)
-                    .await
-                    .into_iter()
-                    .collect()
+        tokio::select! {
+            () = connection.serve() => {}
+            _ = closing.wait_for(|closing| *closing) => {
+                info!("session closed: shutdown grace period over");
             }
-            PortKind::Pop3 => Vec::new(),
-        };
+        }
+        drop(permit);
+    };
+    tokio::spawn(task.instrument(span));
+}
+
+/// Refuses a connection before any policy is looked at (`-ERR` where a greeting is
+/// possible), counting it as `result`.
+fn refuse_now(stream: TcpStream, accepted: Accepted, result: ConnectionResult, text: &'static str) {
+    metrics::connection(result);
+    let plaintext = accepted.kind == PortKind::Pop3;
+    tokio::spawn(session_task::refuse(stream, text, plaintext));
+}
+
+/// An admitted connection, with the configuration snapshot it is decided on.
+struct Connection {
+    stream: TcpStream,
+    accepted: Accepted,
+    prepared: Arc<Prepared>,
+    live: watch::Receiver<Arc<Prepared>>,
+    sessions: Arc<SessionShared>,
+}
+
+impl Connection {
+    /// Selects the policy, plans the route and serves it (or refuses).
+    async fn serve(self) {
+        let Connection {
+            stream,
+            accepted,
+            prepared,
+            live,
+            sessions,
+        } = self;
+        let plaintext = accepted.kind == PortKind::Pop3;
+        let names = server_names(&stream, accepted.kind, &prepared).await;
         let facts = ConnectionFacts {
-            client: client.ip(),
-            server: original_dst.ip(),
+            client: accepted.client.ip(),
+            server: accepted.original_dst.ip(),
             // Policy ports are original destination ports (SPEC §3); with REDIRECT the
             // listener's port may differ.
-            port: original_dst.port(),
-            port_kind: kind,
+            port: accepted.original_dst.port(),
+            port_kind: accepted.kind,
             server_names: &names,
         };
         let Some(policy) = prepared.config.select(&facts) else {
@@ -135,7 +166,7 @@ fn handle(shared: &Arc<Shared>, stream: TcpStream, client: SocketAddr, kind: Por
                 connect,
                 idle_timeout,
             } => {
-                let timeout = shared_timeout(&prepared);
+                let timeout = prepared.config.global().limits().handshake_timeout();
                 session_task::opaque(stream, &host, port, &connect, timeout, idle_timeout).await
             }
             Plan::Refuse(text) => {
@@ -145,20 +176,20 @@ fn handle(shared: &Arc<Shared>, stream: TcpStream, client: SocketAddr, kind: Por
                     .await;
             }
         }
-        drop(permit);
-    };
-    let mut closing = shared.closing.subscribe();
-    let task = async move {
-        tokio::select! {
-            () = task => {}
-            _ = closing.wait_for(|closing| *closing) => {
-                info!("session closed: shutdown grace period over");
-            }
-        }
-    };
-    tokio::spawn(task.instrument(span));
+    }
 }
 
-fn shared_timeout(prepared: &crate::config::prepared::Prepared) -> std::time::Duration {
-    prepared.config.global().limits().handshake_timeout()
+/// Domain entries in `to` match the client's SNI (SPEC §4); only implicit-TLS clients send
+/// one before a policy must be chosen.
+async fn server_names(stream: &TcpStream, kind: PortKind, prepared: &Prepared) -> Vec<String> {
+    match kind {
+        PortKind::Pop3s => {
+            let timeout = prepared.config.global().limits().handshake_timeout();
+            sni_peek::peek_sni(stream, timeout)
+                .await
+                .into_iter()
+                .collect()
+        }
+        PortKind::Pop3 => Vec::new(),
+    }
 }
