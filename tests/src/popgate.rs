@@ -44,6 +44,9 @@ const CLI_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct ConfigDir {
     json: BTreeMap<String, Value>,
     raw: BTreeMap<String, Vec<u8>>,
+    /// The account the key files are given to, as an administrator does for the `user`
+    /// popgate runs as (`None`: they stay with whoever writes them).
+    key_owner: Option<String>,
 }
 
 impl ConfigDir {
@@ -92,6 +95,14 @@ impl ConfigDir {
                 }),
             )
             .json(STANDARD_PROFILE, standard_tls_profile())
+    }
+
+    /// Gives the key files to `user` when written (`chown`), as an administrator does so that
+    /// popgate, once it runs as `user`, can still read them on a reload.
+    #[must_use]
+    pub fn keys_owned_by(mut self, user: &str) -> ConfigDir {
+        self.key_owner = Some(user.to_owned());
+        self
     }
 
     /// Points `state_dir` (spool, quarantine) at `dir` unless the configuration sets it or
@@ -293,6 +304,13 @@ impl ConfigDir {
             if file.ends_with(".key") {
                 use std::os::unix::fs::PermissionsExt;
                 fs::set_permissions(&path, fs::Permissions::from_mode(0o600))?;
+                if let Some(owner) = &self.key_owner {
+                    let status = std::process::Command::new("chown")
+                        .arg(owner)
+                        .arg(&path)
+                        .status()?;
+                    anyhow::ensure!(status.success(), "chown {owner} {}", path.display());
+                }
             }
         }
         Ok(())

@@ -697,7 +697,9 @@ fn a_reload_removing_inspection_while_an_oversize_message_is_held_still_ends_it(
         .set(RELAY_ACTION, "/general/oversize", json!("deny"));
     let popgate = Popgate::start(config).unwrap();
     let mut client = Pop3Client::connect(popgate.pop3_addr()).unwrap();
-    client.login("user", "secret").unwrap();
+    client
+        .login("user", "secret")
+        .unwrap_or_else(|e| panic!("login: {e:#}\n{}", popgate.log_text()));
     client.send(b"RETR 1\r\n").unwrap();
     // popgate reads the first part (past max_message_size: held, then discarded) long
     // before a reload can be loaded and swapped in.

@@ -409,6 +409,7 @@ fn tproxy_keeps_transparency_after_dropping_to_nobody() {
         spoofing(config)
             .set("popgate.json", "/user", json!("nobody"))
             .set("popgate.json", "/group", json!("nogroup"))
+            .keys_owned_by("nobody")
     });
     gateway.wait_for_log_line(&["dropped privileges", "nobody"]);
     let status =

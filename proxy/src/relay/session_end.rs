@@ -32,7 +32,17 @@ pub enum SessionEnd {
 }
 
 impl SessionEnd {
-    /// A stable snake_case word for the log's `result` (and labels).
+    /// The summary's `result`: a bounded snake_case word for the way the session ended
+    /// (every protocol violation is `protocol_violation`; [`SessionEnd::kind`] names it).
+    pub fn result(&self) -> &'static str {
+        match self {
+            SessionEnd::Core(CloseReason::ProtocolViolation(..)) => "protocol_violation",
+            _ => self.kind(),
+        }
+    }
+
+    /// The summary's `reason_kind`: a stable snake_case word for the precise reason (the
+    /// violation's own kind for a protocol violation).
     pub fn kind(&self) -> &'static str {
         match self {
             SessionEnd::Core(reason) => reason.kind(),

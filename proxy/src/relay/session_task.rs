@@ -33,7 +33,8 @@ pub async fn serve(client: TcpStream, route: Route) {
     let end = run(client, &route, &mut summary).await;
     let duration_ms = started.elapsed().as_millis() as u64;
     info!(
-        result = end.kind(),
+        result = end.result(),
+        reason_kind = end.kind(),
         reason = %end,
         duration_ms,
         bytes_from_client = summary.bytes.from_client,
