@@ -694,7 +694,10 @@ fn a_reload_removing_inspection_while_an_oversize_message_is_held_still_ends_it(
     let config = ConfigDir::relay(server.addr)
         .set(RELAY_ACTION, "/file_names", rules)
         .set(RELAY_ACTION, "/general/max_message_size", json!(1000))
-        .set(RELAY_ACTION, "/general/oversize", json!("deny"));
+        .set(RELAY_ACTION, "/general/oversize", json!("deny"))
+        // Only the file-name rule inspects (unparseable defaults to quarantine, which would
+        // inspect too): removing the rule removes inspection.
+        .set(RELAY_ACTION, "/unparseable", json!("allow"));
     let popgate = Popgate::start(config).unwrap();
     let mut client = Pop3Client::connect(popgate.pop3_addr()).unwrap();
     client
