@@ -7,7 +7,11 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use popgate_inspect::{inspect, restuff_into, unstuff_cow, FileNameRules, Output, Rules, Verdict};
+use popgate_inspect::{inspect, restuff_into, unstuff_cow, Output, Rules, Verdict};
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+use common::name_rules;
 
 fn main() {
     let corpus = [
@@ -18,10 +22,7 @@ fn main() {
     ];
     let allow = Rules::default();
     let strip = Rules {
-        file_names: FileNameRules {
-            default: Verdict::Allow,
-            rules: vec![("*.bin".into(), Verdict::Strip)],
-        },
+        file_names: name_rules(Verdict::Allow, &[("*.bin", Verdict::Strip)]),
         ..Rules::default()
     };
     println!(

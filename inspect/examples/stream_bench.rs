@@ -9,9 +9,11 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use popgate_inspect::{
-    inspect, ContentTypeRules, FileNameRules, HeaderRule, Rules, StreamInspector, Verdict,
-};
+use popgate_inspect::{inspect, Rules, StreamInspector, Verdict};
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+use common::{content_rules, header_rules, name_rules};
 
 fn main() {
     let rules = spec_rules();
@@ -72,18 +74,15 @@ fn main() {
 
 fn spec_rules() -> Rules {
     Rules {
-        content_types: ContentTypeRules {
-            default: Verdict::Allow,
-            rules: vec![("application/x-msdownload".into(), Verdict::Strip)],
-        },
-        file_names: FileNameRules {
-            default: Verdict::Allow,
-            rules: vec![
-                ("*.exe".into(), Verdict::Strip),
-                ("*.scr".into(), Verdict::Strip),
-            ],
-        },
-        headers: vec![HeaderRule::from_match("X-Spam-Flag: YES", Verdict::Tag)],
+        content_types: content_rules(
+            Verdict::Allow,
+            &[("application/x-msdownload", Verdict::Strip)],
+        ),
+        file_names: name_rules(
+            Verdict::Allow,
+            &[("*.exe", Verdict::Strip), ("*.scr", Verdict::Strip)],
+        ),
+        headers: header_rules(&[("X-Spam-Flag: YES", Verdict::Tag)]),
         ..Rules::default()
     }
 }

@@ -8,16 +8,15 @@
 //! clamd beforehand and writes the quarantine file afterwards.
 
 use mail_parser::{Header, HeaderValue};
+use popgate_policy::{DenyContext, Oversize, Pattern, Verdict};
 
 use crate::clamd::ScanResult;
-use crate::glob::glob_match;
 use crate::parsed;
 use crate::replacement;
 use crate::rewrite::{self, Plan};
-use crate::rules::{Oversize, Rules};
+use crate::rules::Rules;
 use crate::structure::{self, Part, Reading, Structure, Target};
-use crate::template::{self, Values};
-use crate::verdict::{Decision, Verdict};
+use crate::verdict::Decision;
 
 /// The outcome of inspecting one message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -164,17 +163,17 @@ impl Tally {
 
     /// Records every `headers` rule that matches the top-level fields `headers` of `raw`.
     pub(crate) fn headers(&mut self, rules: &Rules, raw: &[u8], headers: &[Header<'_>]) {
-        for rule in &rules.headers {
-            let hit = headers.iter().find(|header| {
-                header.name().eq_ignore_ascii_case(&rule.name)
-                    && header_values(raw, header)
-                        .iter()
-                        .any(|v| glob_match(&rule.value, v))
+        for rule in rules.headers.rules() {
+            let hit = headers.iter().any(|header| {
+                header_values(raw, header)
+                    .iter()
+                    .any(|v| rule.pattern().matches((header.name(), v)))
             });
-            if hit.is_some() {
-                let reason = format!("header {} matches {}", rule.name, rule.value);
-                let label = format!("headers: {}", rule.label());
-                self.message_level(rule.verdict, &label, reason);
+            if hit {
+                let value = rule.text().split_once(':').map_or("*", |(_, v)| v.trim());
+                let reason = format!("header {} matches {value}", rule.pattern().name());
+                let label = format!("headers: {}", rule.text());
+                self.message_level(rule.verdict(), &label, reason);
             }
         }
     }
@@ -388,19 +387,14 @@ pub(crate) fn part_decision(rules: &Rules, part: &Part) -> Option<Decision> {
         Some(name) => name.clone(),
         None => format!("(unnamed {} part)", part.content_type),
     };
-    let content_types = &rules.content_types;
-    let by_type = match content_types
-        .rules
-        .iter()
-        .find(|(pattern, _)| glob_match(pattern, &part.content_type))
-    {
-        Some((pattern, verdict)) => Some((
-            *verdict,
-            format!("content_types: {pattern}"),
-            format!("content type {} matches {pattern}", part.content_type),
+    let by_type = match rules.content_types.first_match(&part.content_type) {
+        Some(rule) => Some((
+            rule.verdict(),
+            format!("content_types: {}", rule.text()),
+            format!("content type {} matches {}", part.content_type, rule.text()),
         )),
         None if !part.is_container => Some((
-            content_types.default,
+            rules.content_types.default_verdict(),
             "content_types: default".to_owned(),
             format!("content type {} is not allowed", part.content_type),
         )),
@@ -410,21 +404,16 @@ pub(crate) fn part_decision(rules: &Rules, part: &Part) -> Option<Decision> {
     if let Some((verdict, rule, reason)) = by_type {
         found.push((verdict, rule, reason, label));
     }
-    let file_names = &rules.file_names;
     for name in &part.file_names {
-        match file_names
-            .rules
-            .iter()
-            .find(|(glob, _)| glob_match(glob, name))
-        {
-            Some((glob, verdict)) => found.push((
-                *verdict,
-                format!("file_names: {glob}"),
-                format!("file name {name} matches {glob}"),
+        match rules.file_names.first_match(name) {
+            Some(rule) => found.push((
+                rule.verdict(),
+                format!("file_names: {}", rule.text()),
+                format!("file name {name} matches {}", rule.text()),
                 name.clone(),
             )),
             None => found.push((
-                file_names.default,
+                rules.file_names.default_verdict(),
                 "file_names: default".to_owned(),
                 format!("file name {name} is not allowed"),
                 name.clone(),
@@ -468,14 +457,45 @@ fn header_values(raw: &[u8], header: &Header<'_>) -> Vec<String> {
     values
 }
 
+/// The action's `deny_message` filled in. File names and reasons can come from the sender,
+/// so control characters become `?` and each value is cut to [`MAX_VALUE_CHARS`].
 pub(crate) fn fill(rules: &Rules, filename: &str, reason: &str) -> String {
-    template::fill(
-        &rules.deny_message,
-        &Values {
-            filename,
-            policy: &rules.policy,
-            action: &rules.action,
-            reason,
-        },
-    )
+    let (filename, policy, action, reason) = (
+        clean(filename),
+        clean(&rules.policy),
+        clean(&rules.action),
+        clean(reason),
+    );
+    rules.deny_message.render(&DenyContext {
+        filename: &filename,
+        policy: &policy,
+        action: &action,
+        reason: &reason,
+    })
+}
+
+/// Longest value inserted for one placeholder, in characters.
+pub(crate) const MAX_VALUE_CHARS: usize = 200;
+
+fn clean(value: &str) -> String {
+    value
+        .chars()
+        .take(MAX_VALUE_CHARS)
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostile_values_are_cleaned_before_filling() {
+        let rules = Rules::default();
+        let long = "a".repeat(1000);
+        let text = fill(&rules, "x\r\n--boundary\u{0}.exe", &long);
+        assert!(text.contains("x??--boundary?.exe"), "{text}");
+        assert!(!text.contains(&"a".repeat(MAX_VALUE_CHARS + 1)));
+        assert!(text.contains(&"a".repeat(MAX_VALUE_CHARS)));
+    }
 }

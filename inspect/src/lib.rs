@@ -19,7 +19,10 @@
 //! without a terminator, so the message stays on the server).
 //!
 //! Verdict semantics are in spec §4 ("Verdicts"); the rules' evaluation order is described
-//! on [`Rules`] and [`Verdict`].
+//! on [`Rules`] and [`Verdict`]. The rule types (patterns, rule lists, [`Verdict`], the
+//! [`DenyMessage`] template) are the `popgate-policy` crate's checked types, re-exported.
+//! MIME structure comes from a strict RFC 2046 reader; ambiguous messages are judged under
+//! every reading (SPEC §4, "Inspection must see what the client will see").
 
 #![warn(missing_docs)]
 
@@ -27,7 +30,6 @@ mod carrier;
 mod clamd;
 mod decode;
 mod encoding;
-mod glob;
 mod inspection;
 mod names;
 mod parsed;
@@ -37,17 +39,18 @@ mod rules;
 mod stream;
 mod structure;
 mod stuffing;
-mod template;
 mod verdict;
 
 pub use clamd::{
     instream_bytes, instream_request, parse_reply, Piece, ScanError, ScanResult,
     DEFAULT_CHUNK_SIZE, INSTREAM_COMMAND,
 };
-pub use glob::glob_match;
 pub use inspection::{inspect, Inspection, Output};
+pub use popgate_policy::{
+    ContentTypePattern, DenyMessage, Glob, HeaderPattern, Oversize, Rule, RuleSet, Verdict,
+};
 pub use replacement::{deny_replacement, PLACEHOLDER_FROM, SUBJECT_PREFIX};
-pub use rules::{AntivirusRules, ContentTypeRules, FileNameRules, HeaderRule, Oversize, Rules};
+pub use rules::{AntivirusRules, Rules};
 pub use stream::{Diverged, StreamInspector, StreamOutcome};
 pub use stuffing::{restuff_into, unstuff, unstuff_cow};
-pub use verdict::{Decision, Verdict};
+pub use verdict::Decision;

@@ -56,7 +56,9 @@ pub(crate) fn build(
         let Some(field) = headers.iter().find(|h| h.name == wanted) else {
             continue;
         };
-        let Some(bytes) = original.get(field.offset_field as usize..field.offset_end as usize)
+        let Some(bytes) = original
+            .get(field.offset_field as usize..field.offset_end as usize)
+            .filter(|bytes| !has_bare_cr(bytes))
         else {
             continue;
         };
@@ -76,6 +78,7 @@ pub(crate) fn build(
         .iter()
         .find(|h| h.name == HeaderName::Subject)
         .and_then(|h| original.get(h.offset_start as usize..h.offset_end as usize))
+        .filter(|bytes| !has_bare_cr(bytes))
         .map(trim)
         .unwrap_or_default();
     if !subject.is_empty() {
@@ -101,6 +104,16 @@ pub(crate) fn build(
     out.extend_from_slice(&quoted_printable(&body, eol_text));
     out.extend_from_slice(eol);
     out
+}
+
+/// Whether `bytes` has a CR not followed by LF: a reader that ends lines there (Python's
+/// `email`) would see more fields, or a whole message, inside such a field; it is dropped.
+fn has_bare_cr(bytes: &[u8]) -> bool {
+    let trimmed = bytes.strip_suffix(b"\r").unwrap_or(bytes);
+    trimmed
+        .iter()
+        .enumerate()
+        .any(|(i, &b)| b == b'\r' && trimmed.get(i + 1) != Some(&b'\n'))
 }
 
 /// `bytes` without its line ending, then `eol`.

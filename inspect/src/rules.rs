@@ -1,13 +1,18 @@
-//! The inspection rules of one proxy action, as this crate consumes them.
+//! The inspection rules of one proxy action, in the `policy` crate's checked types.
 //!
-//! These are plain input types: the `proxy` crate maps the `policy` crate's checked action
-//! into a [`Rules`] value (this crate depends on no workspace crate). Nothing is validated
-//! here; `policy` has already done that. Lists are evaluated in order and the first matching
-//! entry of a list decides for that list (firewall style), so an exception such as
-//! `report.exe → allow` placed before `*.exe → strip` works. Across lists the strongest
-//! verdict wins (see [`Verdict`]).
+//! There is one rule model: patterns ([`Glob`], [`ContentTypePattern`], [`HeaderPattern`]),
+//! first-match lists ([`RuleSet`]), the [`Verdict`] with its strength order and the
+//! [`DenyMessage`] template all come from `popgate-policy`, compiled once when the
+//! configuration is checked. [`Rules::for_action`] takes them from a checked
+//! [`ProxyAction`]; nothing is re-parsed from strings here. Lists are evaluated in order
+//! and the first matching entry of a list decides for that list (firewall style), so an
+//! exception such as `report.exe → allow` placed before `*.exe → strip` works. Across lists
+//! the strongest verdict wins.
 
-use crate::verdict::Verdict;
+use popgate_policy::{
+    ContentTypePattern, DenyMessage, Glob, HeaderPattern, OnError, Oversize, ProxyAction, RuleSet,
+    Verdict,
+};
 
 /// Everything [`crate::inspect`] needs to judge a message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,121 +21,75 @@ pub struct Rules {
     pub policy: String,
     /// The proxy action's name, for `{action}` in `deny_message`.
     pub action: String,
-    /// Rules on each part's `type/subtype`.
-    pub content_types: ContentTypeRules,
-    /// Rules on each part's file names.
-    pub file_names: FileNameRules,
-    /// Rules on the top-level message header fields.
-    pub headers: Vec<HeaderRule>,
+    /// Rules on each part's `type/subtype`. The default applies to leaf parts only:
+    /// containers (multipart, nested message) meet explicit rules, their contents are
+    /// judged part by part.
+    pub content_types: RuleSet<ContentTypePattern>,
+    /// Rules on every file name a part declares or carries (the default applies to named
+    /// parts only).
+    pub file_names: RuleSet<Glob>,
+    /// Rules on the top-level message header fields (`strip` acts as `deny`).
+    pub headers: RuleSet<HeaderPattern>,
     /// Messages larger than this many bytes (unstuffed) are not parsed.
     pub max_message_size: u64,
     /// What happens to a message larger than `max_message_size`.
     pub oversize: Oversize,
-    /// The verdict for a message the MIME parser cannot make sense of.
+    /// The verdict for a message that cannot be judged at all.
     pub unparseable: Verdict,
     /// What the antivirus outcome turns into.
     pub antivirus: AntivirusRules,
     /// The prefix the `tag` verdict puts before the Subject, e.g. `[SPAM] `.
     pub spam_tag: String,
     /// The replacement text, with `{filename}`, `{policy}`, `{action}` and `{reason}`.
-    pub deny_message: String,
+    pub deny_message: DenyMessage,
+}
+
+impl Rules {
+    /// The rules of `action` as used by the policy named `policy`.
+    pub fn for_action(policy: &str, action: &ProxyAction) -> Rules {
+        let antivirus = action.antivirus();
+        Rules {
+            policy: policy.to_owned(),
+            action: action.name().to_owned(),
+            content_types: action.content_types().clone(),
+            file_names: action.file_names().clone(),
+            headers: action.headers().clone(),
+            max_message_size: action.max_message_size(),
+            oversize: action.oversize(),
+            unparseable: action.unparseable(),
+            antivirus: AntivirusRules {
+                on_virus: antivirus.on_virus(),
+                on_error: match antivirus.on_error() {
+                    OnError::Allow => Verdict::Allow,
+                    OnError::Deny => Verdict::Deny,
+                    OnError::Tempfail => Verdict::Tempfail,
+                },
+            },
+            spam_tag: action.spam_tag().to_owned(),
+            deny_message: action.deny_message().clone(),
+        }
+    }
 }
 
 impl Default for Rules {
-    /// The spec's defaults: everything allowed, 32 MiB size limit, oversize passed.
+    /// Everything allowed, 32 MiB size limit, oversize and unparseable messages passed
+    /// (the permissive base tests and benches start from; a configured action always goes
+    /// through [`Rules::for_action`]).
     fn default() -> Rules {
         Rules {
             policy: String::new(),
             action: String::new(),
-            content_types: ContentTypeRules::default(),
-            file_names: FileNameRules::default(),
-            headers: Vec::new(),
+            content_types: RuleSet::default(),
+            file_names: RuleSet::default(),
+            headers: RuleSet::default(),
             max_message_size: 33_554_432,
             oversize: Oversize::Allow,
             unparseable: Verdict::Allow,
             antivirus: AntivirusRules::default(),
             spam_tag: "[SPAM] ".to_owned(),
-            deny_message: "The attachment {filename} was removed by {policy}: {reason}.".to_owned(),
+            deny_message: DenyMessage::default(),
         }
     }
-}
-
-/// `content_types`: patterns over the lowercase `type/subtype` of every part.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ContentTypeRules {
-    /// The verdict for a leaf part no rule matches. Containers (multipart, parsed
-    /// message/rfc822) only meet explicit rules: their contents are judged part by part.
-    pub default: Verdict,
-    /// `(pattern, verdict)`; the pattern is a glob such as `application/x-msdownload`,
-    /// `application/*` or `*/*`.
-    pub rules: Vec<(String, Verdict)>,
-}
-
-impl Default for ContentTypeRules {
-    fn default() -> ContentTypeRules {
-        ContentTypeRules {
-            default: Verdict::Allow,
-            rules: Vec::new(),
-        }
-    }
-}
-
-/// `file_names`: globs over every file name a part declares.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FileNameRules {
-    /// The verdict for a named part no rule matches (parts without a name are not affected).
-    pub default: Verdict,
-    /// `(glob, verdict)`, e.g. `("*.exe", Strip)`.
-    pub rules: Vec<(String, Verdict)>,
-}
-
-impl Default for FileNameRules {
-    fn default() -> FileNameRules {
-        FileNameRules {
-            default: Verdict::Allow,
-            rules: Vec::new(),
-        }
-    }
-}
-
-/// One `headers` rule: a header field name and a glob over its value.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HeaderRule {
-    /// The field name, compared case-insensitively, e.g. `X-Spam-Flag`.
-    pub name: String,
-    /// A glob over the unfolded, trimmed value, compared case-insensitively, e.g. `YES`.
-    pub value: String,
-    /// The verdict when a top-level field matches. `Strip` acts as `Deny` here.
-    pub verdict: Verdict,
-}
-
-impl HeaderRule {
-    /// Builds a rule from the spec's `"match": "X-Spam-Flag: YES"` form.
-    ///
-    /// The text before the first `:` is the name and the trimmed rest the value glob; without
-    /// a `:` the whole text is the name and any value matches.
-    pub fn from_match(text: &str, verdict: Verdict) -> HeaderRule {
-        let (name, value) = text.split_once(':').unwrap_or((text, "*"));
-        HeaderRule {
-            name: name.trim().to_owned(),
-            value: value.trim().to_owned(),
-            verdict,
-        }
-    }
-
-    /// The rule as it appears in logs: `X-Spam-Flag: YES`.
-    pub fn label(&self) -> String {
-        format!("{}: {}", self.name, self.value)
-    }
-}
-
-/// `general.oversize`: what to do with a message above `max_message_size`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Oversize {
-    /// Passed uninspected (the caller logs it).
-    Allow,
-    /// Replaced by the deny message, built from its header alone.
-    Deny,
 }
 
 /// `antivirus`: the verdicts for the scanner's outcome.
@@ -148,24 +107,5 @@ impl Default for AntivirusRules {
             on_virus: Verdict::Deny,
             on_error: Verdict::Tempfail,
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn header_rule_from_spec_match_text() {
-        let rule = HeaderRule::from_match("X-Spam-Flag: YES", Verdict::Tag);
-        assert_eq!(rule.name, "X-Spam-Flag");
-        assert_eq!(rule.value, "YES");
-        assert_eq!(rule.label(), "X-Spam-Flag: YES");
-    }
-
-    #[test]
-    fn header_rule_without_colon_matches_any_value() {
-        let rule = HeaderRule::from_match("X-Virus", Verdict::Deny);
-        assert_eq!((rule.name.as_str(), rule.value.as_str()), ("X-Virus", "*"));
     }
 }

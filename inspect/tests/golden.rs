@@ -7,29 +7,30 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use popgate_inspect::{
-    inspect, HeaderRule, Output, Oversize, Rules, ScanError, ScanResult, Verdict,
-};
+use popgate_inspect::{inspect, Output, Oversize, Rules, ScanError, ScanResult, Verdict};
+
+mod common;
+use common::{content_rules, header_rules, name_rules};
 
 /// The spec's example action, with a deny and a quarantine rule added for coverage.
 pub fn standard_rules() -> Rules {
     Rules {
         policy: "POP3-proxy-out".into(),
         action: "POP3-Client.Standard".into(),
-        content_types: popgate_inspect::ContentTypeRules {
-            default: Verdict::Allow,
-            rules: vec![("application/x-msdownload".into(), Verdict::Strip)],
-        },
-        file_names: popgate_inspect::FileNameRules {
-            default: Verdict::Allow,
-            rules: vec![
-                ("*.exe".into(), Verdict::Strip),
-                ("*.scr".into(), Verdict::Strip),
-                ("*.vbs".into(), Verdict::Deny),
-                ("*.jar".into(), Verdict::Quarantine),
+        content_types: content_rules(
+            Verdict::Allow,
+            &[("application/x-msdownload", Verdict::Strip)],
+        ),
+        file_names: name_rules(
+            Verdict::Allow,
+            &[
+                ("*.exe", Verdict::Strip),
+                ("*.scr", Verdict::Strip),
+                ("*.vbs", Verdict::Deny),
+                ("*.jar", Verdict::Quarantine),
             ],
-        },
-        headers: vec![HeaderRule::from_match("X-Spam-Flag: YES", Verdict::Tag)],
+        ),
+        headers: header_rules(&[("X-Spam-Flag: YES", Verdict::Tag)]),
         ..Rules::default()
     }
 }

@@ -4,25 +4,25 @@ use std::fs;
 use std::path::Path;
 
 use mail_parser::{MessageParser, MimeHeaders};
-use popgate_inspect::{inspect, HeaderRule, Output, Rules, Verdict};
+use popgate_inspect::{inspect, Output, Rules, Verdict};
+
+mod common;
+use common::{content_rules, header_rules, name_rules};
 use proptest::prelude::*;
 
 fn rules() -> Rules {
     Rules {
         policy: "POP3-proxy-out".into(),
         action: "POP3-Client.Standard".into(),
-        content_types: popgate_inspect::ContentTypeRules {
-            default: Verdict::Allow,
-            rules: vec![("application/x-msdownload".into(), Verdict::Strip)],
-        },
-        file_names: popgate_inspect::FileNameRules {
-            default: Verdict::Allow,
-            rules: vec![
-                ("*.exe".into(), Verdict::Strip),
-                ("*.scr".into(), Verdict::Strip),
-            ],
-        },
-        headers: vec![HeaderRule::from_match("X-Spam-Flag: YES", Verdict::Tag)],
+        content_types: content_rules(
+            Verdict::Allow,
+            &[("application/x-msdownload", Verdict::Strip)],
+        ),
+        file_names: name_rules(
+            Verdict::Allow,
+            &[("*.exe", Verdict::Strip), ("*.scr", Verdict::Strip)],
+        ),
+        headers: header_rules(&[("X-Spam-Flag: YES", Verdict::Tag)]),
         ..Rules::default()
     }
 }

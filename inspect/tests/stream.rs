@@ -7,9 +7,10 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use popgate_inspect::{
-    inspect, ContentTypeRules, FileNameRules, HeaderRule, Output, Rules, StreamInspector, Verdict,
-};
+use popgate_inspect::{inspect, Output, Rules, StreamInspector, Verdict};
+
+mod common;
+use common::{content_rules, header_rules, name_rules};
 use proptest::prelude::*;
 
 /// The spec's example action.
@@ -17,18 +18,15 @@ fn spec_rules() -> Rules {
     Rules {
         policy: "POP3-proxy-out".into(),
         action: "POP3-Client.Standard".into(),
-        content_types: ContentTypeRules {
-            default: Verdict::Allow,
-            rules: vec![("application/x-msdownload".into(), Verdict::Strip)],
-        },
-        file_names: FileNameRules {
-            default: Verdict::Allow,
-            rules: vec![
-                ("*.exe".into(), Verdict::Strip),
-                ("*.scr".into(), Verdict::Strip),
-            ],
-        },
-        headers: vec![HeaderRule::from_match("X-Spam-Flag: YES", Verdict::Tag)],
+        content_types: content_rules(
+            Verdict::Allow,
+            &[("application/x-msdownload", Verdict::Strip)],
+        ),
+        file_names: name_rules(
+            Verdict::Allow,
+            &[("*.exe", Verdict::Strip), ("*.scr", Verdict::Strip)],
+        ),
+        headers: header_rules(&[("X-Spam-Flag: YES", Verdict::Tag)]),
         ..Rules::default()
     }
 }
@@ -36,34 +34,22 @@ fn spec_rules() -> Rules {
 /// Every streamable rule set the differential tests use.
 fn rule_sets() -> Vec<(&'static str, Rules)> {
     let strict = Rules {
-        content_types: ContentTypeRules {
-            default: Verdict::Strip,
-            rules: vec![
-                ("text/*".into(), Verdict::Allow),
-                ("multipart/*".into(), Verdict::Allow),
-            ],
-        },
-        file_names: FileNameRules {
-            default: Verdict::Strip,
-            rules: vec![("*.txt".into(), Verdict::Allow)],
-        },
-        headers: vec![HeaderRule::from_match("Subject: *", Verdict::Tag)],
+        content_types: content_rules(
+            Verdict::Strip,
+            &[("text/*", Verdict::Allow), ("multipart/*", Verdict::Allow)],
+        ),
+        file_names: name_rules(Verdict::Strip, &[("*.txt", Verdict::Allow)]),
+        headers: header_rules(&[("Subject: *", Verdict::Tag)]),
         spam_tag: "[SPÄM] ".into(),
         ..spec_rules()
     };
     let containers = Rules {
-        content_types: ContentTypeRules {
-            default: Verdict::Allow,
-            rules: vec![("multipart/*".into(), Verdict::Strip)],
-        },
-        file_names: FileNameRules {
-            default: Verdict::Allow,
-            rules: vec![("*.pdf".into(), Verdict::Strip)],
-        },
-        headers: vec![
-            HeaderRule::from_match("From", Verdict::Tag),
-            HeaderRule::from_match("X-Spam-Flag: YES", Verdict::Allow),
-        ],
+        content_types: content_rules(Verdict::Allow, &[("multipart/*", Verdict::Strip)]),
+        file_names: name_rules(Verdict::Allow, &[("*.pdf", Verdict::Strip)]),
+        headers: header_rules(&[
+            ("From: *", Verdict::Tag),
+            ("X-Spam-Flag: YES", Verdict::Allow),
+        ]),
         ..spec_rules()
     };
     let quarantine = Rules {
@@ -455,10 +441,7 @@ fn forwarded_message_is_streamed_and_its_attachment_stripped() {
 #[test]
 fn unstreamable_rules_are_refused() {
     let deny = Rules {
-        file_names: FileNameRules {
-            default: Verdict::Allow,
-            rules: vec![("*.vbs".into(), Verdict::Deny)],
-        },
+        file_names: name_rules(Verdict::Allow, &[("*.vbs", Verdict::Deny)]),
         ..spec_rules()
     };
     assert!(StreamInspector::new(&deny, false, "q").is_none());
@@ -470,7 +453,7 @@ fn unstreamable_rules_are_refused() {
     };
     assert!(StreamInspector::new(&unparseable, false, "q").is_some());
     let header_strip = Rules {
-        headers: vec![HeaderRule::from_match("X-Bad", Verdict::Strip)],
+        headers: header_rules(&[("X-Bad: *", Verdict::Strip)]),
         ..spec_rules()
     };
     assert!(StreamInspector::new(&header_strip, false, "q").is_none());

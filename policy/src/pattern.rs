@@ -64,7 +64,9 @@ pub struct HeaderPattern {
 }
 
 impl<P> Rule<P> {
-    pub(crate) fn new(pattern: P, verdict: Verdict, text: String) -> Self {
+    /// A rule from an already checked pattern; `text` names it in logs. Configuration
+    /// loading builds these; code that builds rules directly (tests, benches) may too.
+    pub fn new(pattern: P, verdict: Verdict, text: String) -> Self {
         Self {
             pattern,
             verdict,
@@ -88,8 +90,19 @@ impl<P> Rule<P> {
     }
 }
 
+impl<P> Default for RuleSet<P> {
+    /// No rules, default `allow`.
+    fn default() -> Self {
+        Self {
+            default: Verdict::Allow,
+            rules: Vec::new(),
+        }
+    }
+}
+
 impl<P: Pattern> RuleSet<P> {
-    pub(crate) fn new(default: Verdict, rules: Vec<Rule<P>>) -> Self {
+    /// Ordered rules and the verdict when none matches.
+    pub fn new(default: Verdict, rules: Vec<Rule<P>>) -> Self {
         Self { default, rules }
     }
 

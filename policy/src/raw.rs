@@ -34,18 +34,42 @@ pub struct RawGlobal {
     pub metrics: Option<RawMetrics>,
     /// Connection limits and timeouts.
     pub limits: Option<RawLimits>,
-    /// Where popgate keeps its state (spool, quarantine); absolute.
+    /// Where the quarantine and the spool live.
     pub state_dir: Option<String>,
-    /// The spool of message bodies collected for inspection.
+    /// Bounds of the quarantine.
+    pub quarantine: Option<RawQuarantine>,
+    /// Bounds of the spool.
     pub spool: Option<RawSpool>,
+    /// The control socket the CLI talks to.
+    pub control: Option<RawControl>,
+}
+
+/// `popgate.json` → `quarantine`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawQuarantine {
+    /// Total size of the quarantined originals.
+    pub max_bytes: Option<u64>,
+    /// Originals older than this many days are removed.
+    pub max_age_days: Option<u32>,
 }
 
 /// `popgate.json` → `spool`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawSpool {
-    /// Bytes the spool may hold at once.
+    /// Total size of the bodies spooled for inspection.
     pub max_bytes: Option<u64>,
+}
+
+/// `popgate.json` → `control`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawControl {
+    /// Path of the Unix socket.
+    pub socket: Option<String>,
+    /// Group owning the socket (mode 0660).
+    pub group: Option<String>,
 }
 
 /// `popgate.json` → `log`.
@@ -74,6 +98,8 @@ pub struct RawLimits {
     pub max_connections: Option<u32>,
     /// Concurrent sessions per client address.
     pub max_connections_per_client: Option<u32>,
+    /// IPv6 clients are counted per prefix of this length (0..=128).
+    pub client_ipv6_prefix: Option<u8>,
     /// Upstream connect, greeting and each TLS handshake, in seconds.
     pub handshake_timeout_s: Option<u64>,
     /// Default silent-peer timeout, in seconds.
@@ -344,21 +370,89 @@ spelled_enum!(
     }
 );
 
-spelled_enum!(
-    /// An inspection verdict.
-    Verdict {
-        /// The message passes byte for byte.
-        Allow = "allow",
-        /// The offending MIME part is replaced by a text part.
-        Strip = "strip",
-        /// The whole message is replaced.
-        Deny = "deny",
-        /// As `deny`, and the original is kept in `quarantine/`.
-        Quarantine = "quarantine",
-        /// `spam_tag` is prefixed to the Subject.
-        Tag = "tag",
+/// An inspection verdict (SPEC §4, "Verdicts"), configured in an action or reached by
+/// inspection.
+///
+/// The order is the *strength* order, explicit in [`Verdict::strength`]: `Allow < Tag <
+/// Strip < Deny < Quarantine < Tempfail`. When several rules fire, the strongest verdict
+/// decides; `strip` and `tag` below a `deny` apply together. `Tempfail` cannot be written
+/// in a configuration (antivirus `on_error: tempfail` leads to it): nothing is delivered
+/// now and the message stays on the server, so it never loses mail and ranks above all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+pub enum Verdict {
+    /// The message passes byte for byte.
+    #[serde(rename = "allow")]
+    Allow,
+    /// The offending MIME part is replaced by a text part.
+    #[serde(rename = "strip")]
+    Strip,
+    /// The whole message is replaced.
+    #[serde(rename = "deny")]
+    Deny,
+    /// As `deny`, and the original is kept in `quarantine/`.
+    #[serde(rename = "quarantine")]
+    Quarantine,
+    /// `spam_tag` is prefixed to the Subject.
+    #[serde(rename = "tag")]
+    Tag,
+    /// Nothing is delivered now; the client gets `-ERR [SYS/TEMP]` and retries later.
+    #[serde(skip)]
+    Tempfail,
+}
+
+impl Verdict {
+    /// The JSON spelling (also the log and metric label).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Allow => "allow",
+            Verdict::Strip => "strip",
+            Verdict::Deny => "deny",
+            Verdict::Quarantine => "quarantine",
+            Verdict::Tag => "tag",
+            Verdict::Tempfail => "tempfail",
+        }
     }
-);
+
+    /// The strength rank: allow 0, tag 1, strip 2, deny 3, quarantine 4, tempfail 5.
+    pub fn strength(self) -> u8 {
+        match self {
+            Verdict::Allow => 0,
+            Verdict::Tag => 1,
+            Verdict::Strip => 2,
+            Verdict::Deny => 3,
+            Verdict::Quarantine => 4,
+            Verdict::Tempfail => 5,
+        }
+    }
+
+    /// The verdict as it applies to a whole message rather than to one part: a message-level
+    /// rule (header, `unparseable`, antivirus) has no part to strip, so `strip` is `deny`.
+    pub fn for_message(self) -> Verdict {
+        match self {
+            Verdict::Strip => Verdict::Deny,
+            other => other,
+        }
+    }
+}
+
+impl PartialOrd for Verdict {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Verdict {
+    /// By [`Verdict::strength`].
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.strength().cmp(&other.strength())
+    }
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 spelled_enum!(
     /// Treatment of messages larger than `max_message_size`.
@@ -491,5 +585,35 @@ impl<'de> Deserialize<'de> for RawUpstream {
         }
 
         deserializer.deserialize_any(UpstreamVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verdict_strength_order_matches_the_spec() {
+        let ordered = [
+            Verdict::Allow,
+            Verdict::Tag,
+            Verdict::Strip,
+            Verdict::Deny,
+            Verdict::Quarantine,
+            Verdict::Tempfail,
+        ];
+        for pair in ordered.windows(2) {
+            assert!(pair[0] < pair[1], "{} < {}", pair[0], pair[1]);
+        }
+        assert_eq!(Verdict::Strip.for_message(), Verdict::Deny);
+        assert_eq!(Verdict::Tag.for_message(), Verdict::Tag);
+    }
+
+    #[test]
+    fn tempfail_cannot_be_configured() {
+        let parsed: Result<Verdict, _> = serde_json::from_str("\"tempfail\"");
+        assert!(parsed.is_err());
+        let parsed: Result<Verdict, _> = serde_json::from_str("\"tag\"");
+        assert_eq!(parsed.ok(), Some(Verdict::Tag));
     }
 }

@@ -39,6 +39,15 @@ pub(crate) enum TemplateError {
 
 const PLACEHOLDERS: [&str; 4] = ["filename", "policy", "action", "reason"];
 
+impl Default for DenyMessage {
+    /// The SPEC default template ([`crate::defaults::DENY_MESSAGE`]).
+    fn default() -> Self {
+        Self {
+            text: crate::defaults::DENY_MESSAGE.to_owned(),
+        }
+    }
+}
+
 impl DenyMessage {
     /// Checks a template.
     pub(crate) fn parse(text: &str) -> Result<Self, TemplateError> {

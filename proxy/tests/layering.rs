@@ -19,8 +19,13 @@ const LAYERS: &[(&str, u8)] = &[
     ("files", 1),
     ("spool", 1),
     ("metrics", 1),
-    ("logging", 1),
     ("watch", 1),
+    ("log_line", 1),
+    ("registry", 1),
+    ("state", 1),
+    // Logging writes through `log_writer`, which drops capabilities on its thread.
+    ("log_writer", 2),
+    ("logging", 2),
     ("net", 2),
     // Starts the privileged socket thread of `net`; used by `runtime` only.
     ("privileges", 2),
@@ -31,6 +36,8 @@ const LAYERS: &[(&str, u8)] = &[
     ("shared", 5),
     ("relay", 6),
     ("runtime", 7),
+    // The daemon's control plane, beside runtime.
+    ("control", 7),
     ("demo", 8),
     ("cli", 9),
 ];

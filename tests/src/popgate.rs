@@ -245,6 +245,15 @@ impl ConfigDir {
         Ok(self)
     }
 
+    /// Adds an empty `popgate.json` when there is none.
+    #[must_use]
+    pub fn ensure_global(mut self) -> ConfigDir {
+        self.json
+            .entry("popgate.json".to_owned())
+            .or_insert_with(|| json!({}));
+        self
+    }
+
     /// A raw file set with [`ConfigDir::raw`] (a PKI file, for a client to trust).
     pub fn raw_file(&self, file: &str) -> Option<&[u8]> {
         self.raw.get(file).map(Vec::as_slice)
@@ -372,6 +381,15 @@ impl Popgate {
         }
         let config_dir = dir.path().join("config");
         let config = config.with_state_dir(&dir.path().join("state"));
+        // Each daemon its own control socket, unless the test set one: tests run in
+        // parallel, and the default is a system path.
+        let mut config = config;
+        if config.value("popgate.json", "/control/socket").is_none() {
+            let socket = dir.path().join("control.sock");
+            config = config
+                .ensure_global()
+                .set("popgate.json", "/control/socket", json!(socket));
+        }
         config.write(&config_dir)?;
         let log = fs::File::create(dir.path().join("popgate.log"))?;
         let child = ChildGuard::spawn(
@@ -461,6 +479,38 @@ impl Popgate {
             Ok(self.log_text().contains(needle))
         })
         .map_err(|e| anyhow::anyhow!("{e:#}\n--- popgate log ---\n{}", self.log_text()))
+    }
+
+    /// The control socket this daemon serves (`popgate.json` → `control.socket`).
+    pub fn control_socket(&self) -> PathBuf {
+        self.config
+            .value("popgate.json", "/control/socket")
+            .and_then(Value::as_str)
+            .map_or_else(|| self.dir.path().join("control.sock"), PathBuf::from)
+    }
+
+    /// The state directory (`popgate.json` → `state_dir`).
+    pub fn state_dir(&self) -> PathBuf {
+        self.config
+            .value("popgate.json", "/state_dir")
+            .and_then(Value::as_str)
+            .map_or_else(|| self.dir.path().join("state"), PathBuf::from)
+    }
+
+    /// Runs `popgate ARGS --config DIR` against this daemon's directory.
+    ///
+    /// # Errors
+    /// Missing binary or a run past the deadline.
+    pub fn cli<I, S>(&self, args: I) -> Result<Output>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        let mut all: Vec<std::ffi::OsString> =
+            args.into_iter().map(|a| a.as_ref().to_owned()).collect();
+        all.push("--config".into());
+        all.push(self.config_dir().into());
+        popgate_cli(all)
     }
 
     /// The process id.

@@ -16,8 +16,7 @@ use serde_json::{json, Value};
 const SESSION_END: Duration = Duration::from_secs(20);
 
 /// The three framings of issue 12 a lenient reader takes for an early terminator, the
-/// violation popgate names for each (its log kind, the summary's `result`), and a message
-/// that is fine.
+/// violation kind popgate logs for each, and a message that is fine.
 const HOSTILE: [(&str, &[u8], &str); 3] = [
     (
         "dot CR X",
@@ -114,9 +113,8 @@ fn lenient_terminators_from_the_server_never_reach_the_client() {
                     "{name}"
                 );
             } else {
-                // Streamed (or, when the action's `unparseable` verdict needs the whole
-                // message, collected): the +OK went out with perhaps some body, or the
-                // refusal did; never an ending.
+                // The default action: streamed (the +OK went out, perhaps some body, never
+                // an ending) or, when it inspects, collected and refused.
                 assert!(
                     got.starts_with(b"+OK\r\n")
                         || got == b"-ERR [SYS/TEMP] invalid response from server\r\n",
@@ -270,4 +268,26 @@ fn pipelined_user_flood_keeps_memory_bounded_and_cpu_linear() {
         big.cpu_seconds,
         small.cpu_seconds
     );
+}
+
+#[test]
+fn tab_separated_pass_is_never_logged() {
+    let (server, popgate) = relay_to_fake(Script::default(), None);
+    let mut client = Pop3Client::connect(popgate.pop3_addr()).unwrap();
+    client
+        .send(b"USER alice\r\nPASS\tTabbed-Secret-42\r\n")
+        .unwrap();
+    assert_eq!(client.read_line().unwrap(), b"+OK\r\n");
+    // The fake server's own parser splits on SP only; what it answers does not matter.
+    client.read_line().unwrap();
+    client.quit();
+    popgate.wait_for_log("session closed", SESSION_END).unwrap();
+    // The relay logs at debug level: every command line is logged, PASS redacted.
+    let log = popgate.log_text();
+    assert!(log.contains("PASS <redacted>"), "{log}");
+    assert!(!log.contains("Tabbed-Secret-42"), "{log}");
+    assert!(server
+        .received()
+        .iter()
+        .any(|line| line == b"PASS\tTabbed-Secret-42"));
 }

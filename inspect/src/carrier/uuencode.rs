@@ -23,7 +23,7 @@ pub(crate) fn begin_names(text: &[u8]) -> Vec<String> {
     names
 }
 
-/// `begin[-base64] <octal mode> <name>` → name.
+/// `begin[-base64] <mode> <name>` → name.
 fn parse_begin(line: &[u8]) -> Option<String> {
     let line = String::from_utf8_lossy(line);
     let rest = line.strip_prefix("begin")?;
@@ -33,8 +33,9 @@ fn parse_begin(line: &[u8]) -> Option<String> {
     }
     let rest = rest.trim_start();
     let mode_len = rest.find([' ', '\t'])?;
-    let mode = &rest[..mode_len];
-    if mode.is_empty() || mode.len() > 4 || !mode.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
+    // Any mode token counts: lenient decoders do not check it is octal (a fuzzer found
+    // `begin 288 evil.exe`), and a false alarm costs less than a missed file.
+    if mode_len == 0 {
         return None;
     }
     let name = rest[mode_len..].trim_matches(|c: char| c.is_whitespace());
@@ -49,6 +50,7 @@ mod tests {
     fn begin_lines_are_found() {
         let text = b"hello\r\nbegin 644 evil.exe\r\nM35H`\r\n`\r\nend\r\nbegin-base64 755 b.scr\nx\nnot begin 644 c.exe\n";
         assert_eq!(begin_names(text), ["evil.exe", "b.scr"]);
-        assert!(begin_names(b"begin 9 a.exe\nbeginning 644 b.exe\n").is_empty());
+        assert!(begin_names(b"beginning 644 b.exe\nbegin only\n").is_empty());
+        assert_eq!(begin_names(b"begin 288 evil.exe\n"), ["evil.exe"]);
     }
 }

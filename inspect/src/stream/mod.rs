@@ -35,8 +35,9 @@ use crate::inspection::{self, fill, part_decision, Output, Tally};
 use crate::parsed;
 use crate::rewrite::{self, eol_of, replacement_part, Plan};
 use crate::rules::Rules;
-use crate::structure::{Damage, EntityHeader, FieldChoice, Part, Target};
-use crate::verdict::{Decision, Verdict};
+use crate::structure::{has_stray_line, Damage, EntityHeader, FieldChoice, Part, Target};
+use crate::verdict::Decision;
+use popgate_policy::Verdict;
 
 use framing::{find_delimiter, header_block_len, Found};
 
@@ -57,6 +58,9 @@ pub struct StreamOutcome {
     pub rule: String,
     /// Why, in words.
     pub reason: String,
+    /// Why readers could split the message differently, when the batch result decided an
+    /// ambiguous message (see [`crate::Inspection::ambiguity`]).
+    pub ambiguity: Option<String>,
 }
 
 /// The bytes already sent are not a prefix of what the message should have become.
@@ -179,16 +183,25 @@ impl StreamInspector {
     /// Any `unparseable` verdict streams: damage makes the inspector hold. Oversize is the
     /// caller's business: the size limit is not applied here.
     pub fn new(rules: &Rules, scanning: bool, quarantine_id: &str) -> Option<StreamInspector> {
-        let part_ok = |v: &Verdict| matches!(v, Verdict::Allow | Verdict::Strip);
+        let part_ok = |v: Verdict| matches!(v, Verdict::Allow | Verdict::Strip);
         let streamable = !scanning
-            && part_ok(&rules.content_types.default)
-            && rules.content_types.rules.iter().all(|(_, v)| part_ok(v))
-            && part_ok(&rules.file_names.default)
-            && rules.file_names.rules.iter().all(|(_, v)| part_ok(v))
+            && part_ok(rules.content_types.default_verdict())
+            && rules
+                .content_types
+                .rules()
+                .iter()
+                .all(|r| part_ok(r.verdict()))
+            && part_ok(rules.file_names.default_verdict())
+            && rules
+                .file_names
+                .rules()
+                .iter()
+                .all(|r| part_ok(r.verdict()))
             && rules
                 .headers
+                .rules()
                 .iter()
-                .all(|h| matches!(h.verdict, Verdict::Allow | Verdict::Tag));
+                .all(|r| matches!(r.verdict(), Verdict::Allow | Verdict::Tag));
         streamable.then(|| StreamInspector {
             rules: Rules {
                 max_message_size: u64::MAX,
@@ -311,6 +324,7 @@ impl StreamInspector {
             verdict: batch.verdict,
             rule: batch.rule,
             reason: batch.reason,
+            ambiguity: batch.ambiguity,
         })
     }
 
@@ -335,6 +349,7 @@ impl StreamInspector {
             verdict,
             rule,
             reason,
+            ambiguity: None,
         }
     }
 
@@ -781,8 +796,10 @@ enum Shape {
 /// The third value is the body's transfer encoding and whether the part is text (its body
 /// may carry uuencoded files).
 fn describe(block: &[u8]) -> Option<(Shape, Part, Body)> {
+    // A bare CR ends a line for some readers: the batch walk judges both readings.
+    let bare_cr = memchr::memchr_iter(b'\r', block).any(|i| block.get(i + 1) != Some(&b'\n'));
     let header = EntityHeader::analyse(block);
-    if !header.ambiguity.is_empty() {
+    if bare_cr || !header.ambiguity.is_empty() || has_stray_line(block) {
         return None;
     }
     let view = header.view(FieldChoice::First, "text/plain");

@@ -24,7 +24,7 @@ mod split;
 use std::fmt;
 
 pub(crate) use header::EntityHeader;
-pub(crate) use split::read;
+pub(crate) use split::{has_stray_line, read};
 
 use crate::carrier::TnefError;
 
@@ -97,10 +97,12 @@ pub(crate) enum Ambiguity {
     MidLineDelimiter,
     /// `--boundary` at a line start but followed by other text on the line.
     BoundaryWithText,
-    /// A bare CR next to a delimiter.
+    /// A bare CR next to a delimiter or in a header block.
     BareCr,
     /// An inner multipart without its close delimiter, ended by an enclosing delimiter.
     UnclosedInnerMultipart,
+    /// A header block line that is no field: the body starts there for some readers.
+    StrayHeaderLine,
     /// A boundary that is a prefix of another open one (or the other way round).
     BoundaryPrefix,
     /// A close delimiter before the first part.
@@ -118,10 +120,11 @@ impl fmt::Display for Ambiguity {
             Ambiguity::BoundaryWithText => {
                 f.write_str("a boundary delimiter followed by other text on its line")
             }
-            Ambiguity::BareCr => f.write_str("a bare CR next to a boundary delimiter"),
+            Ambiguity::BareCr => f.write_str("a bare CR as a line break"),
             Ambiguity::UnclosedInnerMultipart => {
                 f.write_str("an inner multipart without its close delimiter")
             }
+            Ambiguity::StrayHeaderLine => f.write_str("a header line that is no field"),
             Ambiguity::BoundaryPrefix => {
                 f.write_str("a boundary that is a prefix of another open boundary")
             }

@@ -125,8 +125,36 @@ impl Splitter {
             return (true, end);
         }
         let cr_lines = self.reading.split == Split::Universal;
-        let body_start = header_end(buf, start, end, cr_lines);
-        let header = EntityHeader::analyse(&buf[start..body_start]);
+        let (body_start, stray_line) = match self.reading.split {
+            Split::Lenient => (header_end(buf, start, end, false), false),
+            _ => header_end_strict(buf, start, end, cr_lines),
+        };
+        if stray_line {
+            // Python's email starts the body at a line that is no field; mail-parser reads
+            // on to the blank line.
+            self.note(Ambiguity::StrayHeaderLine);
+        }
+        let block = &buf[start..body_start];
+        let bare_cr = has_bare_cr(block);
+        if bare_cr {
+            // Python's email ends lines at a bare CR too: its header block ends elsewhere.
+            self.note(Ambiguity::BareCr);
+        }
+        let header = if bare_cr && cr_lines {
+            // mail-parser reads fields line by line on LF: give it the lines this reading sees.
+            let lines: Vec<u8> = block
+                .iter()
+                .enumerate()
+                .map(|(i, &b)| match (b, block.get(i + 1)) {
+                    (b'\r', Some(b'\n')) => b'\r',
+                    (b'\r', _) => b'\n',
+                    _ => b,
+                })
+                .collect();
+            EntityHeader::analyse(&lines)
+        } else {
+            EntityHeader::analyse(block)
+        };
         if self.reading == Reading::STRICT {
             for ambiguity in &header.ambiguity {
                 self.note(*ambiguity);
@@ -469,6 +497,11 @@ impl Splitter {
     }
 }
 
+/// Whether `bytes` has a CR that is not followed by LF.
+fn has_bare_cr(bytes: &[u8]) -> bool {
+    memchr::memchr_iter(b'\r', bytes).any(|i| bytes.get(i + 1) != Some(&b'\n'))
+}
+
 /// The first `--boundary` in `bytes`.
 fn find_dash_boundary(bytes: &[u8], boundary: &[u8]) -> Option<usize> {
     let mut from = 0;
@@ -494,6 +527,48 @@ fn end_before(buf: &[u8], at: usize, min: usize, cr_lines: bool) -> usize {
         b'\r' if cr_lines => at - 1,
         _ => at,
     }
+}
+
+/// Whether a complete header block has a line that is no field (see
+/// [`header_end_strict`]): strict and lenient readers end it at different places.
+pub(crate) fn has_stray_line(block: &[u8]) -> bool {
+    header_end_strict(block, 0, block.len(), false).1
+}
+
+/// Where the header block starting at `start` ends for a strict reader: after its blank
+/// line, or at the first line that is neither a field (`name:`), a continuation (leading
+/// blank) nor an mbox `From ` line (the body starts there; `true` then).
+fn header_end_strict(buf: &[u8], start: usize, end: usize, cr_lines: bool) -> (usize, bool) {
+    let blank = header_end(buf, start, end, cr_lines);
+    let mut line_start = start;
+    while line_start < blank {
+        let line = &buf[line_start..blank];
+        let is_eol = |b: u8| b == b'\n' || (cr_lines && b == b'\r');
+        let len = line
+            .iter()
+            .position(|&b| is_eol(b))
+            .map_or(line.len(), |i| i + 1);
+        let text = &line[..len];
+        let content = text
+            .strip_suffix(b"\n")
+            .unwrap_or(text)
+            .strip_suffix(b"\r")
+            .unwrap_or(text.strip_suffix(b"\n").unwrap_or(text));
+        let field = content.starts_with(b"From ")
+            || content.first().is_some_and(|&b| b == b' ' || b == b'\t')
+            || content
+                .iter()
+                .position(|&b| b == b':')
+                .is_some_and(|colon| content[..colon].iter().all(|&b| (33..=126).contains(&b)));
+        if content.is_empty() {
+            break;
+        }
+        if !field {
+            return (line_start, true);
+        }
+        line_start += len;
+    }
+    (blank, false)
 }
 
 /// Where the header block starting at `start` ends: after its blank line, or at `end`.
@@ -622,5 +697,18 @@ mod tests {
         assert_eq!(header_end(b"\r\nbody", 0, 6, false), 2);
         assert_eq!(header_end(b"A: b\r\rbody", 0, 10, false), 10);
         assert_eq!(header_end(b"A: b\r\rbody", 0, 10, true), 6);
+    }
+}
+#[cfg(test)]
+mod fuzz_findings {
+    //! Regression tests for what fuzzing found (`inspect/fuzz`).
+    use super::*;
+
+    #[test]
+    fn non_ascii_multipart_subtype_is_still_a_multipart() {
+        let raw = b"Subject: x\r\nContent-Type: multipart/mixe\xe4; boundary=XYZ\r\n\r\n--XYZ\r\nContent-Type: text/plain\r\n\r\nhi\r\n--XYZ\r\nContent-Type: application/octet-stream; name=evil.exe\r\n\r\nMZ\r\n--XYZ--\r\n";
+        let s = read(raw, Reading::STRICT);
+        assert_eq!(s.parts.len(), 3, "{s:?}");
+        assert_eq!(s.parts[2].file_names, ["evil.exe"]);
     }
 }

@@ -2,19 +2,20 @@
 //! configuration: the inspect crate's rules, the antivirus settings, where quarantined
 //! originals go, and whether bodies may stream. The relay only reads it.
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use popgate_inspect::{Rules, StreamInspector, Verdict};
-use popgate_policy::{Clamd, Policy, ProxyAction};
+use popgate_inspect::{Rules, StreamInspector};
+use popgate_policy::{Clamd, Policy};
+
+use crate::state::quarantine::Quarantine;
 
 /// How one proxy action inspects, prepared once per configuration.
 #[derive(Debug)]
 pub struct InspectionPlan {
     rules: Rules,
     antivirus: Option<Antivirus>,
-    quarantine_dir: PathBuf,
+    quarantine: Quarantine,
     /// No verdict can need the whole message: RETR bodies stream (see `relay/streaming.rs`).
     streams: bool,
 }
@@ -31,7 +32,7 @@ pub struct Antivirus {
 impl InspectionPlan {
     /// The plan for `policy`'s action, or `None` when the action cannot change a message
     /// (no rules, antivirus off): bodies then stream through without being collected.
-    pub fn for_policy(policy: &Policy, quarantine_dir: PathBuf) -> Option<Arc<InspectionPlan>> {
+    pub fn for_policy(policy: &Policy, quarantine: Quarantine) -> Option<Arc<InspectionPlan>> {
         let action = policy.action();
         let antivirus = action.antivirus();
         let passive = action.content_types().rules().is_empty()
@@ -44,7 +45,7 @@ impl InspectionPlan {
         if passive {
             return None;
         }
-        let rules = rules_for(policy.name(), action);
+        let rules = Rules::for_action(policy.name(), action);
         let streams = rules.oversize == popgate_inspect::Oversize::Allow
             && StreamInspector::new(&rules, antivirus.enabled(), "").is_some();
         Some(Arc::new(InspectionPlan {
@@ -53,7 +54,7 @@ impl InspectionPlan {
                 clamd: antivirus.clamd().clone(),
                 timeout: antivirus.timeout(),
             }),
-            quarantine_dir,
+            quarantine,
             streams,
         }))
     }
@@ -92,64 +93,8 @@ impl InspectionPlan {
         self.antivirus.as_ref()
     }
 
-    /// Where quarantined originals are written.
-    pub fn quarantine_dir(&self) -> &Path {
-        &self.quarantine_dir
-    }
-}
-
-/// Maps the checked proxy action to the inspect crate's rules.
-fn rules_for(policy: &str, action: &ProxyAction) -> Rules {
-    let verdict = |v: popgate_policy::Verdict| match v {
-        popgate_policy::Verdict::Allow => Verdict::Allow,
-        popgate_policy::Verdict::Strip => Verdict::Strip,
-        popgate_policy::Verdict::Deny => Verdict::Deny,
-        popgate_policy::Verdict::Quarantine => Verdict::Quarantine,
-        popgate_policy::Verdict::Tag => Verdict::Tag,
-    };
-    let antivirus = action.antivirus();
-    Rules {
-        policy: policy.to_owned(),
-        action: action.name().to_owned(),
-        content_types: popgate_inspect::ContentTypeRules {
-            default: verdict(action.content_types().default_verdict()),
-            rules: action
-                .content_types()
-                .rules()
-                .iter()
-                .map(|r| (r.text().to_owned(), verdict(r.verdict())))
-                .collect(),
-        },
-        file_names: popgate_inspect::FileNameRules {
-            default: verdict(action.file_names().default_verdict()),
-            rules: action
-                .file_names()
-                .rules()
-                .iter()
-                .map(|r| (r.text().to_owned(), verdict(r.verdict())))
-                .collect(),
-        },
-        headers: action
-            .headers()
-            .rules()
-            .iter()
-            .map(|r| popgate_inspect::HeaderRule::from_match(r.text(), verdict(r.verdict())))
-            .collect(),
-        max_message_size: action.max_message_size(),
-        oversize: match action.oversize() {
-            popgate_policy::Oversize::Allow => popgate_inspect::Oversize::Allow,
-            popgate_policy::Oversize::Deny => popgate_inspect::Oversize::Deny,
-        },
-        unparseable: verdict(action.unparseable()),
-        antivirus: popgate_inspect::AntivirusRules {
-            on_virus: verdict(antivirus.on_virus()),
-            on_error: match antivirus.on_error() {
-                popgate_policy::OnError::Allow => Verdict::Allow,
-                popgate_policy::OnError::Deny => Verdict::Deny,
-                popgate_policy::OnError::Tempfail => Verdict::Tempfail,
-            },
-        },
-        spam_tag: action.spam_tag().to_owned(),
-        deny_message: action.deny_message().as_str().to_owned(),
+    /// Where quarantined originals are written (`state_dir/quarantine`, bounded).
+    pub fn quarantine(&self) -> &Quarantine {
+        &self.quarantine
     }
 }

@@ -19,6 +19,7 @@ use crate::config::prepared::Prepared;
 use crate::metrics::{self, Direction};
 use crate::net::conn::Conn;
 use crate::pop3::{CloseReason, Session, Side};
+use crate::registry::SessionState;
 use crate::route::{self, Plan, Route};
 use crate::tls::legs::TlsFailure;
 
@@ -52,8 +53,11 @@ impl Driver<'_> {
         let mut job: Option<MessageJob> = None;
         let mut inspection = self.route.inspection.clone();
         let mut live = self.route.live.clone();
+        let entry = crate::registry::current();
+        let mut kill_answered = false;
+        publish_tls(self.summary, self.session);
         loop {
-            let interrupt = Pump {
+            let mut pump = Pump {
                 session: &mut *self.session,
                 client: &mut *self.client,
                 server: &mut *self.server,
@@ -61,17 +65,28 @@ impl Driver<'_> {
                 bytes: &mut self.summary.bytes,
                 job: job.as_mut(),
                 reload: live.as_ref(),
-            }
-            .run()
-            .await;
+            };
+            let interrupt = tokio::select! {
+                interrupt = pump.run() => interrupt,
+                () = killed(entry.as_deref()), if !kill_answered => {
+                    // The core answers the client and closes; the next run drains that.
+                    kill_answered = true;
+                    self.session.end_by_administrator();
+                    continue;
+                }
+            };
             match interrupt {
                 Interrupt::Ended(end) => return Ok(end),
                 Interrupt::StartTls(side) => {
                     if let Err(end) = Box::pin(self.start_tls(side)).await {
                         return self.tls_failed(end).await;
                     }
+                    publish_tls(self.summary, self.session);
                 }
-                Interrupt::Tunnel => return Ok(Box::pin(self.tunnel()).await),
+                Interrupt::Tunnel => {
+                    crate::registry::with_current(|e| e.set_state(SessionState::Tunnel));
+                    return Ok(Box::pin(self.tunnel()).await);
+                }
                 Interrupt::Reconfigure => {
                     if let Some(live) = &mut live {
                         follow_reload(self.route, self.session, &mut inspection, live);
@@ -93,7 +108,12 @@ impl Driver<'_> {
                 },
                 Interrupt::MessageEnd => {
                     if let Some(job) = job.take() {
+                        crate::registry::with_current(|e| e.set_state(SessionState::Inspecting));
                         let verdict = job.finish(self.session).await;
+                        crate::registry::with_current(|e| {
+                            e.add_verdict(verdict);
+                            e.set_state(SessionState::Transaction);
+                        });
                         *self.summary.verdicts.0.entry(verdict).or_default() += 1;
                     }
                 }
@@ -197,6 +217,27 @@ impl Driver<'_> {
             TunnelEnd::Failed(err) => SessionEnd::io(Side::Client, err),
         }
     }
+}
+
+/// Completes when the administrator ends this session; never without a registry entry.
+///
+/// Cancel safety: safe.
+async fn killed(entry: Option<&crate::registry::SessionEntry>) {
+    match entry {
+        Some(entry) => entry.killed().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Shows the legs' TLS and the POP3 state in the session registry.
+fn publish_tls(summary: &Summary, session: &Session) {
+    crate::registry::with_current(|e| {
+        let tls = &summary.tls.summary;
+        e.set_tls(&tls.client.to_string(), &tls.server.to_string());
+        if session.pop3_state() == crate::pop3::Pop3State::Authorization {
+            e.set_state(SessionState::Authorization);
+        }
+    });
 }
 
 /// The client's `-ERR` text for a server leg that failed with `failure`.

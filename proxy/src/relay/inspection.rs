@@ -22,6 +22,7 @@ use crate::metrics;
 use crate::pop3::body::without_terminator;
 use crate::pop3::Delivery;
 use crate::shared::SessionShared;
+use crate::state::quarantine;
 
 /// Why a collected message could not be judged.
 #[derive(Debug, thiserror::Error)]
@@ -134,6 +135,7 @@ pub async fn judge_collected(
                 verdict = decided.verdict.as_str(),
                 rule = %decided.rule,
                 reason = %decided.reason,
+                ambiguous = decided.ambiguity.as_deref(),
                 quarantine_id = decided.quarantined.then_some(quarantine_id.as_str()),
                 inspection_ms = elapsed.as_secs_f64() * 1000.0,
                 "message inspected"
@@ -212,6 +214,7 @@ pub async fn judge_streamed(
                 verdict = label,
                 rule = %done.outcome.rule,
                 reason = %done.outcome.reason,
+                ambiguous = done.outcome.ambiguity.as_deref(),
                 streamed = true,
                 inspection_ms = elapsed.as_secs_f64() * 1000.0,
                 "message inspected"
@@ -240,6 +243,8 @@ struct Decided {
     verdict: Verdict,
     rule: String,
     reason: String,
+    /// Why readers could split the message differently, when they could (SPEC §4).
+    ambiguity: Option<String>,
     message_id: String,
     size: usize,
     quarantined: bool,
@@ -284,12 +289,30 @@ async fn decide(
             .map_err(|err| JudgeError::Task(err.to_string()))?
     };
     if let Some(original) = quarantine {
-        let dir = plan.quarantine_dir().to_owned();
-        let id = quarantine_id.to_owned();
-        tokio::task::spawn_blocking(move || super::quarantine::store(&dir, &id, &original))
-            .await
-            .map_err(|err| JudgeError::Task(err.to_string()))?
-            .map_err(JudgeError::Quarantine)?;
+        let entry = quarantine::Entry {
+            id: quarantine_id.to_owned(),
+            received_at: crate::state::rfc3339(std::time::SystemTime::now()),
+            policy: plan.rules().policy.clone(),
+            action: plan.rules().action.clone(),
+            // The registry knows the logged-in user of the session this task serves.
+            user: crate::registry::current()
+                .map(|e| e.user())
+                .unwrap_or_default(),
+            rule: decided.rule.clone(),
+            reason: decided.reason.clone(),
+            size: 0,
+            message_id: decided.message_id.clone(),
+        };
+        let store = plan.quarantine().clone();
+        // Full or failing: the caller withholds the message (-ERR [SYS/TEMP]), nothing lost.
+        tokio::task::spawn_blocking(move || {
+            let stored = store.store(entry, &original);
+            metrics::quarantine_bytes(crate::state::dir_bytes(store.dir()));
+            stored
+        })
+        .await
+        .map_err(|err| JudgeError::Task(err.to_string()))?
+        .map_err(|err| JudgeError::Quarantine(std::io::Error::other(err)))?;
         decided.quarantined = true;
     }
     Ok(decided)
@@ -339,6 +362,7 @@ fn judge(
         verdict: inspection.verdict,
         rule: inspection.rule,
         reason: inspection.reason,
+        ambiguity: inspection.ambiguity,
         message_id,
         size,
         quarantined: false,

@@ -17,11 +17,11 @@
 pub mod clamd;
 pub mod drive;
 pub mod inspection;
+pub mod login_log;
 pub mod message_buffer;
 pub mod message_job;
 pub mod opaque;
 pub mod pump;
-pub mod quarantine;
 pub mod server_leg;
 pub mod session_end;
 pub mod session_task;

@@ -31,6 +31,7 @@ pub async fn serve(client: TcpStream, route: Route) {
     let started = Instant::now();
     let mut summary = Summary::default();
     let end = run(client, &route, &mut summary).await;
+    metrics::policy_session(&route.policy, end.result());
     let duration_ms = started.elapsed().as_millis() as u64;
     info!(
         result = end.result(),

@@ -9,19 +9,21 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
-use popgate_policy::{ConnectionFacts, Interception, PortKind};
+use popgate_policy::{Interception, PortKind};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tracing::{field, info, info_span, warn, Instrument};
 
+use super::limits::Refusal;
+use super::names::{self, Selection};
 use super::Shared;
 use crate::config::prepared::Prepared;
 use crate::metrics::{self, ConnectionResult};
 use crate::net::{original_dst, sni_peek};
 use crate::relay::session_task;
 use crate::route::{self, Accepted, Plan};
-use crate::shared::SessionShared;
 
 /// Accepts on `listener` until the task is aborted.
 ///
@@ -80,7 +82,11 @@ fn handle(shared: &Arc<Shared>, stream: TcpStream, client: SocketAddr, kind: Por
         Ok(permit) => permit,
         Err(refusal) => {
             let _enter = span.enter();
-            info!(?refusal, "connection limit reached; refused");
+            let limit = match refusal {
+                Refusal::Total => "max_connections",
+                Refusal::PerClient => "max_connections_per_client",
+            };
+            info!(limit, "connection limit reached; refused");
             let text = "[SYS/TEMP] too many connections, try again later";
             refuse_now(stream, accepted, ConnectionResult::Limit, text);
             return;
@@ -91,9 +97,11 @@ fn handle(shared: &Arc<Shared>, stream: TcpStream, client: SocketAddr, kind: Por
         accepted,
         prepared,
         live: shared.follow(),
-        sessions: shared.sessions.clone(),
+        shared: Arc::clone(shared),
     };
     let mut closing = shared.closing.subscribe();
+    let registered = shared.registry.register(id, client, original_dst);
+    let entry = registered.entry().clone();
     let task = async move {
         let _active = metrics::session_started();
         tokio::select! {
@@ -101,11 +109,19 @@ fn handle(shared: &Arc<Shared>, stream: TcpStream, client: SocketAddr, kind: Por
             _ = closing.wait_for(|closing| *closing) => {
                 info!("session closed: shutdown grace period over");
             }
+            // The relay answers a kill itself (an -ERR, then the close); this ends a session
+            // still setting up, or one that does not finish in time.
+            () = async { entry.killed().await; tokio::time::sleep(KILL_GRACE).await } => {
+                info!("session closed: ended by the administrator");
+            }
         }
         drop(permit);
     };
-    tokio::spawn(task.instrument(span));
+    tokio::spawn(registered.scope(task).instrument(span));
 }
+
+/// How long a killed session gets to tell its client before its task is dropped.
+const KILL_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Refuses a connection before any policy is looked at (`-ERR` where a greeting is
 /// possible), counting it as `result`.
@@ -121,7 +137,7 @@ struct Connection {
     accepted: Accepted,
     prepared: Arc<Prepared>,
     live: watch::Receiver<Arc<Prepared>>,
-    sessions: Arc<SessionShared>,
+    shared: Arc<Shared>,
 }
 
 impl Connection {
@@ -132,20 +148,15 @@ impl Connection {
             accepted,
             prepared,
             live,
-            sessions,
+            shared,
         } = self;
         let plaintext = accepted.kind == PortKind::Pop3;
-        let names = server_names(&stream, accepted.kind, &prepared).await;
-        let facts = ConnectionFacts {
-            client: accepted.client.ip(),
-            server: accepted.original_dst.ip(),
-            // Policy ports are original destination ports (SPEC §3); with REDIRECT the
-            // listener's port may differ.
-            port: accepted.original_dst.port(),
-            port_kind: accepted.kind,
-            server_names: &names,
-        };
-        let Some(policy) = prepared.config.select(&facts) else {
+        let timeout = prepared.config.global().limits().handshake_timeout();
+        let sni = client_sni(&stream, accepted.kind, timeout).await;
+        let sessions = &shared.sessions;
+        let selected =
+            names::select(&prepared, &shared.dns, sessions, accepted, sni, timeout).await;
+        let Some(Selection { policy, names }) = selected else {
             info!("no policy matches the connection; refused");
             metrics::connection(ConnectionResult::NoPolicy);
             session_task::refuse(stream, "[SYS/PERM] connection refused by policy", plaintext)
@@ -155,7 +166,8 @@ impl Connection {
         let span = tracing::Span::current();
         span.record("policy", policy.name());
         span.record("action", policy.action().name());
-        match route::plan(&prepared, policy, accepted, &sessions) {
+        crate::registry::with_current(|e| e.set_policy(policy.name(), policy.action().name()));
+        match route::plan_with_names(&prepared, policy, accepted, sessions, &names) {
             Plan::Session(mut route) => {
                 route.live = Some(live);
                 session_task::serve(stream, *route).await
@@ -179,17 +191,12 @@ impl Connection {
     }
 }
 
-/// Domain entries in `to` match the client's SNI (SPEC §4); only implicit-TLS clients send
-/// one before a policy must be chosen.
-async fn server_names(stream: &TcpStream, kind: PortKind, prepared: &Prepared) -> Vec<String> {
+/// Domain entries in `to` match the client's SNI once confirmed, or the original
+/// destination's DNS names (SPEC §4); only implicit-TLS clients send an SNI before a policy
+/// must be chosen.
+async fn client_sni(stream: &TcpStream, kind: PortKind, timeout: Duration) -> Option<String> {
     match kind {
-        PortKind::Pop3s => {
-            let timeout = prepared.config.global().limits().handshake_timeout();
-            sni_peek::peek_sni(stream, timeout)
-                .await
-                .into_iter()
-                .collect()
-        }
-        PortKind::Pop3 => Vec::new(),
+        PortKind::Pop3s => sni_peek::peek_sni(stream, timeout).await,
+        PortKind::Pop3 => None,
     }
 }
