@@ -23,12 +23,12 @@ const LAYERS: &[(&str, u8)] = &[
     ("log_line", 1),
     ("registry", 1),
     ("state", 1),
-    // Logging writes through `log_writer`, which drops capabilities on its thread.
-    ("log_writer", 2),
-    ("logging", 2),
     ("net", 2),
     // Starts the privileged socket thread of `net`; used by `runtime` only.
     ("privileges", 2),
+    // The log writer thread is confined like the runtime's threads.
+    ("log_writer", 2),
+    ("logging", 2),
     ("tls", 3),
     ("config", 4),
     ("route", 5),
@@ -36,7 +36,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("shared", 5),
     ("relay", 6),
     ("runtime", 7),
-    // The daemon's control plane, beside runtime.
+    // The control socket: served by `runtime`, asked by `cli`.
     ("control", 7),
     ("demo", 8),
     ("cli", 9),

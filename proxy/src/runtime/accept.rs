@@ -179,6 +179,10 @@ impl Connection {
                 idle_timeout,
             } => {
                 let timeout = prepared.config.global().limits().handshake_timeout();
+                crate::registry::with_current(|e| {
+                    e.set_state(crate::registry::SessionState::Tunnel);
+                    e.set_tls("passthrough", "passthrough");
+                });
                 session_task::opaque(stream, &host, port, &connect, timeout, idle_timeout).await
             }
             Plan::Refuse(text) => {
