@@ -15,7 +15,8 @@ use crate::endpoint::Clamd;
 use crate::error::{ConfigErrorKind, RefTarget};
 use crate::pattern::{ContentTypePattern, Glob, HeaderPattern, Rule, RuleSet};
 use crate::raw::{
-    OnError, Oversize, RawAction, RawAntivirus, RawAuthentication, RawRule, TlsActionKind, Verdict,
+    OnError, Oversize, RawAction, RawAntivirus, RawAuthentication, RawHeaderRules, RawRule,
+    RawRuleSet, TlsActionKind, Verdict,
 };
 use crate::template::{DenyMessage, TemplateError};
 use crate::tls_profile::TlsProfile;
@@ -211,75 +212,21 @@ impl ProxyAction {
             ck.range(".general.max_message_size", v, 1, d::MAX_MESSAGE_SIZE_LIMIT)
         });
 
-        let content = raw.content_types.unwrap_or_default();
-        let content_types = RuleSet::new(
-            content.default.unwrap_or(d::CONTENT_TYPES_DEFAULT),
-            rules(ck, ".content_types", content.rules, &[], |text| {
-                ContentTypePattern::parse(text).ok_or_else(|| ConfigErrorKind::BadContentType {
-                    value: text.to_owned(),
-                })
-            }),
-        );
-        let names = raw.file_names.unwrap_or_default();
-        let file_names = RuleSet::new(
-            names.default.unwrap_or(d::FILE_NAMES_DEFAULT),
-            rules(ck, ".file_names", names.rules, &[], |text| {
-                Glob::parse(text).ok_or_else(|| ConfigErrorKind::BadFileNamePattern {
-                    value: text.to_owned(),
-                })
-            }),
-        );
-        // A header is not a MIME part, so there is nothing to strip.
-        let header_verdicts = [
-            Verdict::Allow,
-            Verdict::Deny,
-            Verdict::Quarantine,
-            Verdict::Tag,
-        ];
-        let header_rules = raw.headers.and_then(|h| h.rules);
-        let headers = RuleSet::new(
-            Verdict::Allow,
-            rules(ck, ".headers", header_rules, &header_verdicts, |text| {
-                HeaderPattern::parse(text).ok_or_else(|| ConfigErrorKind::BadHeaderRule {
-                    value: text.to_owned(),
-                })
-            }),
-        );
+        let (content_types, file_names, headers) =
+            rule_sets(ck, raw.content_types, raw.file_names, raw.headers);
 
         // An unparseable message has no part to strip either.
         let unparseable = raw.unparseable.unwrap_or(d::UNPARSEABLE);
-        allowed(ck, ".unparseable", unparseable, &header_verdicts);
+        allowed(ck, ".unparseable", unparseable, &NOT_A_PART);
 
         let spam_tag = raw.spam_tag.unwrap_or_else(|| d::SPAM_TAG.to_owned());
         // The tag goes into the Subject header: a CR or LF would inject headers.
         if spam_tag.chars().any(char::is_control) {
             ck.error(".spam_tag", ConfigErrorKind::ControlCharacter);
         }
-        let deny_text = raw.deny_message.as_deref().unwrap_or(d::DENY_MESSAGE);
-        let deny_message = DenyMessage::parse(deny_text).unwrap_or_else(|e| {
-            let kind = match e {
-                TemplateError::Unknown(name) => ConfigErrorKind::UnknownPlaceholder { name },
-                TemplateError::Unclosed => ConfigErrorKind::UnclosedPlaceholder,
-                TemplateError::Control => ConfigErrorKind::ControlCharacter,
-            };
-            ck.error(".deny_message", kind);
-            DenyMessage::empty()
-        });
-
+        let deny_message = deny_message(ck, raw.deny_message.as_deref());
         let tls = raw.tls.unwrap_or_default();
-        let profile_name = tls.profile.unwrap_or_else(|| d::TLS_PROFILE.to_owned());
-        let profile = match lookup(&profile_name) {
-            ProfileLookup::Found(profile) => profile,
-            ProfileLookup::Broken => Arc::new(TlsProfile::builtin()),
-            ProfileLookup::Missing => {
-                let kind = ConfigErrorKind::UnknownReference {
-                    target: RefTarget::TlsProfile,
-                    name: profile_name,
-                };
-                ck.error(".tls.profile", kind);
-                Arc::new(TlsProfile::builtin())
-            }
-        };
+        let profile = profile(ck, tls.profile, lookup);
 
         Self {
             name: raw.name,
@@ -300,6 +247,92 @@ impl ProxyAction {
                 action: tls.action.unwrap_or(d::TLS_ACTION),
                 profile,
             },
+        }
+    }
+}
+
+/// Verdicts for what is not a MIME part (a header, an unparseable message): nothing to
+/// strip.
+const NOT_A_PART: [Verdict; 4] = [
+    Verdict::Allow,
+    Verdict::Deny,
+    Verdict::Quarantine,
+    Verdict::Tag,
+];
+
+/// The action's three rule sets: content types, file names, headers.
+fn rule_sets(
+    ck: &mut Checker<'_>,
+    content: Option<RawRuleSet>,
+    names: Option<RawRuleSet>,
+    headers: Option<RawHeaderRules>,
+) -> (
+    RuleSet<ContentTypePattern>,
+    RuleSet<Glob>,
+    RuleSet<HeaderPattern>,
+) {
+    let content = content.unwrap_or_default();
+    let content_types = RuleSet::new(
+        content.default.unwrap_or(d::CONTENT_TYPES_DEFAULT),
+        rules(ck, ".content_types", content.rules, &[], |text| {
+            ContentTypePattern::parse(text).ok_or_else(|| ConfigErrorKind::BadContentType {
+                value: text.to_owned(),
+            })
+        }),
+    );
+    let names = names.unwrap_or_default();
+    let file_names = RuleSet::new(
+        names.default.unwrap_or(d::FILE_NAMES_DEFAULT),
+        rules(ck, ".file_names", names.rules, &[], |text| {
+            Glob::parse(text).ok_or_else(|| ConfigErrorKind::BadFileNamePattern {
+                value: text.to_owned(),
+            })
+        }),
+    );
+    let header_rules = headers.and_then(|h| h.rules);
+    let headers = RuleSet::new(
+        Verdict::Allow,
+        rules(ck, ".headers", header_rules, &NOT_A_PART, |text| {
+            HeaderPattern::parse(text).ok_or_else(|| ConfigErrorKind::BadHeaderRule {
+                value: text.to_owned(),
+            })
+        }),
+    );
+    (content_types, file_names, headers)
+}
+
+/// `deny_message`, checked as a template (an empty one when it is not valid).
+fn deny_message(ck: &mut Checker<'_>, text: Option<&str>) -> DenyMessage {
+    let deny_text = text.unwrap_or(d::DENY_MESSAGE);
+    DenyMessage::parse(deny_text).unwrap_or_else(|e| {
+        let kind = match e {
+            TemplateError::Unknown(name) => ConfigErrorKind::UnknownPlaceholder { name },
+            TemplateError::Unclosed => ConfigErrorKind::UnclosedPlaceholder,
+            TemplateError::Control => ConfigErrorKind::ControlCharacter,
+        };
+        ck.error(".deny_message", kind);
+        DenyMessage::empty()
+    })
+}
+
+/// The TLS profile `name` (default `TLS-Client.Standard`) refers to; the built-in one when
+/// it is broken or missing (a missing one is an error).
+fn profile(
+    ck: &mut Checker<'_>,
+    name: Option<String>,
+    lookup: &dyn Fn(&str) -> ProfileLookup,
+) -> Arc<TlsProfile> {
+    let profile_name = name.unwrap_or_else(|| d::TLS_PROFILE.to_owned());
+    match lookup(&profile_name) {
+        ProfileLookup::Found(profile) => profile,
+        ProfileLookup::Broken => Arc::new(TlsProfile::builtin()),
+        ProfileLookup::Missing => {
+            let kind = ConfigErrorKind::UnknownReference {
+                target: RefTarget::TlsProfile,
+                name: profile_name,
+            };
+            ck.error(".tls.profile", kind);
+            Arc::new(TlsProfile::builtin())
         }
     }
 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 use crate::check::Checker;
 use crate::defaults as d;
 use crate::error::ConfigErrorKind;
-use crate::raw::{Interception, LogFormat, LogLevel, RawGlobal};
+use crate::raw::{Interception, LogFormat, LogLevel, RawGlobal, RawLimits};
 
 /// Checked global settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -281,23 +281,7 @@ impl Global {
             g.interception = i;
         }
         if let Some(addresses) = raw.bind_addresses {
-            if addresses.is_empty() {
-                ck.error(".bind_addresses", ConfigErrorKind::EmptyList);
-            }
-            g.bind_addresses = addresses
-                .iter()
-                .enumerate()
-                .filter_map(|(i, text)| {
-                    let parsed = text.trim().parse::<IpAddr>().ok();
-                    if parsed.is_none() {
-                        let kind = ConfigErrorKind::BadIpAddress {
-                            value: text.clone(),
-                        };
-                        ck.error(format!(".bind_addresses[{i}]"), kind);
-                    }
-                    parsed
-                })
-                .collect();
+            g.bind_addresses = bind_addresses(ck, &addresses);
         }
         if let Some(mark) = raw.upstream_mark {
             if mark == 0 && g.interception != Interception::None {
@@ -333,30 +317,7 @@ impl Global {
             }
         }
         if let Some(limits) = raw.limits {
-            let l = &mut g.limits;
-            if let Some(v) = limits.max_connections {
-                l.max_connections =
-                    ck.range(".limits.max_connections", v, 1, d::MAX_CONNECTIONS_LIMIT);
-            }
-            if let Some(v) = limits.max_connections_per_client {
-                let path = ".limits.max_connections_per_client";
-                l.max_connections_per_client = ck.range(path, v, 1, l.max_connections);
-            }
-            if let Some(v) = limits.client_ipv6_prefix {
-                l.client_ipv6_prefix = ck.range(".limits.client_ipv6_prefix", v, 0, 128);
-            }
-            let secs = |ck: &mut Checker<'_>, path: &str, v: Option<u64>, min, default| {
-                v.map_or(default, |s| {
-                    Duration::from_secs(ck.range(path, s, min, d::MAX_TIMEOUT_S))
-                })
-            };
-            let path = ".limits.handshake_timeout_s";
-            l.handshake_timeout =
-                secs(ck, path, limits.handshake_timeout_s, 1, l.handshake_timeout);
-            let path = ".limits.idle_timeout_s";
-            l.idle_timeout = secs(ck, path, limits.idle_timeout_s, 1, l.idle_timeout);
-            let path = ".limits.shutdown_grace_s";
-            l.shutdown_grace = secs(ck, path, limits.shutdown_grace_s, 0, l.shutdown_grace);
+            g.limits = Limits::check(limits, ck);
         }
         g
     }
@@ -393,6 +354,56 @@ impl Limits {
     pub fn shutdown_grace(&self) -> Duration {
         self.shutdown_grace
     }
+}
+
+impl Limits {
+    /// Checks `limits`, each absent field keeping its SPEC default.
+    fn check(limits: RawLimits, ck: &mut Checker<'_>) -> Limits {
+        let mut l = Limits::default();
+        if let Some(v) = limits.max_connections {
+            l.max_connections = ck.range(".limits.max_connections", v, 1, d::MAX_CONNECTIONS_LIMIT);
+        }
+        if let Some(v) = limits.max_connections_per_client {
+            let path = ".limits.max_connections_per_client";
+            l.max_connections_per_client = ck.range(path, v, 1, l.max_connections);
+        }
+        if let Some(v) = limits.client_ipv6_prefix {
+            l.client_ipv6_prefix = ck.range(".limits.client_ipv6_prefix", v, 0, 128);
+        }
+        let secs = |ck: &mut Checker<'_>, path: &str, v: Option<u64>, min, default| {
+            v.map_or(default, |s| {
+                Duration::from_secs(ck.range(path, s, min, d::MAX_TIMEOUT_S))
+            })
+        };
+        let path = ".limits.handshake_timeout_s";
+        l.handshake_timeout = secs(ck, path, limits.handshake_timeout_s, 1, l.handshake_timeout);
+        let path = ".limits.idle_timeout_s";
+        l.idle_timeout = secs(ck, path, limits.idle_timeout_s, 1, l.idle_timeout);
+        let path = ".limits.shutdown_grace_s";
+        l.shutdown_grace = secs(ck, path, limits.shutdown_grace_s, 0, l.shutdown_grace);
+        l
+    }
+}
+
+/// `bind_addresses`: a non-empty list of IP addresses.
+fn bind_addresses(ck: &mut Checker<'_>, addresses: &[String]) -> Vec<IpAddr> {
+    if addresses.is_empty() {
+        ck.error(".bind_addresses", ConfigErrorKind::EmptyList);
+    }
+    addresses
+        .iter()
+        .enumerate()
+        .filter_map(|(i, text)| {
+            let parsed = text.trim().parse::<IpAddr>().ok();
+            if parsed.is_none() {
+                let kind = ConfigErrorKind::BadIpAddress {
+                    value: text.clone(),
+                };
+                ck.error(format!(".bind_addresses[{i}]"), kind);
+            }
+            parsed
+        })
+        .collect()
 }
 
 /// A user or group name: the default when absent, never empty.

@@ -6,6 +6,8 @@
 //! watcher only reads `*.json` and `pki/` names) sees either the old file or the new one,
 //! never half of either, and a crash leaves at most a stray `.NAME.popgate-tmp-PID` file.
 //! What to write is the commands' business.
+// The administrator commands' file helpers: synchronous by design (see cli/).
+#![allow(clippy::disallowed_methods)]
 
 use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io::{self, Write};

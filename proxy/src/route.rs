@@ -12,17 +12,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use popgate_policy::{
-    Direction, Interception, InvalidCertificate, Policy, PortKind, TlsActionKind, TlsSupport,
-    UpstreamPorts, UpstreamTls,
+    Interception, InvalidCertificate, Policy, PortKind, UpstreamPorts, UpstreamTls,
 };
 use rustls::pki_types::ServerName;
 use tokio::sync::watch;
 
+mod decision;
+pub use decision::{decide, ClientCertSource, Decision, Inputs, Legs, ServerTls};
+
 use crate::config::inspection_plan::InspectionPlan;
-use crate::config::prepared::{min_version, Prepared};
+use crate::config::prepared::{min_version, Prepared, ProfileTls};
 use crate::net::upstream::ConnectOptions;
 use crate::pop3::capa::AuthPolicy;
-use crate::pop3::{ClientStls, SessionConfig, UpstreamStls};
+use crate::pop3::{SessionConfig, SessionRules};
 use crate::shared::SessionShared;
 use crate::tls::legs::{ClientCert, ClientLeg, Fallback, ServerLeg, TlsLegs};
 
@@ -86,7 +88,8 @@ pub struct Accepted {
     pub kind: PortKind,
 }
 
-/// Plans the session of `accepted` under `policy`.
+/// Plans the session of `accepted` under `policy`: the pure decision
+/// ([`decision::decide`]), then the material it calls for.
 pub fn plan(
     prepared: &Prepared,
     policy: &Policy,
@@ -108,112 +111,61 @@ pub fn plan_with_names(
 ) -> Plan {
     let global = prepared.config.global();
     let action = policy.action();
-    let tls_action = action.tls().action();
+    let profile = action.tls().profile();
     let (host, port) = upstream_target(policy, accepted, global.interception());
     let connect = ConnectOptions {
         mark: global.upstream_socket_mark(),
         source: global.spoof_client_address().then_some(accepted.client),
     };
-    if accepted.kind == PortKind::Pop3s {
-        match tls_action {
-            TlsActionKind::Allow => {
-                return Plan::Opaque {
-                    host,
-                    port,
-                    connect,
-                    idle_timeout: action.idle_timeout(),
-                }
-            }
-            TlsActionKind::Drop => return Plan::Refuse("TLS refused by policy".into()),
-            TlsActionKind::Inspect => {}
-        }
-    }
-    let profile = action.tls().profile();
-    let Some(profile_tls) = prepared.profile(profile.name()) else {
-        return Plan::Refuse(format!("TLS profile {} is not loaded", profile.name()));
-    };
-    let min = min_version(profile);
-
-    let client_stls = match (policy.tls_support(), tls_action) {
-        (_, TlsActionKind::Drop) => ClientStls::Refuse,
-        (_, TlsActionKind::Allow) => ClientStls::Tunnel,
-        (TlsSupport::Disabled, TlsActionKind::Inspect) => ClientStls::Refuse,
-        (_, TlsActionKind::Inspect) => ClientStls::Terminate,
-    };
-    let terminates = accepted.kind == PortKind::Pop3s || client_stls == ClientStls::Terminate;
-    let client_leg = if terminates {
-        match client_certificate(prepared, policy, min) {
-            Ok(cert) => Some(ClientLeg {
-                cert,
-                implicit: accepted.kind == PortKind::Pop3s,
-            }),
-            Err(text) => return Plan::Refuse(text),
-        }
-    } else {
-        None
-    };
-
-    let server_ip = accepted.original_dst.ip();
     let mut names = Vec::with_capacity(confirmed_names.len() + 1);
     names.push(host.clone());
     names.extend_from_slice(confirmed_names);
-    let forced = profile.forces_encryption(server_ip, &names);
-    let mode = if forced {
-        UpstreamTls::Mandatory
-    } else {
-        profile.upstream_tls()
+    let forced = profile.forces_encryption(accepted.original_dst.ip(), &names);
+    let inputs = Inputs {
+        kind: accepted.kind,
+        tls_action: action.tls().action(),
+        tls_support: policy.tls_support(),
+        upstream_tls: if forced {
+            UpstreamTls::Mandatory
+        } else {
+            profile.upstream_tls()
+        },
+        direction: policy.direction(),
+        invalid_certificate: profile.invalid_certificate(),
     };
-    let (server_implicit, upstream_stls) = match (accepted.kind, mode) {
-        (PortKind::Pop3s, UpstreamTls::None) => (false, UpstreamStls::Never),
-        (PortKind::Pop3s, _) => (true, UpstreamStls::Never),
-        (PortKind::Pop3, UpstreamTls::Match) if client_stls == ClientStls::Terminate => {
-            (false, UpstreamStls::WithClient)
+    let legs = match decision::decide(inputs) {
+        Decision::Opaque => {
+            return Plan::Opaque {
+                host,
+                port,
+                connect,
+                idle_timeout: action.idle_timeout(),
+            }
         }
-        (PortKind::Pop3, UpstreamTls::Match | UpstreamTls::None) => (false, UpstreamStls::Never),
-        (PortKind::Pop3, UpstreamTls::Opportunistic) => (false, UpstreamStls::Opportunistic),
-        (PortKind::Pop3, UpstreamTls::Mandatory) => (false, UpstreamStls::Mandatory),
+        Decision::RefuseTls => return Plan::Refuse("TLS refused by policy".into()),
+        Decision::Session(legs) => legs,
     };
-    // `upstream_tls: none` for an implicit-TLS client: plaintext to the server's pop3 port.
-    let port = if accepted.kind == PortKind::Pop3s && !server_implicit {
+    let Some(profile_tls) = prepared.profile(profile.name()) else {
+        return Plan::Refuse(format!("TLS profile {} is not loaded", profile.name()));
+    };
+    let tls = match tls_legs(
+        prepared,
+        policy,
+        &legs,
+        profile_tls,
+        &host,
+        inputs.upstream_tls,
+    ) {
+        Ok(tls) => tls,
+        Err(text) => return Plan::Refuse(text),
+    };
+    let port = if legs.plain_port {
         plain_port(policy)
     } else {
         port
     };
-    let server_leg = (server_implicit || upstream_stls != UpstreamStls::Never).then(|| ServerLeg {
-        config: profile_tls.client_config.clone(),
-        name: server_name(&host),
-        implicit: server_implicit,
-        validator: profile_tls.validator.clone(),
-        block_invalid: policy.direction() == Direction::Inbound
-            || profile.invalid_certificate() == InvalidCertificate::Block,
-        mandatory: mode == UpstreamTls::Mandatory,
-        fallback: (mode == UpstreamTls::Opportunistic).then(|| Fallback {
-            holddown: profile.tls_failure_holddown(),
-            plain_port: plain_port(policy),
-        }),
-    });
-
     let inspection = prepared.inspection(policy.name());
-    let auth = action.authentication();
-    let session = SessionConfig {
-        max_body_line: action.max_line_length() as usize,
-        idle_timeout: action.idle_timeout(),
-        greeting_timeout: global.limits().handshake_timeout(),
-        client_stls,
-        commands_require_tls: policy.starttls_on_pop3() && accepted.kind == PortKind::Pop3,
-        login_requires_tls: auth.require_tls() || profile.requires_client_tls(accepted.client.ip()),
-        auth: AuthPolicy {
-            user: auth.allows_user(),
-            apop: auth.allows_apop(),
-            sasl: sasl_allow_list(auth.allow()),
-        },
-        upstream_stls,
-        inspect_messages: inspection.is_some(),
-        max_inspected_size: inspection
-            .as_ref()
-            .map_or(u64::MAX, |plan| plan.max_message_size()),
-        ..SessionConfig::default()
-    };
+    let session = session_config(policy, global, &legs, accepted, inspection.as_deref());
     Plan::Session(Box::new(Route {
         policy: Arc::from(policy.name()),
         action: Arc::from(action.name()),
@@ -222,15 +174,79 @@ pub fn plan_with_names(
         connect,
         handshake_timeout: global.limits().handshake_timeout(),
         session,
-        tls: TlsLegs {
-            client: client_leg,
-            server: server_leg,
-        },
+        tls,
         inspection,
         accepted,
         shared: shared.clone(),
         live: None,
     }))
+}
+
+/// The rustls side of the decision: configurations, certificates, validators.
+fn tls_legs(
+    prepared: &Prepared,
+    policy: &Policy,
+    legs: &Legs,
+    profile_tls: &ProfileTls,
+    host: &str,
+    mode: UpstreamTls,
+) -> Result<TlsLegs, String> {
+    let profile = policy.action().tls().profile();
+    let min = min_version(profile);
+    let client = match legs.client_cert {
+        Some(source) => Some(ClientLeg {
+            cert: client_certificate(prepared, policy, source, min)?,
+            implicit: legs.client_implicit,
+        }),
+        None => None,
+    };
+    let server = (legs.server != ServerTls::None).then(|| ServerLeg {
+        config: profile_tls.client_config.clone(),
+        name: server_name(host),
+        implicit: legs.server == ServerTls::Implicit,
+        validator: profile_tls.validator.clone(),
+        block_invalid: legs.block_invalid,
+        mandatory: mode == UpstreamTls::Mandatory,
+        fallback: legs.fallback.then(|| Fallback {
+            holddown: profile.tls_failure_holddown(),
+            plain_port: plain_port(policy),
+        }),
+    });
+    debug_assert_eq!(legs.fallback, mode == UpstreamTls::Opportunistic);
+    Ok(TlsLegs { client, server })
+}
+
+/// The POP3 core's configuration for the route.
+fn session_config(
+    policy: &Policy,
+    global: &popgate_policy::Global,
+    legs: &Legs,
+    accepted: Accepted,
+    inspection: Option<&InspectionPlan>,
+) -> SessionConfig {
+    let action = policy.action();
+    let profile = action.tls().profile();
+    let auth = action.authentication();
+    SessionConfig {
+        greeting_timeout: global.limits().handshake_timeout(),
+        client_stls: legs.client_stls,
+        upstream_stls: legs.upstream_stls(),
+        rules: Arc::new(SessionRules {
+            max_body_line: action.max_line_length() as usize,
+            idle_timeout: action.idle_timeout(),
+            commands_require_tls: policy.starttls_on_pop3() && accepted.kind == PortKind::Pop3,
+            login_requires_tls: auth.require_tls()
+                || profile.requires_client_tls(accepted.client.ip()),
+            auth: AuthPolicy {
+                user: auth.allows_user(),
+                apop: auth.allows_apop(),
+                sasl: sasl_allow_list(auth.allow()),
+            },
+            inspect_messages: inspection.is_some(),
+            max_inspected_size: inspection.map_or(u64::MAX, |plan| plan.max_message_size()),
+        }),
+        ..SessionConfig::default()
+    }
 }
 
 /// The real server: the policy's `upstream` wins, else the original destination.
@@ -270,10 +286,11 @@ fn block_unvalidated(policy: &Policy) -> bool {
 fn client_certificate(
     prepared: &Prepared,
     policy: &Policy,
+    source: ClientCertSource,
     min: crate::tls::config::MinVersion,
 ) -> Result<ClientCert, String> {
-    match policy.direction() {
-        Direction::Inbound => match &prepared.proxy_server {
+    match source {
+        ClientCertSource::ProxyServer => match &prepared.proxy_server {
             Some(cert) => Ok(ClientCert::Static(cert.config(min))),
             None => Err(format!(
                 "policy {} terminates TLS but pki/server.crt is missing \
@@ -281,7 +298,7 @@ fn client_certificate(
                 policy.name()
             )),
         },
-        Direction::Outbound => match &prepared.minting {
+        ClientCertSource::Minted => match &prepared.minting {
             Some(minting) => Ok(ClientCert::Minted {
                 minting: minting.clone(),
                 min,

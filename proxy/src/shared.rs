@@ -12,6 +12,7 @@ use tokio::sync::Semaphore;
 
 use crate::spool::Spool;
 use crate::tls::holddown::HoldDown;
+use crate::tls::minting::MintingState;
 
 /// Large parses at once on the blocking pool: keeps memory bounded when many sessions
 /// download big messages together.
@@ -28,18 +29,26 @@ pub struct SessionShared {
     pub inspections: Semaphore,
     /// The spool and its quota.
     pub spool: Arc<Spool>,
+    /// The leaf key, the minted-certificate cache and its configurations.
+    pub minting: Arc<MintingState>,
     next_quarantine: AtomicU64,
 }
 
 impl SessionShared {
-    /// Shared state whose spool lives in `state_dir/spool` under `spool_max_bytes`.
-    pub fn new(state_dir: &Path, spool_max_bytes: u64) -> Arc<SessionShared> {
+    /// Shared state whose spool lives in `state_dir/spool` under `spool_max_bytes`, with
+    /// the daemon's `minting` state (also used by every configuration load).
+    pub fn new(
+        state_dir: &Path,
+        spool_max_bytes: u64,
+        minting: Arc<MintingState>,
+    ) -> Arc<SessionShared> {
         Arc::new(SessionShared {
             holddown: HoldDown::default(),
             diverged: DivergedSet::default(),
             inspections: Semaphore::new(INSPECTIONS),
             spool: Spool::new(state_dir.join("spool"), spool_max_bytes),
             next_quarantine: AtomicU64::new(1),
+            minting,
         })
     }
 
@@ -98,7 +107,7 @@ mod tests {
     #[test]
     fn quarantine_ids_are_unique() {
         let dir = tempfile::tempdir().unwrap();
-        let shared = SessionShared::new(dir.path(), 1);
+        let shared = SessionShared::new(dir.path(), 1, Arc::default());
         assert_ne!(shared.quarantine_id(5), shared.quarantine_id(5));
     }
 }

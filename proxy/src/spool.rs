@@ -6,6 +6,8 @@
 //!
 //! Every file operation here blocks: callers run [`SpoolFile::append`] and
 //! [`SpoolFile::read_all`] on the blocking pool, never on the runtime threads.
+// Runs only on the blocking pool (`MessageBuffer::spill`, `read_back`); see the module doc.
+#![allow(clippy::disallowed_methods)]
 
 use std::fs::{DirBuilder, File};
 use std::io::{self, Read, Seek, SeekFrom, Write};

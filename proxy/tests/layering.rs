@@ -6,6 +6,9 @@
 //! that points to a layer above the file's own. Run with
 //! `cargo test -p popgate --test layering`.
 
+// A synchronous test reading source files.
+#![allow(clippy::disallowed_methods)]
+
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -17,11 +20,9 @@ const LAYERS: &[(&str, u8)] = &[
     ("spool", 1),
     ("metrics", 1),
     ("watch", 1),
-    // The quarantine store and a log line's formatting: no dependency on the driver.
-    ("state", 1),
     ("log_line", 1),
-    // Live sessions as the control socket shows them; fed by `relay` and `runtime`.
     ("registry", 1),
+    ("state", 1),
     ("net", 2),
     // Starts the privileged socket thread of `net`; used by `runtime` only.
     ("privileges", 2),
@@ -34,9 +35,9 @@ const LAYERS: &[(&str, u8)] = &[
     // What sessions share; carried by `Route`.
     ("shared", 5),
     ("relay", 6),
+    ("runtime", 7),
     // The control socket: served by `runtime`, asked by `cli`.
     ("control", 7),
-    ("runtime", 7),
     ("demo", 8),
     ("cli", 9),
 ];

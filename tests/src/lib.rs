@@ -33,6 +33,7 @@ pub mod popgate;
 pub mod ports;
 pub mod process;
 pub mod sasl;
+pub mod skip;
 pub mod strict_x509;
 pub mod threads;
 pub mod tls_probe;

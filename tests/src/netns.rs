@@ -32,7 +32,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
-use crate::peers::in_ci;
 use crate::ports::wait_until;
 use crate::process::run_ok;
 
@@ -118,8 +117,7 @@ pub enum Feature {
 impl Feature {
     fn missing(self) -> Option<&'static str> {
         let present = match self {
-            // SAFETY: geteuid(2) has no preconditions and cannot fail.
-            Feature::Root => (unsafe { libc::geteuid() }) == 0,
+            Feature::Root => crate::skip::is_root(),
             Feature::Ip => program("ip").is_some(),
             Feature::Nft => program("nft").is_some(),
             Feature::Iptables => program("iptables").is_some() && program("ip6tables").is_some(),
@@ -144,15 +142,13 @@ pub fn available(features: &[Feature]) -> bool {
     if missing.is_empty() {
         return true;
     }
-    let current = std::thread::current();
-    let test = current.name().unwrap_or("this test");
-    let message = format!(
-        "{test}: missing feature(s) for interception tests: {}",
-        missing.join(", ")
-    );
-    assert!(!in_ci(), "CI=true and {message}");
-    eprintln!("SKIPPED {message}");
-    false
+    crate::skip::present_or_skip(
+        false,
+        &format!(
+            "missing feature(s) for interception tests: {}",
+            missing.join(", ")
+        ),
+    )
 }
 
 /// Returns from the calling test when a namespace feature is missing outside CI; fails it

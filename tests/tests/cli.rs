@@ -10,6 +10,7 @@ use std::process::Command;
 use popgate_tests::admin_cli::{
     file_mode, popgate_admin, sign_ca_request, GUEST_POLICY, INBOUND_POLICY, OUT_POLICY,
 };
+use popgate_tests::skip::is_root;
 use popgate_tests::{require_peers, ConfigDir, Peer, TestPki};
 use serde_json::{json, Value};
 use tempfile::TempDir;
@@ -975,14 +976,7 @@ fn check_names_every_pki_file_an_enabled_policy_needs() {
 
 #[test]
 fn check_reports_an_unreadable_key_as_the_checking_user() {
-    if !is_root() {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "CI=true needs root"
-        );
-        eprintln!("SKIPPED: needs root to run check as nobody");
-        return;
-    }
+    popgate_tests::require!(is_root(), "needs root to run check as nobody");
     let dir = written(&needs_every_pki_file().set(INBOUND_POLICY, "/enabled", json!(false)));
     popgate_admin(dir.path(), &["ca", "init"]).assert_code(0);
     // Everything readable by others except the keys (0600, root's).
@@ -1059,21 +1053,9 @@ fn check_ignores_editor_files_and_reports_every_error_of_a_file() {
     );
 }
 
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
-}
-
 #[test]
 fn check_as_root_also_reads_the_configuration_as_the_service_user() {
-    if !is_root() {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "CI=true needs root"
-        );
-        eprintln!("SKIPPED: needs root to switch to nobody");
-        return;
-    }
+    popgate_tests::require!(is_root(), "needs root to switch to nobody");
     let dir = written(
         &needs_every_pki_file()
             .set(INBOUND_POLICY, "/enabled", json!(false))

@@ -39,7 +39,10 @@ const GOOD: &[u8] = b"+OK\r\nSubject: fine\r\n\r\nhello\r\n..dot\r\n.\r\n";
 /// popgate in front of a fake server; `action` replaces the relay action when given.
 fn relay_to_fake(script: Script, action: Option<Value>) -> (FakeServer, Popgate) {
     let server = FakeServer::start(script).unwrap();
-    let mut config = ConfigDir::relay(server.addr());
+    // Without an action of its own the relay must not inspect at all, so bodies stream
+    // through the core (`unparseable` defaults to quarantine, which would inspect).
+    let mut config =
+        ConfigDir::relay(server.addr()).set(RELAY_ACTION, "/unparseable", json!("allow"));
     if let Some(action) = action {
         config = config.json(RELAY_ACTION, action);
     }

@@ -21,9 +21,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use popgate_tests::peers::in_ci;
 use popgate_tests::popgate::popgate_bin;
 use popgate_tests::process::{run_ok, run_with_timeout, ChildGuard};
+use popgate_tests::skip::is_root;
 use popgate_tests::{free_port, wait_for_accept, ConfigDir, Popgate};
 use serde_json::{json, Value};
 
@@ -115,12 +115,7 @@ fn deb_builds_installs_checks_runs_and_purges() {
     let (Some(_), Some(_), Some(_)) = (tool("dpkg"), tool("setpriv"), tool("runuser")) else {
         return;
     };
-    if !is_root() {
-        let message = "deb_builds_installs_checks_runs_and_purges: needs root (dpkg -i)";
-        assert!(!in_ci(), "CI=true and {message}");
-        eprintln!("SKIPPED {message}");
-        return;
-    }
+    popgate_tests::require!(is_root(), "needs root (dpkg -i)");
     let out = tempfile::tempdir().unwrap();
     let deb = build_deb(&cargo_deb, out.path());
     let contents = String::from_utf8(
@@ -483,11 +478,6 @@ fn copy_tree(from: &Path, to: &Path) {
     }
 }
 
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() == 0 }
-}
-
 /// Where a tool is (`PATH`, the sbin directories, cargo's bin directory); when missing,
 /// fails the test under `CI=true` and otherwise skips it with a `SKIPPED` line.
 fn tool(name: &str) -> Option<PathBuf> {
@@ -505,15 +495,8 @@ fn tool(name: &str) -> Option<PathBuf> {
                 .metadata()
                 .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
         });
-    if found.is_none() {
-        let test = std::thread::current()
-            .name()
-            .unwrap_or("packaging")
-            .to_owned();
-        let message = format!("{test}: missing tool {name} (install it with tests/run.sh)");
-        assert!(!in_ci(), "CI=true and {message}");
-        eprintln!("SKIPPED {message}");
-    }
+    let missing = format!("missing tool {name} (install it with tests/run.sh)");
+    popgate_tests::skip::present_or_skip(found.is_some(), &missing);
     found
 }
 
@@ -553,11 +536,7 @@ fn exercise(
 
 #[test]
 fn started_as_root_every_thread_ends_with_no_new_privs_and_two_capabilities_at_most() {
-    if !is_root() {
-        assert!(!in_ci(), "CI=true: this test needs root");
-        eprintln!("SKIPPED: needs root");
-        return;
-    }
+    popgate_tests::require!(is_root(), "needs root");
     let config = ConfigDir::relay("127.0.0.1:1")
         .set("popgate.json", "/user", json!("nobody"))
         .set("popgate.json", "/group", json!("nogroup"));
@@ -591,11 +570,7 @@ fn started_as_root_every_thread_ends_with_no_new_privs_and_two_capabilities_at_m
 
 #[test]
 fn as_the_service_user_only_the_binding_threads_keep_the_units_capabilities() {
-    if !is_root() {
-        assert!(!in_ci(), "CI=true: this test needs root");
-        eprintln!("SKIPPED: needs root");
-        return;
-    }
+    popgate_tests::require!(is_root(), "needs root");
     let Some(setpriv) = tool("setpriv") else {
         return;
     };

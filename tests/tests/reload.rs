@@ -23,6 +23,7 @@ use popgate_tests::live_config::{
 use popgate_tests::openssl_session::TlsSession;
 use popgate_tests::pop3_client::unstuff;
 use popgate_tests::popgate::{popgate_cli, RELAY_ACTION, RELAY_POLICY, STANDARD_PROFILE};
+use popgate_tests::skip::is_root;
 use popgate_tests::{
     assert_bytes_eq, free_port, require_peers, wait_for_accept, wait_until, ConfigDir, Corpus,
     Dovecot, DovecotOptions, Peer, Pop3Client, Popgate,
@@ -487,10 +488,8 @@ fn sigterm_closes_sessions_still_open_after_the_grace_period_and_exits_0() {
 #[test]
 fn a_privileged_port_added_by_reload_is_bound_after_dropping_root() {
     require_peers!(Peer::Dovecot, Peer::Openssl);
-    if !is_root() {
-        eprintln!("SKIPPED a_privileged_port_added_by_reload...: needs root");
-        return;
-    }
+    // Under CI=true a non-root run fails here instead of passing without testing.
+    popgate_tests::require!(is_root(), "needs root (binding a port below 1024)");
     let corpus = Corpus::small();
     let dovecot = dovecot(&corpus);
     let config = ConfigDir::relay(dovecot.pop3_addr())
@@ -525,11 +524,6 @@ fn wait_exit(popgate: &mut Popgate, timeout: Duration) -> std::process::ExitStat
     })
     .unwrap_or_else(|e| panic!("{e:#}\n{}", popgate.log_text()));
     status.unwrap()
-}
-
-fn is_root() -> bool {
-    // SAFETY: geteuid(2) has no preconditions.
-    unsafe { libc::geteuid() == 0 }
 }
 
 /// A loopback port below 1024 that nothing listens on.
@@ -622,55 +616,66 @@ struct TwoParts {
 }
 
 /// A one-message POP3 server whose RETR body arrives in two parts: `first` at once, the
-/// rest and the terminator only when released (or after 30 s).
+/// rest and the terminator only when released (or after 30 s). Every connection is served
+/// (popgate's readiness probe makes one too); the first RETR takes the pause.
 fn two_part_server(first: Vec<u8>, rest: Vec<u8>) -> TwoParts {
-    use std::io::{BufRead, BufReader, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let (release, released) = std::sync::mpsc::channel::<()>();
     let (sent, first_sent) = std::sync::mpsc::channel::<()>();
-    // Connections are served one after another: popgate's readiness probe comes first.
+    let pause = Arc::new(std::sync::Mutex::new(Some((sent, released))));
+    let parts = Arc::new((first, rest));
     thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(stream) = stream else {
-                return;
-            };
-            stream.set_read_timeout(Some(WAIT * 3)).unwrap();
-            let mut writer = stream.try_clone().unwrap();
-            let mut reader = BufReader::new(stream);
-            let _ = writer.write_all(b"+OK two-part server\r\n");
-            let mut line = String::new();
-            while matches!(reader.read_line(&mut line), Ok(n) if n > 0) {
-                let verb = line
-                    .split_whitespace()
-                    .next()
-                    .unwrap_or("")
-                    .to_ascii_uppercase();
-                let reply: &[u8] = match verb.as_str() {
-                    "RETR" => {
-                        let _ = writer.write_all(b"+OK message follows\r\n");
-                        let _ = writer.write_all(&first);
-                        let _ = sent.send(());
-                        let _ = released.recv_timeout(WAIT * 3);
-                        let _ = writer.write_all(&rest);
-                        b".\r\n"
-                    }
-                    "CAPA" => b"-ERR no capabilities\r\n",
-                    "QUIT" => {
-                        let _ = writer.write_all(b"+OK bye\r\n");
-                        break;
-                    }
-                    _ => b"+OK\r\n",
-                };
-                let _ = writer.write_all(reply);
-                line.clear();
-            }
+        for stream in listener.incoming().flatten() {
+            let (pause, parts) = (pause.clone(), parts.clone());
+            thread::spawn(move || serve_two_parts(stream, &parts, &pause));
         }
     });
     TwoParts {
         addr,
         first_sent,
         release,
+    }
+}
+
+type Pause = std::sync::Mutex<Option<(std::sync::mpsc::Sender<()>, std::sync::mpsc::Receiver<()>)>>;
+
+fn serve_two_parts(stream: std::net::TcpStream, parts: &(Vec<u8>, Vec<u8>), pause: &Pause) {
+    use std::io::{BufRead, BufReader, Write};
+    let _ = stream.set_read_timeout(Some(WAIT * 3));
+    let Ok(mut writer) = stream.try_clone() else {
+        return;
+    };
+    let mut reader = BufReader::new(stream);
+    let _ = writer.write_all(b"+OK two-part server\r\n");
+    let mut line = String::new();
+    while matches!(reader.read_line(&mut line), Ok(n) if n > 0) {
+        let verb = line
+            .split_whitespace()
+            .next()
+            .unwrap_or("")
+            .to_ascii_uppercase();
+        let reply: &[u8] = match verb.as_str() {
+            "RETR" => {
+                let _ = writer.write_all(b"+OK message follows\r\n");
+                let _ = writer.write_all(&parts.0);
+                let taken = pause.lock().ok().and_then(|mut p| p.take());
+                if let Some((sent, released)) = taken {
+                    let _ = sent.send(());
+                    let _ = released.recv_timeout(WAIT * 3);
+                }
+                let _ = writer.write_all(&parts.1);
+                b".\r\n"
+            }
+            "CAPA" => b"-ERR no capabilities\r\n",
+            "QUIT" => {
+                let _ = writer.write_all(b"+OK bye\r\n");
+                return;
+            }
+            _ => b"+OK\r\n",
+        };
+        let _ = writer.write_all(reply);
+        line.clear();
     }
 }
 
@@ -689,7 +694,10 @@ fn a_reload_removing_inspection_while_an_oversize_message_is_held_still_ends_it(
     let config = ConfigDir::relay(server.addr)
         .set(RELAY_ACTION, "/file_names", rules)
         .set(RELAY_ACTION, "/general/max_message_size", json!(1000))
-        .set(RELAY_ACTION, "/general/oversize", json!("deny"));
+        .set(RELAY_ACTION, "/general/oversize", json!("deny"))
+        // Only the file-name rule inspects (unparseable defaults to quarantine, which would
+        // inspect too): removing the rule removes inspection.
+        .set(RELAY_ACTION, "/unparseable", json!("allow"));
     let popgate = Popgate::start(config).unwrap();
     let mut client = Pop3Client::connect(popgate.pop3_addr()).unwrap();
     client

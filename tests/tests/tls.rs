@@ -428,12 +428,15 @@ fn client_limited_to_tls_1_1_is_refused_on_pop3s_and_on_stls() {
         assert!(probe.responses.is_empty(), "{probe:?}");
     }
     popgate
-        .wait_for_log("TLS handshake failed", SESSION_END)
+        .wait_for_log("the handshake failed", SESSION_END)
         .unwrap();
     let log = popgate.log_text();
     let failures = log
         .lines()
-        .filter(|l| l.contains("TLS handshake failed") && l.contains("\"side\":\"client\""))
+        .filter(|l| {
+            l.contains("\"message\":\"TLS failed\"")
+                && l.contains("TLS toward the client failed: the handshake failed")
+        })
         .count();
     assert!(failures >= 2, "{log}");
 }

@@ -157,7 +157,6 @@ impl Input<'_> {
 /// The config the first input byte selects.
 fn config(bits: u8) -> SessionConfig {
     SessionConfig {
-        inspect_messages: bits & 1 != 0,
         client_stls: [
             ClientStls::Terminate,
             ClientStls::Tunnel,
@@ -169,14 +168,17 @@ fn config(bits: u8) -> SessionConfig {
             UpstreamStls::Mandatory,
             UpstreamStls::WithClient,
         ][usize::from(bits >> 3 & 3)],
-        auth: AuthPolicy {
-            user: bits & 0x20 == 0,
-            ..AuthPolicy::allow_all()
-        },
-        commands_require_tls: bits & 0x40 != 0,
-        max_inspected_size: if bits & 0x80 != 0 { 64 } else { u64::MAX },
         ..SessionConfig::default()
     }
+    .with_rules(|r| {
+        r.inspect_messages = bits & 1 != 0;
+        r.auth = AuthPolicy {
+            user: bits & 0x20 == 0,
+            ..AuthPolicy::allow_all()
+        };
+        r.commands_require_tls = bits & 0x40 != 0;
+        r.max_inspected_size = if bits & 0x80 != 0 { 64 } else { u64::MAX };
+    })
 }
 
 /// The most either output may exceed the bound by: one input (a read, a delivery).

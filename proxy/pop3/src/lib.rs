@@ -42,7 +42,7 @@ pub mod violation;
 pub use login::{LoginAttempt, LoginMechanism, LoginResult};
 pub use session::MAX_UNSENT;
 pub use session::{
-    ClientStls, CloseReason, Delivery, Event, Pop3State, Session, SessionConfig, SessionStats,
-    Side, UpstreamStls,
+    ClientStls, CloseReason, Delivery, Event, Pop3State, Session, SessionConfig, SessionRules,
+    SessionStats, Side, UpstreamStls,
 };
 pub use violation::Violation;

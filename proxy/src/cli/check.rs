@@ -65,7 +65,8 @@ fn errors(config_dir: &Path) -> Vec<String> {
         }
     }
     if errors.is_empty() {
-        if let Err(err) = Prepared::new(config, config_dir) {
+        let minting = std::sync::Arc::default();
+        if let Err(err) = Prepared::new(config, config_dir, &minting) {
             errors.extend(format!("{err:#}").lines().map(str::to_owned));
         }
     }

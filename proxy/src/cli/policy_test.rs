@@ -81,7 +81,8 @@ struct Skipped {
 /// # Errors
 /// The configuration cannot be loaded or prepared.
 pub fn execute(dir: &Path, args: &TestArgs, json: bool) -> Result<ExitCode> {
-    let prepared = crate::runtime::load(dir).context("loading the configuration")?;
+    let prepared = crate::runtime::load(dir, &std::sync::Arc::default())
+        .context("loading the configuration")?;
     let config = &prepared.config;
     let kind = port_kind(config, args.port);
     let names: Vec<String> = match kind {
@@ -191,7 +192,11 @@ fn describe(
     };
     let global = prepared.config.global();
     // A throwaway: planning never touches the spool.
-    let shared = crate::shared::SessionShared::new(global.state_dir(), global.spool_max_bytes());
+    let shared = crate::shared::SessionShared::new(
+        global.state_dir(),
+        global.spool_max_bytes(),
+        std::sync::Arc::default(),
+    );
     match route::plan(prepared, policy, accepted, &shared) {
         Plan::Session(route) => {
             run.upstream = Some(format!("{}:{}", route.upstream_host, route.upstream_port));

@@ -1,6 +1,8 @@
 //! Reading the configuration directory (SPEC §4) into the policy crate's `Sources`.
 //!
 //! Only I/O lives here; parsing and validation are `popgate_policy::Config::from_sources`.
+// Runs at start-up and on the blocking pool (`runtime::reload`), never on a runtime thread.
+#![allow(clippy::disallowed_methods)]
 
 use std::fmt;
 use std::fs;

@@ -11,6 +11,9 @@
 //!
 //! Opaque (`allow`) and refused (`drop`) TLS needs no certificate. Reading the files is the
 //! only I/O; the certificate checks are `popgate_ca`'s.
+// Read by `runtime::load` (start-up, blocking pool) and `popgate check`: never on a
+// runtime thread.
+#![allow(clippy::disallowed_methods)]
 
 use std::fmt;
 use std::io;

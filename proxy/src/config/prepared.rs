@@ -1,6 +1,8 @@
 //! A checked configuration together with what it needs at run time that is costly to build:
 //! rustls configurations, trust stores and certificates. Built once per (re)load, never
 //! per connection, and swapped whole so every connection sees one consistent snapshot.
+// Built by `runtime::load`: at start-up and on the blocking pool, never on a runtime thread.
+#![allow(clippy::disallowed_methods)]
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -13,7 +15,7 @@ use rustls::{ClientConfig, ServerConfig};
 use super::inspection_plan::InspectionPlan;
 use super::pki_needs::{PkiNeeds, PkiRole};
 use crate::tls::config::{self as tls_config, MinVersion};
-use crate::tls::minting::Minting;
+use crate::tls::minting::{Minting, MintingState};
 use crate::tls::verify::{UpstreamValidator, Validation};
 
 /// TLS material of one TLS profile.
@@ -65,7 +67,8 @@ impl Prepared {
     /// # Errors
     /// A CA file of a profile cannot be used, or a `pki/` file an enabled policy needs is
     /// missing or unusable (every such file, one per line; see `pki_needs`).
-    pub fn new(config: Config, dir: &Path) -> Result<Prepared> {
+    /// `minting` is the daemon's minting state, shared by every configuration it loads.
+    pub fn new(config: Config, dir: &Path, minting: &Arc<MintingState>) -> Result<Prepared> {
         let mut profiles = HashMap::new();
         for profile in config.tls_profiles() {
             let tls = profile_tls(profile, dir)
@@ -95,7 +98,7 @@ impl Prepared {
             None
         };
         let minting = if needs.needs(PkiRole::ProxyAuthority) {
-            Minting::load(dir, needs.needs(PkiRole::UntrustedCa))?.map(Arc::new)
+            Minting::load(dir, needs.needs(PkiRole::UntrustedCa), minting)?.map(Arc::new)
         } else {
             None
         };

@@ -5,6 +5,8 @@
 //! CA, runs popgate in front of it with an outbound policy that mints certificates and
 //! strips executables, fetches every message over STLS and over implicit TLS trusting only
 //! the Proxy Authority, and prints what arrived. Session summaries are popgate's own log.
+// The demo writes its throw-away configuration before its daemon serves anything.
+#![allow(clippy::disallowed_methods)]
 
 mod client;
 mod mailbox;
@@ -57,49 +59,8 @@ async fn demo(keep_running: bool) -> Result<()> {
 
     let now = time::OffsetDateTime::now_utc();
     let pki = config_dir.join("pki");
-    fs::create_dir_all(&pki)?;
-    let authority = Authority::generate(
-        KeyType::EcdsaP256,
-        "CN=popgate demo Proxy Authority",
-        30,
-        now,
-    )?;
-    write_atomic(&pki.join("ca.key"), authority.key_pem.as_bytes(), 0o600)?;
-    fs::write(pki.join("ca.crt"), &authority.cert_pem)?;
-    let untrusted =
-        Authority::generate(KeyType::EcdsaP256, "CN=popgate demo untrusted CA", 30, now)?;
-    write_atomic(
-        &pki.join("untrusted-ca.key"),
-        untrusted.key_pem.as_bytes(),
-        0o600,
-    )?;
-    fs::write(pki.join("untrusted-ca.crt"), &untrusted.cert_pem)?;
-    let proxy_ca = Authority::from_pem(
-        authority.cert_pem.as_bytes(),
-        authority.key_pem.as_bytes(),
-        now,
-    )?;
-    let (server_cert, server_key) = popgate_ca::server_cert::generate(
-        &proxy_ca,
-        &["localhost".into(), "127.0.0.1".into()],
-        30,
-        now,
-    )?;
-    fs::write(pki.join("server.crt"), server_cert)?;
-    write_atomic(&pki.join("server.key"), server_key.as_bytes(), 0o600)?;
-
-    // The mail server's own CA: what popgate trusts toward the real server.
-    let mail_ca = Authority::generate(KeyType::EcdsaP256, "CN=demo mail provider CA", 30, now)?;
-    fs::write(config_dir.join("demo-mailbox-ca.crt"), &mail_ca.cert_pem)?;
-    let mail_ca =
-        Authority::from_pem(mail_ca.cert_pem.as_bytes(), mail_ca.key_pem.as_bytes(), now)?;
-    let (mail_cert, mail_key) = popgate_ca::server_cert::generate(
-        &mail_ca,
-        &["localhost".into(), "127.0.0.1".into()],
-        30,
-        now,
-    )?;
-    let mailbox_tls = server_tls(&mail_cert, &mail_key)?;
+    write_pki(&pki, now)?;
+    let mailbox_tls = mailbox_tls(&config_dir, now)?;
     let originals = Arc::new(messages::samples());
     let mailbox = mailbox::Mailbox::start(originals.clone(), mailbox_tls).await?;
     println!(
@@ -156,6 +117,58 @@ async fn demo(keep_running: bool) -> Result<()> {
     }
     println!("popgate demo: done");
     Ok(())
+}
+/// The demo's `pki/`: a Proxy Authority, an untrusted CA and a Proxy Server certificate,
+/// written like `popgate ca init` and `cert server --generate` would.
+fn write_pki(pki: &Path, now: time::OffsetDateTime) -> Result<()> {
+    fs::create_dir_all(pki)?;
+    let authority = Authority::generate(
+        KeyType::EcdsaP256,
+        "CN=popgate demo Proxy Authority",
+        30,
+        now,
+    )?;
+    write_atomic(&pki.join("ca.key"), authority.key_pem.as_bytes(), 0o600)?;
+    fs::write(pki.join("ca.crt"), &authority.cert_pem)?;
+    let untrusted =
+        Authority::generate(KeyType::EcdsaP256, "CN=popgate demo untrusted CA", 30, now)?;
+    write_atomic(
+        &pki.join("untrusted-ca.key"),
+        untrusted.key_pem.as_bytes(),
+        0o600,
+    )?;
+    fs::write(pki.join("untrusted-ca.crt"), &untrusted.cert_pem)?;
+    let proxy_ca = Authority::from_pem(
+        authority.cert_pem.as_bytes(),
+        authority.key_pem.as_bytes(),
+        now,
+    )?;
+    let (server_cert, server_key) = popgate_ca::server_cert::generate(
+        &proxy_ca,
+        &["localhost".into(), "127.0.0.1".into()],
+        30,
+        now,
+    )?;
+    fs::write(pki.join("server.crt"), server_cert)?;
+    write_atomic(&pki.join("server.key"), server_key.as_bytes(), 0o600)?;
+    Ok(())
+}
+
+/// The demo mailbox's TLS: its own CA (written beside the configuration, what popgate
+/// trusts toward the real server) and a certificate for localhost.
+fn mailbox_tls(config_dir: &Path, now: time::OffsetDateTime) -> Result<TlsAcceptor> {
+    // The mail server's own CA: what popgate trusts toward the real server.
+    let mail_ca = Authority::generate(KeyType::EcdsaP256, "CN=demo mail provider CA", 30, now)?;
+    fs::write(config_dir.join("demo-mailbox-ca.crt"), &mail_ca.cert_pem)?;
+    let mail_ca =
+        Authority::from_pem(mail_ca.cert_pem.as_bytes(), mail_ca.key_pem.as_bytes(), now)?;
+    let (mail_cert, mail_key) = popgate_ca::server_cert::generate(
+        &mail_ca,
+        &["localhost".into(), "127.0.0.1".into()],
+        30,
+        now,
+    )?;
+    server_tls(&mail_cert, &mail_key)
 }
 
 fn report(mode: Mode, fetched: &client::Fetched, originals: &[Vec<u8>]) -> Result<()> {

@@ -80,6 +80,7 @@ pub fn set_transparent(socket: &Socket, addr: SocketAddr) -> io::Result<()> {
     if addr.is_ipv4() {
         socket.set_ip_transparent(true)
     } else {
+        // socket2 0.5 has no IPV6_TRANSPARENT (nor nix 0.29): the one raw option left.
         use std::os::fd::AsRawFd;
         let on: libc::c_int = 1;
         // SAFETY: a valid socket descriptor, and a pointer/length pair describing `on`, which

@@ -19,10 +19,11 @@ use tokio::time::Sleep;
 use tracing::info;
 
 use super::message_job::MessageJob;
+use super::session_end::SessionEnd;
 use crate::config::prepared::Prepared;
 use crate::metrics::{self, Direction};
 use crate::net::conn::Conn;
-use crate::pop3::{CloseReason, Event, Session, Side};
+use crate::pop3::{Event, Session, Side};
 
 /// Bytes read per poll from one leg. TLS records are at most 16 KiB of plaintext.
 const READ_CHUNK: usize = 32 * 1024;
@@ -50,10 +51,8 @@ pub enum Interrupt {
     Oversize,
     /// A reload happened: apply it before the next command is read (SPEC §4).
     Reconfigure,
-    /// The core ended the session.
-    Closed(CloseReason),
-    /// A socket failed.
-    Io(Side, io::Error),
+    /// The session is over (the core closed it, or a socket failed).
+    Ended(SessionEnd),
 }
 
 /// Byte counters for the session summary.
@@ -107,7 +106,7 @@ impl Pump<'_> {
             for side in [Side::Client, Side::Server] {
                 match self.poll_write_side(cx, side, dirty) {
                     Ok(moved) => progress |= moved,
-                    Err(err) => return Poll::Ready(Interrupt::Io(side, err)),
+                    Err(err) => return Poll::Ready(Interrupt::Ended(SessionEnd::io(side, err))),
                 }
             }
             for side in [Side::Client, Side::Server] {
@@ -116,7 +115,7 @@ impl Pump<'_> {
                 }
                 match self.poll_read_side(cx, side) {
                     Ok(moved) => progress |= moved,
-                    Err(err) => return Poll::Ready(Interrupt::Io(side, err)),
+                    Err(err) => return Poll::Ready(Interrupt::Ended(SessionEnd::io(side, err))),
                 }
             }
             progress |= self.poll_timer(cx);
@@ -131,7 +130,7 @@ impl Pump<'_> {
             match event {
                 Event::StartTls(side) => return Some(Interrupt::StartTls(side)),
                 Event::Tunnel => return Some(Interrupt::Tunnel),
-                Event::Close(reason) => return Some(Interrupt::Closed(reason)),
+                Event::Close(reason) => return Some(Interrupt::Ended(SessionEnd::Core(reason))),
                 Event::LoggedIn { user } => {
                     let user = user.as_deref().unwrap_or("");
                     tracing::Span::current().record("user", user);

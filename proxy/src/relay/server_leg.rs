@@ -5,7 +5,7 @@
 //!
 //! The greeting is held until the server leg is settled, so the client never sees a retry.
 //! A failure during the POP3 core's own STLS (before the greeting) is reported by the driver
-//! (`session_task.rs`) through [`Attempts::handshake_failed`]; implicit TLS failures are
+//! (`drive.rs`) through [`Attempts::handshake_failed`]; implicit TLS failures are
 //! handled here.
 
 use std::time::Instant;
@@ -13,10 +13,11 @@ use std::time::Instant;
 use tokio::net::TcpStream;
 use tracing::{info, warn};
 
+use super::session_end::SessionEnd;
 use crate::net::conn::Conn;
 use crate::net::upstream;
 use crate::route::Route;
-use crate::tls::legs::{FailureKind, TlsFailure, TlsSummary, UpstreamCert};
+use crate::tls::legs::{TlsFailure, TlsSummary, UpstreamCert};
 
 /// TLS facts a session gathers on the way: for the client's certificate and the summary.
 #[derive(Debug, Default)]
@@ -25,15 +26,6 @@ pub struct TlsState {
     pub summary: TlsSummary,
     /// The upstream's certificate, until the client's certificate has been chosen.
     pub upstream_cert: Option<UpstreamCert>,
-}
-
-/// Why the server leg could not be set up.
-#[derive(Debug)]
-pub enum SetupError {
-    /// The connection failed.
-    Connect(std::io::Error),
-    /// TLS toward the server failed or was refused.
-    Tls(TlsFailure),
 }
 
 /// Where the server leg stands across connection attempts.
@@ -80,12 +72,12 @@ impl Attempts {
         let Some(fallback) = route.tls.server.as_ref().and_then(|leg| leg.fallback) else {
             return false;
         };
-        if failure.kind != FailureKind::Handshake || self.plaintext {
+        if !failure.is_handshake() || self.plaintext {
             return false;
         }
         self.failures += 1;
         if self.failures == 1 {
-            info!(server = %route.upstream_host, reason = %failure.message,
+            info!(server = %route.upstream_host, reason = %failure,
                 "upstream TLS failed; retrying on a new connection");
         } else {
             self.plaintext = true;
@@ -93,7 +85,7 @@ impl Attempts {
                 .shared
                 .holddown
                 .hold_down(&holddown_key(route), now, fallback.holddown);
-            warn!(server = %route.upstream_host, reason = %failure.message,
+            warn!(server = %route.upstream_host, reason = %failure,
                 holddown_s = fallback.holddown.as_secs(),
                 "upstream TLS failed twice; continuing in plaintext and holding TLS down");
         }
@@ -110,7 +102,7 @@ pub async fn connect(
     attempts: &mut Attempts,
     sni: Option<&str>,
     tls: &mut TlsState,
-) -> Result<Conn, SetupError> {
+) -> Result<Conn, SessionEnd> {
     loop {
         let implicit = route.tls.server_is_implicit() && !attempts.plaintext();
         let port = match route.tls.server.as_ref().and_then(|leg| leg.fallback) {
@@ -121,7 +113,7 @@ pub async fn connect(
         };
         let tcp = connect_tcp(route, port)
             .await
-            .map_err(SetupError::Connect)?;
+            .map_err(SessionEnd::Upstream)?;
         let mut server = Conn::Plain(tcp);
         if !implicit {
             return Ok(server);
@@ -137,7 +129,7 @@ pub async fn connect(
             }
             Err(failure) => {
                 if !attempts.handshake_failed(route, &failure, Instant::now()) {
-                    return Err(SetupError::Tls(failure));
+                    return Err(SessionEnd::Tls(failure));
                 }
                 tls.forget_server();
             }

@@ -9,14 +9,17 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use popgate_policy::{Interception, PortKind};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
 use tracing::{field, info, info_span, warn, Instrument};
 
 use super::limits::Refusal;
 use super::names::{self, Selection};
 use super::Shared;
+use crate::config::prepared::Prepared;
 use crate::metrics::{self, ConnectionResult};
 use crate::net::{original_dst, sni_peek};
 use crate::relay::session_task;
@@ -42,9 +45,8 @@ fn handle(shared: &Arc<Shared>, stream: TcpStream, client: SocketAddr, kind: Por
     let _ = stream.set_nodelay(true);
     let id = shared.next_id();
     let prepared = shared.current();
-    let local = match stream.local_addr() {
-        Ok(local) => local,
-        Err(_) => return,
+    let Ok(local) = stream.local_addr() else {
+        return;
     };
     let interception = prepared.config.global().interception();
     let original_dst = match interception {
@@ -60,16 +62,20 @@ fn handle(shared: &Arc<Shared>, stream: TcpStream, client: SocketAddr, kind: Por
         action = field::Empty,
         user = field::Empty,
     );
-    let plaintext = kind == PortKind::Pop3;
+    let accepted = Accepted {
+        client,
+        original_dst,
+        kind,
+    };
     if interception != Interception::None && shared.is_own_listener(original_dst) {
         let _enter = span.enter();
         info!("routing loop: original destination is popgate itself; refused");
-        metrics::connection(ConnectionResult::Loop);
-        tokio::spawn(session_task::refuse(
+        refuse_now(
             stream,
+            accepted,
+            ConnectionResult::Loop,
             "[SYS/PERM] routing loop",
-            plaintext,
-        ));
+        );
         return;
     }
     let permit = match shared.limits.admit(client.ip()) {
@@ -81,42 +87,75 @@ fn handle(shared: &Arc<Shared>, stream: TcpStream, client: SocketAddr, kind: Por
                 Refusal::PerClient => "max_connections_per_client",
             };
             info!(limit, "connection limit reached; refused");
-            metrics::connection(ConnectionResult::Limit);
-            tokio::spawn(session_task::refuse(
-                stream,
-                "[SYS/TEMP] too many connections, try again later",
-                plaintext,
-            ));
+            let text = "[SYS/TEMP] too many connections, try again later";
+            refuse_now(stream, accepted, ConnectionResult::Limit, text);
             return;
         }
     };
-    let accepted = Accepted {
-        client,
-        original_dst,
-        kind,
+    let connection = Connection {
+        stream,
+        accepted,
+        prepared,
+        live: shared.follow(),
+        shared: Arc::clone(shared),
     };
-    let live = shared.follow();
-    let task_shared = Arc::clone(shared);
-    let sessions = shared.sessions.clone();
+    let mut closing = shared.closing.subscribe();
+    let registered = shared.registry.register(id, client, original_dst);
+    let entry = registered.entry().clone();
     let task = async move {
         let _active = metrics::session_started();
-        // Domain entries in `to` match the client's SNI once confirmed, or the original
-        // destination's DNS names (SPEC §4); only implicit-TLS clients send an SNI before a
-        // policy must be chosen.
-        let timeout = prepared.config.global().limits().handshake_timeout();
-        let sni = match kind {
-            PortKind::Pop3s => sni_peek::peek_sni(&stream, timeout).await,
-            PortKind::Pop3 => None,
-        };
-        let selected = names::select(
-            &prepared,
-            &task_shared.dns,
-            &sessions,
+        tokio::select! {
+            () = connection.serve() => {}
+            _ = closing.wait_for(|closing| *closing) => {
+                info!("session closed: shutdown grace period over");
+            }
+            // The relay answers a kill itself (an -ERR, then the close); this ends a session
+            // still setting up, or one that does not finish in time.
+            () = async { entry.killed().await; tokio::time::sleep(KILL_GRACE).await } => {
+                info!("session closed: ended by the administrator");
+            }
+        }
+        drop(permit);
+    };
+    tokio::spawn(registered.scope(task).instrument(span));
+}
+
+/// How long a killed session gets to tell its client before its task is dropped.
+const KILL_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Refuses a connection before any policy is looked at (`-ERR` where a greeting is
+/// possible), counting it as `result`.
+fn refuse_now(stream: TcpStream, accepted: Accepted, result: ConnectionResult, text: &'static str) {
+    metrics::connection(result);
+    let plaintext = accepted.kind == PortKind::Pop3;
+    tokio::spawn(session_task::refuse(stream, text, plaintext));
+}
+
+/// An admitted connection, with the configuration snapshot it is decided on.
+struct Connection {
+    stream: TcpStream,
+    accepted: Accepted,
+    prepared: Arc<Prepared>,
+    live: watch::Receiver<Arc<Prepared>>,
+    shared: Arc<Shared>,
+}
+
+impl Connection {
+    /// Selects the policy, plans the route and serves it (or refuses).
+    async fn serve(self) {
+        let Connection {
+            stream,
             accepted,
-            sni,
-            timeout,
-        )
-        .await;
+            prepared,
+            live,
+            shared,
+        } = self;
+        let plaintext = accepted.kind == PortKind::Pop3;
+        let timeout = prepared.config.global().limits().handshake_timeout();
+        let sni = client_sni(&stream, accepted.kind, timeout).await;
+        let sessions = &shared.sessions;
+        let selected =
+            names::select(&prepared, &shared.dns, sessions, accepted, sni, timeout).await;
         let Some(Selection { policy, names }) = selected else {
             info!("no policy matches the connection; refused");
             metrics::connection(ConnectionResult::NoPolicy);
@@ -128,7 +167,7 @@ fn handle(shared: &Arc<Shared>, stream: TcpStream, client: SocketAddr, kind: Por
         span.record("policy", policy.name());
         span.record("action", policy.action().name());
         crate::registry::with_current(|e| e.set_policy(policy.name(), policy.action().name()));
-        match route::plan_with_names(&prepared, policy, accepted, &sessions, &names) {
+        match route::plan_with_names(&prepared, policy, accepted, sessions, &names) {
             Plan::Session(mut route) => {
                 route.live = Some(live);
                 session_task::serve(stream, *route).await
@@ -139,7 +178,7 @@ fn handle(shared: &Arc<Shared>, stream: TcpStream, client: SocketAddr, kind: Por
                 connect,
                 idle_timeout,
             } => {
-                let timeout = shared_timeout(&prepared);
+                let timeout = prepared.config.global().limits().handshake_timeout();
                 crate::registry::with_current(|e| {
                     e.set_state(crate::registry::SessionState::Tunnel);
                     e.set_tls("passthrough", "passthrough");
@@ -153,30 +192,15 @@ fn handle(shared: &Arc<Shared>, stream: TcpStream, client: SocketAddr, kind: Por
                     .await;
             }
         }
-        drop(permit);
-    };
-    let mut closing = shared.closing.subscribe();
-    let registered = shared.registry.register(id, client, original_dst);
-    let entry = registered.entry().clone();
-    let task = async move {
-        tokio::select! {
-            () = task => {}
-            _ = closing.wait_for(|closing| *closing) => {
-                info!("session closed: shutdown grace period over");
-            }
-            // The relay answers a kill itself (an -ERR, then the close); this ends a session
-            // still setting up, or one that does not finish in time.
-            () = async { entry.killed().await; tokio::time::sleep(KILL_GRACE).await } => {
-                info!("session closed: ended by the administrator");
-            }
-        }
-    };
-    tokio::spawn(registered.scope(task).instrument(span));
+    }
 }
 
-/// How long a killed session gets to tell its client before its task is dropped.
-const KILL_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
-
-fn shared_timeout(prepared: &crate::config::prepared::Prepared) -> std::time::Duration {
-    prepared.config.global().limits().handshake_timeout()
+/// Domain entries in `to` match the client's SNI once confirmed, or the original
+/// destination's DNS names (SPEC §4); only implicit-TLS clients send an SNI before a policy
+/// must be chosen.
+async fn client_sni(stream: &TcpStream, kind: PortKind, timeout: Duration) -> Option<String> {
+    match kind {
+        PortKind::Pop3s => sni_peek::peek_sni(stream, timeout).await,
+        PortKind::Pop3 => None,
+    }
 }

@@ -25,13 +25,14 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use popgate_policy::Global;
-use tokio::signal::unix::{signal, SignalKind};
+use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::watch;
 use tracing::{error, info, warn};
 
 use crate::config::dir;
 use crate::config::prepared::Prepared;
 use crate::shared::SessionShared;
+use crate::tls::minting::{CacheCounts, MintingState};
 use limits::ConnectionLimits;
 use listeners::Listeners;
 
@@ -92,13 +93,36 @@ impl Shared {
     }
 }
 
-/// Loads and prepares the configuration in `dir`.
+/// Why a configuration could not be loaded: the typed errors of the directory, or the
+/// run-time material (certificates, trust stores) that could not be prepared.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// Unreadable files, or every validation error (each with its file and JSON path).
+    #[error(transparent)]
+    Config(#[from] dir::LoadError),
+    /// Certificate material or a profile's CA files cannot be used.
+    #[error(transparent)]
+    Prepare(#[from] anyhow::Error),
+}
+
+impl LoadError {
+    /// Every error as its own line, for the reload log.
+    pub fn lines(&self) -> Vec<String> {
+        match self {
+            LoadError::Config(err) => err.lines(),
+            LoadError::Prepare(err) => format!("{err:#}").lines().map(str::to_owned).collect(),
+        }
+    }
+}
+
+/// Loads and prepares the configuration in `dir`. Blocking (it reads files): at start-up,
+/// or on the blocking pool.
 ///
 /// # Errors
 /// Every configuration error, or unusable certificate material.
-pub fn load(dir: &Path) -> Result<Prepared> {
-    let config = dir::load(dir).map_err(|err| anyhow::anyhow!("{err}"))?;
-    Prepared::new(config, dir)
+pub fn load(dir: &Path, minting: &Arc<MintingState>) -> Result<Prepared, LoadError> {
+    let config = dir::load(dir)?;
+    Ok(Prepared::new(config, dir, minting)?)
 }
 
 /// Runs the proxy until SIGTERM/SIGINT and the drain that follows.
@@ -117,33 +141,26 @@ pub async fn run(
     let mut hangup = signal(SignalKind::hangup()).context("installing SIGHUP handler")?;
     let mut terminate = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
     let mut interrupt = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
-    let prepared = load(&dir)?;
+    let minting = Arc::<MintingState>::default();
+    let prepared = load(&dir, &minting)?;
     let global = prepared.config.global().clone();
     crate::logging::init(
         global.log_format(),
         global.log_level(),
         crate::privileges::plan(global.user()),
     );
-    let open_files = limits::raise_open_file_limit();
-    let wanted = 2 * u64::from(global.limits().max_connections()) + 64;
-    if open_files < wanted {
-        warn!(
-            open_files,
-            max_connections = global.limits().max_connections(),
-            "the open-file limit is below two sockets per allowed connection"
-        );
-    }
+    warn_on_low_open_file_limit(&global);
     // Before the listeners: once a client can connect, an edit must not be missed. Before
     // the privilege drop: an inotify watch, once made, outlives the rights it needed.
     // Its thread must not inherit this thread's capabilities (see `privileges`).
     let mut changes =
         crate::privileges::on_unprivileged_thread(|| crate::watch::DirWatcher::start(&dir));
-    let limits = global.limits();
     let mut listeners = Listeners::default();
     let change = listeners
         .prepare(&prepared.config)
         .map_err(|errors| joined(&errors))
         .context("binding listeners")?;
+    let limits = global.limits();
     let shared = Arc::new(Shared {
         dir: dir.clone(),
         current: watch::Sender::new(Arc::new(prepared)),
@@ -159,7 +176,7 @@ pub async fn run(
         closing: watch::Sender::new(false),
         registry: crate::registry::Registry::new(),
         status: Arc::new(crate::control::DaemonStatus::started(global.state())),
-        sessions: SessionShared::new(global.state_dir(), global.spool_max_bytes()),
+        sessions: SessionShared::new(global.state_dir(), global.spool_max_bytes(), minting),
     });
     shared.status.set_spool(shared.sessions.spool.clone());
     let settings = shared.clone();
@@ -174,7 +191,7 @@ pub async fn run(
     );
     listeners.apply(change, &shared).await;
     shared.status.set_listeners(&listeners.addresses());
-    crate::metrics::certificate_source(Arc::new(crate::tls::minting::CacheCounts));
+    crate::metrics::certificate_source(Arc::new(CacheCounts(shared.sessions.minting.clone())));
     crate::metrics::certificate_expiry_from(&dir);
     // Bound before the privilege drop (the address may be a low port); kept for the life of
     // the process: a reload does not move it.
@@ -186,26 +203,11 @@ pub async fn run(
         ),
         None => None,
     };
-    let switching =
-        crate::privileges::plan(global.user()) == crate::privileges::Plan::SwitchFromRoot;
-    crate::privileges::drop_to(global.user(), global.group())?;
-    if switching {
-        // Every reload reads the directory as this user: refuse to start now rather than
-        // reject every later reload (SPEC §4).
-        load(&dir).with_context(|| {
-            format!(
-                "running as user {}, the configuration cannot be read as a reload would read \
-                 it; make {} and the keys enabled policies need readable by that user",
-                global.user(),
-                dir.display()
-            )
-        })?;
-    }
+    drop_privileges(&global, &dir, &shared.sessions.minting)?;
     info!(listeners = %crate::log_line::list(&listeners.addresses()), "popgate running");
     if let Some(ready) = ready {
         let _ = ready.send(listeners.addresses());
     }
-
     loop {
         tokio::select! {
             _ = hangup.recv() => reload(&shared, &mut listeners, "SIGHUP").await,
@@ -215,6 +217,48 @@ pub async fn run(
         }
     }
     listeners.close_all().await;
+    drain(&shared, &mut terminate, &mut interrupt).await;
+    info!("popgate stopped");
+    Ok(())
+}
+
+/// Warns when the open-file limit cannot hold two sockets per allowed connection.
+fn warn_on_low_open_file_limit(global: &Global) {
+    let open_files = limits::raise_open_file_limit();
+    let wanted = 2 * u64::from(global.limits().max_connections()) + 64;
+    if open_files < wanted {
+        warn!(
+            open_files,
+            max_connections = global.limits().max_connections(),
+            "the open-file limit is below two sockets per allowed connection"
+        );
+    }
+}
+
+/// Drops to `user`/`group`; when switching from root, checks that the configuration can
+/// still be read as a reload would read it.
+fn drop_privileges(global: &Global, dir: &Path, minting: &Arc<MintingState>) -> Result<()> {
+    let switching =
+        crate::privileges::plan(global.user()) == crate::privileges::Plan::SwitchFromRoot;
+    crate::privileges::drop_to(global.user(), global.group())?;
+    if switching {
+        // Every reload reads the directory as this user: refuse to start now rather than
+        // reject every later reload (SPEC §4).
+        load(dir, minting).with_context(|| {
+            format!(
+                "running as user {}, the configuration cannot be read as a reload would read \
+                 it; make {} and the keys enabled policies need readable by that user",
+                global.user(),
+                dir.display()
+            )
+        })?;
+    }
+    Ok(())
+}
+
+/// The SIGTERM drain: sessions get `limits.shutdown_grace_s` (or until a second signal),
+/// then the remaining ones are closed.
+async fn drain(shared: &Shared, terminate: &mut Signal, interrupt: &mut Signal) {
     let grace = shared.current().config.global().limits().shutdown_grace();
     info!(
         active = shared.limits.active(),
@@ -236,8 +280,6 @@ pub async fn run(
         // Every session task ends at its next poll; this only waits for the tasks to run.
         let _ = tokio::time::timeout(SESSION_CLOSE, shared.limits.drained()).await;
     }
-    info!("popgate stopped");
-    Ok(())
 }
 
 /// How long closed sessions get to release their resources before the process exits.
@@ -262,10 +304,15 @@ async fn reload(shared: &Arc<Shared>, listeners: &mut Listeners, trigger: &str) 
             error, "configuration rejected; keeping the running one"
         )
     };
-    let prepared = match load(&shared.dir) {
+    let dir = shared.dir.clone();
+    let minting = shared.sessions.minting.clone();
+    let loaded = tokio::task::spawn_blocking(move || load(&dir, &minting))
+        .await
+        .unwrap_or_else(|err| Err(LoadError::Prepare(anyhow::anyhow!("loading task: {err}"))));
+    let prepared = match loaded {
         Ok(prepared) => prepared,
         Err(err) => {
-            let errors: Vec<String> = format!("{err:#}").lines().map(str::to_owned).collect();
+            let errors = err.lines();
             errors.iter().for_each(|line| rejected(line));
             shared.status.rejected(trigger, errors);
             crate::metrics::reload(false);

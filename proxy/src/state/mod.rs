@@ -2,6 +2,8 @@
 //! the spool, both bounded. The configuration directory is only read.
 //!
 //! Blocking file system code: the daemon calls it through `spawn_blocking`.
+// Sizes of the state directories, for status and purge (CLI, purge thread).
+#![allow(clippy::disallowed_methods)]
 
 pub mod purge;
 pub mod quarantine;

@@ -19,6 +19,7 @@ use tokio_rustls::{LazyConfigAcceptor, TlsConnector};
 use tracing::{debug, info};
 
 use super::config::MinVersion;
+pub use super::failure::{TlsFailure, TlsFailureKind};
 use super::minting::{Minting, Subject};
 use super::verify::{UpstreamValidator, ValidationResult};
 use crate::metrics::{self, TlsFailureReason};
@@ -90,12 +91,13 @@ impl ServerLeg {
     /// `failure`. A handshake that failed without timing out on a leg that TLS is mandatory
     /// for will not get better by retrying: `[SYS/PERM]` (SPEC §4 `upstream_tls`).
     pub fn refusal_text(&self, failure: &TlsFailure) -> &'static str {
-        match failure.kind {
-            FailureKind::Refused => "[SYS/PERM] the mail server's certificate was refused",
-            FailureKind::Handshake if self.mandatory && !failure.timed_out => {
+        match failure.reason {
+            TlsFailureKind::Timeout => "[SYS/TEMP] TLS to the mail server failed",
+            TlsFailureKind::Handshake(_) if self.mandatory => {
                 "[SYS/PERM] TLS to the mail server is required but failed"
             }
-            FailureKind::Handshake => "[SYS/TEMP] TLS to the mail server failed",
+            TlsFailureKind::Handshake(_) => "[SYS/TEMP] TLS to the mail server failed",
+            _ => "[SYS/PERM] the mail server's certificate was refused",
         }
     }
 }
@@ -107,29 +109,6 @@ pub struct TlsLegs {
     pub client: Option<ClientLeg>,
     /// TLS toward the server, if the route uses it.
     pub server: Option<ServerLeg>,
-}
-
-/// A handshake that failed or a certificate that was refused.
-#[derive(Debug, Clone)]
-pub struct TlsFailure {
-    /// The leg.
-    pub side: Side,
-    /// What went wrong, in kind.
-    pub kind: FailureKind,
-    /// For the log.
-    pub message: String,
-    /// The handshake deadline passed (a slow server may do better later).
-    pub timed_out: bool,
-}
-
-/// Whether a retry could help.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FailureKind {
-    /// The handshake itself failed (timeout, garbage, no common version, peer closed).
-    Handshake,
-    /// The handshake worked but policy refused the result (certificate), or popgate could
-    /// not set up its side (no certificate to show).
-    Refused,
 }
 
 /// The upstream's end-entity certificate and its judgement, for the client's certificate.
@@ -243,12 +222,10 @@ impl TlsLegs {
         summary: &mut TlsSummary,
         purpose: Purpose,
     ) -> Result<Conn, TlsFailure> {
-        let leg = self.client.as_ref().ok_or_else(|| TlsFailure {
-            side: Side::Client,
-            kind: FailureKind::Refused,
-            message: "no TLS configured toward the client".into(),
-            timed_out: false,
-        })?;
+        let leg = self
+            .client
+            .as_ref()
+            .ok_or_else(|| TlsFailure::new(Side::Client, TlsFailureKind::NotConfigured))?;
         summary.client_sni.clone_from(&hello.sni);
         let config = choose_certificate(&leg.cert, upstream, hello.sni.as_deref(), host, purpose)?;
         let accept = hello.start.into_stream(config);
@@ -270,12 +247,9 @@ impl TlsLegs {
         timeout: Duration,
         summary: &mut TlsSummary,
     ) -> Result<(), TlsFailure> {
-        let tcp = conn.take_plain().map_err(|e| TlsFailure {
-            side: Side::Client,
-            kind: FailureKind::Refused,
-            message: e.to_string(),
-            timed_out: false,
-        })?;
+        let tcp = conn
+            .take_plain()
+            .map_err(|_| TlsFailure::new(Side::Client, TlsFailureKind::NotPlaintext))?;
         let hello = self.read_client_hello(tcp, timeout).await?;
         *conn = self
             .finish_client(hello, upstream, host, timeout, summary, Purpose::Session)
@@ -294,17 +268,14 @@ impl TlsLegs {
         timeout: Duration,
         summary: &mut TlsSummary,
     ) -> Result<UpstreamCert, TlsFailure> {
-        let refused = |message: String| TlsFailure {
-            side: Side::Server,
-            kind: FailureKind::Refused,
-            message,
-            timed_out: false,
-        };
+        let refused = |reason: TlsFailureKind| TlsFailure::new(Side::Server, reason);
         let leg = self
             .server
             .as_ref()
-            .ok_or_else(|| refused("no TLS configured toward the server".into()))?;
-        let tcp = conn.take_plain().map_err(|e| refused(e.to_string()))?;
+            .ok_or_else(|| refused(TlsFailureKind::NotConfigured))?;
+        let tcp = conn
+            .take_plain()
+            .map_err(|_| refused(TlsFailureKind::NotPlaintext))?;
         let name = match (&leg.name, sni.map(|s| ServerName::try_from(s.to_owned()))) {
             (ServerName::IpAddress(_), Some(Ok(named))) => named,
             (name, _) => name.clone(),
@@ -321,12 +292,12 @@ impl TlsLegs {
             subject = summary.server_subject.as_deref().unwrap_or(""), "server TLS established");
         if leg.block_invalid && !judged.is_acceptable() {
             metrics::tls_failure(Side::Server, TlsFailureReason::Certificate);
-            return Err(refused(format!("upstream certificate refused: {judged}")));
+            return Err(refused(TlsFailureKind::CertificateRefused(judged)));
         }
         let leaf = chain
             .first()
             .cloned()
-            .ok_or_else(|| refused("server presented no certificate".into()))?;
+            .ok_or_else(|| refused(TlsFailureKind::NoServerCertificate))?;
         *conn = Conn::TlsClient(Box::new(tls));
         Ok(UpstreamCert {
             leaf,
@@ -363,14 +334,10 @@ fn choose_certificate(
         },
         None if block_unvalidated => {
             metrics::tls_failure(Side::Client, TlsFailureReason::Certificate);
-            return Err(TlsFailure {
-                side: Side::Client,
-                kind: FailureKind::Refused,
-                message: "the server leg is not TLS and invalid_certificate is block: \
-                          no certificate for the client"
-                    .into(),
-                timed_out: false,
-            });
+            return Err(TlsFailure::new(
+                Side::Client,
+                TlsFailureKind::UnvalidatedServerLeg,
+            ));
         }
         // No validated TLS toward the server: never the Proxy Authority (SPEC §4).
         None => Subject::Host {
@@ -397,12 +364,10 @@ fn choose_certificate(
     };
     minted.map_err(|err| {
         metrics::tls_failure(Side::Client, TlsFailureReason::Certificate);
-        TlsFailure {
-            side: Side::Client,
-            kind: FailureKind::Refused,
-            message: format!("no certificate for the client: {err}"),
-            timed_out: false,
-        }
+        TlsFailure::new(
+            Side::Client,
+            TlsFailureKind::NoClientCertificate(err.to_string()),
+        )
     })
 }
 
@@ -412,28 +377,23 @@ async fn within<T>(
     side: Side,
     step: impl std::future::Future<Output = std::io::Result<T>>,
 ) -> Result<T, TlsFailure> {
-    match tokio::time::timeout(timeout, step).await {
-        Err(_) => {
-            let mut failure = handshake_failed(side, TlsFailureReason::Timeout, "timed out");
-            failure.timed_out = true;
-            Err(failure)
-        }
+    let failure = match tokio::time::timeout(timeout, step).await {
+        Ok(Ok(value)) => return Ok(value),
+        Err(_) => TlsFailure::new(side, TlsFailureKind::Timeout),
         Ok(Err(err)) => {
-            let reason = TlsFailureReason::of_io_error(&err);
-            Err(handshake_failed(side, reason, &err.to_string()))
+            let reason = match TlsFailureReason::of_io_error(&err) {
+                TlsFailureReason::Timeout => TlsFailureKind::Timeout,
+                other => TlsFailureKind::Handshake(other),
+            };
+            TlsFailure {
+                side,
+                reason,
+                source: Some(err),
+            }
         }
-        Ok(Ok(value)) => Ok(value),
-    }
-}
-
-fn handshake_failed(side: Side, reason: TlsFailureReason, message: &str) -> TlsFailure {
-    metrics::tls_failure(side, reason);
-    TlsFailure {
-        side,
-        kind: FailureKind::Handshake,
-        message: format!("TLS handshake failed: {message}"),
-        timed_out: false,
-    }
+    };
+    metrics::tls_failure(side, failure.metric_reason());
+    Err(failure)
 }
 
 fn subject(leaf: &CertificateDer<'_>) -> Option<String> {

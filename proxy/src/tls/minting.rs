@@ -2,11 +2,14 @@
 //! untrusted CA (`pki/untrusted-ca.*`) when the upstream certificate is invalid, as rustls
 //! server configurations.
 //!
-//! Process-wide, surviving reloads: one leaf key (and the rustls signing key built from it
+//! Shared by the whole daemon and surviving reloads ([`MintingState`], held in the sessions'
+//! shared state, not a static): one leaf key (and the rustls signing key built from it
 //! once), one [`CertCache`] of minted leaves, and a table of the rustls configurations built
 //! for them, so concurrent sessions to the same server share one configuration instead of
 //! each holding a copy of the chain. Per configuration (re)load: a [`Minting`] with the
 //! authorities read from `pki/`. The minting itself (rcgen, ring) is `popgate-ca`'s.
+// The authorities are read by `runtime::load`: at start-up and on the blocking pool.
+#![allow(clippy::disallowed_methods)]
 
 use std::collections::HashMap;
 use std::fmt;
@@ -33,6 +36,7 @@ const CONFIGS_SWEEP_AT: usize = 1024;
 pub struct Minting {
     trusted: Minter,
     untrusted: Option<Minter>,
+    state: Arc<MintingState>,
 }
 
 /// What the client's certificate must look like.
@@ -79,7 +83,11 @@ impl Minting {
     ///
     /// # Errors
     /// Unreadable or unusable CA material, or no leaf key could be made.
-    pub fn load(dir: &Path, with_untrusted: bool) -> Result<Option<Minting>> {
+    pub fn load(
+        dir: &Path,
+        with_untrusted: bool,
+        state: &Arc<MintingState>,
+    ) -> Result<Option<Minting>> {
         let Some(trusted) = authority(dir, "ca")? else {
             return Ok(None);
         };
@@ -88,7 +96,7 @@ impl Minting {
         } else {
             None
         };
-        let process = process()?;
+        let process = state.process()?;
         let minter = |authority| -> Result<Minter> {
             let key = KeyPair::try_from(process.leaf_key.secret_pkcs8_der())
                 .context("loading the leaf key")?;
@@ -97,6 +105,7 @@ impl Minting {
         Ok(Some(Minting {
             trusted: minter(trusted)?,
             untrusted: untrusted.map(minter).transpose()?,
+            state: state.clone(),
         }))
     }
 
@@ -113,7 +122,7 @@ impl Minting {
         subject: Subject<'_>,
         min: MinVersion,
     ) -> Result<Arc<ServerConfig>, MintFailure> {
-        let process = process_ready();
+        let process = self.state.ready();
         let now = OffsetDateTime::now_utc();
         let minted = match subject {
             Subject::Mirror { upstream, trusted } => {
@@ -157,47 +166,62 @@ struct Process {
     configs: Mutex<HashMap<(Fingerprint, MinVersion), Arc<ServerConfig>>>,
 }
 
-static PROCESS: OnceLock<Process> = OnceLock::new();
+/// The daemon's minting state: created empty, filled by the first load that has a Proxy
+/// Authority, kept across reloads.
+#[derive(Default)]
+pub struct MintingState {
+    process: OnceLock<Process>,
+}
+
+impl fmt::Debug for MintingState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MintingState")
+            .field("ready", &self.process.get().is_some())
+            .finish()
+    }
+}
 
 /// The certificate cache's counters, read by the metrics exporter at each scrape.
 #[derive(Debug)]
-pub struct CacheCounts;
+pub struct CacheCounts(pub Arc<MintingState>);
 
 impl crate::metrics::CertificateCounts for CacheCounts {
     fn minted(&self) -> u64 {
-        PROCESS.get().map_or(0, |p| p.cache.minted())
+        self.0.process.get().map_or(0, |p| p.cache.minted())
     }
 
     fn hits(&self) -> u64 {
-        PROCESS.get().map_or(0, |p| p.cache.hits())
+        self.0.process.get().map_or(0, |p| p.cache.hits())
     }
 }
 
-fn process() -> Result<&'static Process> {
-    if let Some(process) = PROCESS.get() {
-        return Ok(process);
+impl MintingState {
+    fn process(&self) -> Result<&Process> {
+        if let Some(process) = self.process.get() {
+            return Ok(process);
+        }
+        let key = popgate_ca::generate_leaf_key().context("generating the leaf key")?;
+        let leaf_key = PrivatePkcs8KeyDer::from(key.serialize_der());
+        let signing_key = tls_config::provider()
+            .key_provider
+            .load_private_key(PrivateKeyDer::Pkcs8(leaf_key.clone_key()))
+            .context("loading the leaf key into rustls")?;
+        let capacity = NonZeroUsize::new(CACHE_CAPACITY).unwrap_or(NonZeroUsize::MIN);
+        // A racing first caller may have set it meanwhile; either key is as good.
+        Ok(self.process.get_or_init(|| Process {
+            leaf_key,
+            signing_key,
+            cache: CertCache::new(capacity),
+            configs: Mutex::new(HashMap::new()),
+        }))
     }
-    let key = popgate_ca::generate_leaf_key().context("generating the leaf key")?;
-    let leaf_key = PrivatePkcs8KeyDer::from(key.serialize_der());
-    let signing_key = tls_config::provider()
-        .key_provider
-        .load_private_key(PrivateKeyDer::Pkcs8(leaf_key.clone_key()))
-        .context("loading the leaf key into rustls")?;
-    let capacity = NonZeroUsize::new(CACHE_CAPACITY).unwrap_or(NonZeroUsize::MIN);
-    // A racing first caller may have set it meanwhile; either key is as good.
-    Ok(PROCESS.get_or_init(|| Process {
-        leaf_key,
-        signing_key,
-        cache: CertCache::new(capacity),
-        configs: Mutex::new(HashMap::new()),
-    }))
-}
 
-fn process_ready() -> &'static Process {
-    // A `Minting` exists only after `process()` succeeded (`Minting::load`).
-    PROCESS
-        .get()
-        .unwrap_or_else(|| unreachable!("Minting built without the process state"))
+    fn ready(&self) -> &Process {
+        // A `Minting` exists only after `process()` succeeded (`Minting::load`).
+        self.process
+            .get()
+            .unwrap_or_else(|| unreachable!("Minting built without the process state"))
+    }
 }
 
 impl Process {

@@ -2,6 +2,7 @@
 //! certificates, the opportunistic hold-down, and the handshakes.
 
 pub mod config;
+pub mod failure;
 pub mod holddown;
 pub mod legs;
 pub mod minting;

@@ -135,7 +135,7 @@ impl Session {
         self.stats.commands += 1;
         debug!(command = %cmd, "client command");
         let verb = cmd.verb();
-        if self.config.commands_require_tls
+        if self.config.rules.commands_require_tls
             && !self.client_tls
             && !matches!(verb, Verb::Capa | Verb::Stls | Verb::Quit | Verb::Noop)
         {
@@ -171,10 +171,10 @@ impl Session {
 
     /// Why policy refuses this login command, as the `-ERR` line to send, if it does.
     fn login_refusal(&self, cmd: &Command) -> Option<String> {
-        if self.config.login_requires_tls && !self.client_tls {
+        if self.config.rules.login_requires_tls && !self.client_tls {
             return Some("-ERR [AUTH] TLS required before login\r\n".into());
         }
-        let auth = &self.config.auth;
+        let auth = &self.config.rules.auth;
         let allowed = match cmd.verb() {
             Verb::User | Verb::Pass => auth.user,
             Verb::Apop => auth.apop,
@@ -232,7 +232,7 @@ impl Session {
             _ => None,
         };
         let top_lines = match verb {
-            Verb::Top if self.config.inspect_messages => numbers.get(1).copied(),
+            Verb::Top if self.config.rules.inspect_messages => numbers.get(1).copied(),
             _ => None,
         };
         match (top_lines, number) {

@@ -26,6 +26,7 @@ mod server;
 mod tests;
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::body::{is_whole_body, BodyScanner};
@@ -69,6 +70,10 @@ pub enum UpstreamStls {
 }
 
 /// The limits and policy a session runs under; built by the proxy from the checked config.
+///
+/// Two parts: what belongs to this connection (line limits, the greeting deadline, the
+/// TLS plan of its legs) and the [`SessionRules`] that follow a reload, replaced whole by
+/// [`Session::follow`] so no setting can be forgotten when the configuration changes.
 #[derive(Debug, Clone)]
 pub struct SessionConfig {
     /// Longest client command line, CRLF included (RFC 2449 §4: 255).
@@ -78,16 +83,26 @@ pub struct SessionConfig {
     pub max_sasl_line: usize,
     /// Longest server status line, CRLF included (RFC 2449 §4: 512).
     pub max_status_line: usize,
-    /// Longest line within a multi-line response, line ending excluded (`max_line_length`).
-    pub max_body_line: usize,
-    /// A silent peer is dropped after this long once the session is up.
-    pub idle_timeout: Duration,
     /// The server must greet (and any upstream STLS must finish) within this.
     pub greeting_timeout: Duration,
     /// The client leg is TLS already (implicit TLS port).
     pub client_tls: bool,
     /// What a client STLS gets.
     pub client_stls: ClientStls,
+    /// When the proxy starts TLS toward the server itself.
+    pub upstream_stls: UpstreamStls,
+    /// The policy's rules: follow reloads.
+    pub rules: Arc<SessionRules>,
+}
+
+/// The part of a session's configuration that follows reloads (SPEC §4): the policy's
+/// login rules, limits and inspection, for commands and responses not yet started.
+#[derive(Debug, Clone)]
+pub struct SessionRules {
+    /// Longest line within a multi-line response, line ending excluded (`max_line_length`).
+    pub max_body_line: usize,
+    /// A silent peer is dropped after this long once the session is up.
+    pub idle_timeout: Duration,
     /// Only CAPA, STLS, NOOP and QUIT are accepted before the client leg is TLS
     /// (`starttls_on_pop3` on a `required` policy).
     pub commands_require_tls: bool,
@@ -95,8 +110,6 @@ pub struct SessionConfig {
     pub login_requires_tls: bool,
     /// Which login methods are allowed.
     pub auth: AuthPolicy,
-    /// When the proxy starts TLS toward the server itself.
-    pub upstream_stls: UpstreamStls,
     /// Hand RETR and TOP bodies to the driver for inspection instead of streaming them.
     /// A TOP is then fetched from the server as RETR, so the driver can inspect the whole
     /// message and cut the result down: a TOP never shows what RETR would strip.
@@ -106,24 +119,42 @@ pub struct SessionConfig {
 }
 
 impl Default for SessionConfig {
-    /// The RFC limits, a 10-minute idle timeout (RFC 1939 §3) and no policy restrictions.
+    /// The RFC limits and the default [`SessionRules`].
     fn default() -> SessionConfig {
         SessionConfig {
             max_command_line: 255,
             max_sasl_line: 16 * 1024,
             max_status_line: 512,
-            max_body_line: 8192,
-            idle_timeout: Duration::from_secs(600),
             greeting_timeout: Duration::from_secs(15),
             client_tls: false,
             client_stls: ClientStls::Refuse,
+            upstream_stls: UpstreamStls::Never,
+            rules: Arc::new(SessionRules::default()),
+        }
+    }
+}
+
+impl Default for SessionRules {
+    /// A 10-minute idle timeout (RFC 1939 §3) and no policy restrictions.
+    fn default() -> SessionRules {
+        SessionRules {
+            max_body_line: 8192,
+            idle_timeout: Duration::from_secs(600),
             commands_require_tls: false,
             login_requires_tls: false,
             auth: AuthPolicy::allow_all(),
-            upstream_stls: UpstreamStls::Never,
             inspect_messages: false,
             max_inspected_size: u64::MAX,
         }
+    }
+}
+
+impl SessionConfig {
+    /// This configuration with its rules changed by `change` (for building one).
+    #[must_use]
+    pub fn with_rules(mut self, change: impl FnOnce(&mut SessionRules)) -> SessionConfig {
+        change(Arc::make_mut(&mut self.rules));
+        self
     }
 }
 
@@ -397,11 +428,10 @@ impl Session {
         }
     }
 
-    /// Changes the policy part of the configuration (a reload): it applies to commands and
-    /// responses not yet started. The TLS state of the legs is not the caller's to change.
-    pub fn reconfigure(&mut self, change: impl FnOnce(&mut SessionConfig)) {
-        change(&mut self.config);
-        self.config.client_tls = self.client_tls;
+    /// Replaces the rules (a reload): they apply to commands and responses not yet started.
+    /// The per-connection part (limits, the TLS plan of the legs) stays.
+    pub fn follow(&mut self, rules: Arc<SessionRules>) {
+        self.config.rules = rules;
     }
 
     /// Marks the server leg as TLS from the start (implicit TLS toward the server).
@@ -632,7 +662,7 @@ impl Session {
         if self.closing {
             return None;
         }
-        let idle = self.last_activity + self.config.idle_timeout;
+        let idle = self.last_activity + self.config.rules.idle_timeout;
         if self.setting_up() {
             Some(idle.min(self.started + self.config.greeting_timeout))
         } else {
@@ -648,7 +678,7 @@ impl Session {
         if self.setting_up() && now >= self.started + self.config.greeting_timeout {
             self.fail_client("[SYS/TEMP] server did not respond in time");
             self.close(CloseReason::TimedOut(Side::Server));
-        } else if now >= self.last_activity + self.config.idle_timeout {
+        } else if now >= self.last_activity + self.config.rules.idle_timeout {
             let silent = if self.pending.is_empty() {
                 Side::Client
             } else {

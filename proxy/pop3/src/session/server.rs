@@ -269,13 +269,13 @@ impl Session {
     }
 
     fn start_body(&mut self, forwarded: Forwarded, line: &[u8]) {
-        let scanner = BodyScanner::new(self.config.max_body_line);
+        let scanner = BodyScanner::new(self.config.rules.max_body_line);
         let mode = match forwarded.verb {
             Verb::Capa | Verb::Auth => {
                 self.held_status = Some(line.to_vec());
                 BodyMode::Capa(Vec::new())
             }
-            Verb::Retr | Verb::Top if self.config.inspect_messages => {
+            Verb::Retr | Verb::Top if self.config.rules.inspect_messages => {
                 self.stats.messages += 1;
                 self.held_status = Some(line.to_vec());
                 self.events.push_back(Event::MessageStart {
@@ -309,7 +309,7 @@ impl Session {
             }
             BodyMode::Inspect { size } => {
                 *size += bytes.len() as u64;
-                let oversize = !done && *size > self.config.max_inspected_size;
+                let oversize = !done && *size > self.config.rules.max_inspected_size;
                 self.events.push_back(Event::MessageData(bytes.to_vec()));
                 if done {
                     self.server_state = ServerState::AwaitingVerdict;
@@ -356,12 +356,12 @@ impl Session {
             })) => {
                 self.server_caps = Some(Capabilities::parse(&body));
                 let offer_stls = self.offers_stls();
-                let rewritten = capa::rewrite(&body, offer_stls, &self.config.auth);
+                let rewritten = capa::rewrite(&body, offer_stls, &self.config.rules.auth);
                 self.emit_rewritten(&status, &rewritten);
             }
             _ => {
                 // A bare AUTH: one mechanism per line.
-                let auth = &self.config.auth;
+                let auth = &self.config.rules.auth;
                 let kept: Vec<u8> = body
                     .split_inclusive(|&b| b == b'\n')
                     .filter(|l| auth.allows_sasl(&String::from_utf8_lossy(&l[..line_body_len(l)])))

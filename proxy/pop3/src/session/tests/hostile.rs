@@ -75,10 +75,9 @@ fn streamed_message_with_a_lenient_terminator_never_gets_one() {
 #[test]
 fn inspected_message_with_a_lenient_terminator_gets_err_and_nothing_else() {
     for (body, violation) in FRAMING {
-        let mut h = Harness::greeted(SessionConfig {
-            inspect_messages: true,
-            ..SessionConfig::default()
-        });
+        let mut h = Harness::greeted(SessionConfig::default().with_rules(|r| {
+            r.inspect_messages = true;
+        }));
         h.client(b"RETR 1\r\n");
         let mut reply = b"+OK\r\n".to_vec();
         reply.extend_from_slice(body);
@@ -108,13 +107,12 @@ fn dot_cr_at_a_line_start_is_held_until_its_lf() {
 
 #[test]
 fn lines_pipelined_inside_a_sasl_exchange_are_classified_after_it() {
-    let mut h = Harness::greeted(SessionConfig {
-        auth: AuthPolicy {
+    let mut h = Harness::greeted(SessionConfig::default().with_rules(|r| {
+        r.auth = AuthPolicy {
             user: false,
             ..AuthPolicy::allow_all()
-        },
-        ..SessionConfig::default()
-    });
+        };
+    }));
     h.client(b"AUTH PLAIN\r\n*\r\nUSER u\r\nPASS p\r\n");
     assert_eq!(h.take_server(), b"AUTH PLAIN\r\n", "nothing rides along");
     h.server(b"+ \r\n");
@@ -177,13 +175,12 @@ fn unsolicited_status_line_is_a_violation() {
 
 #[test]
 fn tab_separated_pass_is_a_pass() {
-    let mut h = Harness::greeted(SessionConfig {
-        auth: AuthPolicy {
+    let mut h = Harness::greeted(SessionConfig::default().with_rules(|r| {
+        r.auth = AuthPolicy {
             user: false,
             ..AuthPolicy::allow_all()
-        },
-        ..SessionConfig::default()
-    });
+        };
+    }));
     h.client(b"PASS\tsecret\r\n USER\tbob\r\n");
     assert_eq!(h.take_server(), b"");
     assert_eq!(
@@ -251,13 +248,12 @@ fn half_close_with_nothing_outstanding_finishes_and_drops_a_partial_line() {
 #[test]
 fn own_replies_stop_client_reads_at_the_bound() {
     // Refused USER lines, and STLS repeated over TLS: every line gets popgate's own -ERR.
-    let refused_user = SessionConfig {
-        auth: AuthPolicy {
+    let refused_user = SessionConfig::default().with_rules(|r| {
+        r.auth = AuthPolicy {
             user: false,
             ..AuthPolicy::allow_all()
-        },
-        ..SessionConfig::default()
-    };
+        };
+    });
     let over_tls = SessionConfig {
         client_tls: true,
         client_stls: ClientStls::Terminate,
@@ -347,10 +343,9 @@ fn sasl_login_user_comes_from_the_first_response() {
 
 #[test]
 fn refused_login_is_reported_once() {
-    let mut h = Harness::greeted(SessionConfig {
-        login_requires_tls: true,
-        ..SessionConfig::default()
-    });
+    let mut h = Harness::greeted(SessionConfig::default().with_rules(|r| {
+        r.login_requires_tls = true;
+    }));
     h.client(b"USER carol\r\nPASS x\r\n");
     let logins: Vec<&Event> = h
         .events
@@ -401,10 +396,9 @@ fn a_delivered_body_that_is_not_one_framed_body_is_withheld() {
         b"a\r\n.\r\nsmuggled\r\n.\r\n",
         b"no end\r\n",
     ] {
-        let mut h = Harness::greeted(SessionConfig {
-            inspect_messages: true,
-            ..SessionConfig::default()
-        });
+        let mut h = Harness::greeted(SessionConfig::default().with_rules(|r| {
+            r.inspect_messages = true;
+        }));
         h.client(b"RETR 1\r\n");
         h.server(b"+OK\r\nx\r\n.\r\n");
         h.session

@@ -130,13 +130,12 @@ fn pipelined_commands_get_responses_in_order() {
 
 #[test]
 fn local_refusals_keep_pipelined_order() {
-    let config = SessionConfig {
-        auth: AuthPolicy {
+    let config = SessionConfig::default().with_rules(|r| {
+        r.auth = AuthPolicy {
             user: false,
             ..AuthPolicy::allow_all()
-        },
-        ..SessionConfig::default()
-    };
+        };
+    });
     let mut h = Harness::greeted(config);
     h.client(b"NOOP\r\nUSER bob\r\nNOOP\r\n");
     assert_eq!(h.take_server(), b"NOOP\r\nNOOP\r\n");
@@ -180,10 +179,9 @@ fn truncated_message_never_gets_a_terminator() {
 
 #[test]
 fn overlong_body_line_closes_without_terminator() {
-    let mut h = Harness::greeted(SessionConfig {
-        max_body_line: 100,
-        ..SessionConfig::default()
-    });
+    let mut h = Harness::greeted(SessionConfig::default().with_rules(|r| {
+        r.max_body_line = 100;
+    }));
     h.client(b"RETR 1\r\n");
     let mut reply = b"+OK\r\n".to_vec();
     reply.extend(std::iter::repeat_n(b'a', 500));
@@ -437,9 +435,11 @@ fn tunnelled_stls_becomes_opaque() {
 fn starttls_on_pop3_refuses_commands_before_tls() {
     let config = SessionConfig {
         client_stls: ClientStls::Terminate,
-        commands_require_tls: true,
         ..SessionConfig::default()
-    };
+    }
+    .with_rules(|r| {
+        r.commands_require_tls = true;
+    });
     let mut h = Harness::greeted(config);
     h.client(b"USER alice\r\n");
     assert_eq!(h.take_client(), b"-ERR [AUTH] TLS required\r\n");
@@ -449,16 +449,32 @@ fn starttls_on_pop3_refuses_commands_before_tls() {
 
 #[test]
 fn login_requires_tls_refuses_plaintext_login() {
-    let config = SessionConfig {
-        login_requires_tls: true,
-        ..SessionConfig::default()
-    };
+    let config = SessionConfig::default().with_rules(|r| {
+        r.login_requires_tls = true;
+    });
     let mut h = Harness::greeted(config);
     h.client(b"USER alice\r\nPASS secret\r\n");
     assert_eq!(h.take_server(), b"");
     assert_eq!(
         text(&h.take_client()),
         "-ERR [AUTH] TLS required before login\r\n-ERR [AUTH] TLS required before login\r\n"
+    );
+}
+
+#[test]
+fn followed_rules_replace_the_old_ones_whole_at_the_next_command() {
+    let mut h = Harness::greeted(SessionConfig::default());
+    h.client(b"NOOP\r\n");
+    assert_eq!(h.take_server(), b"NOOP\r\n");
+    h.server(b"+OK\r\n");
+    h.take_client();
+    let stricter = SessionConfig::default().with_rules(|r| r.login_requires_tls = true);
+    h.session.follow(stricter.rules.clone());
+    h.client(b"USER alice\r\n");
+    assert_eq!(h.take_server(), b"", "the reloaded rule applies");
+    assert_eq!(
+        text(&h.take_client()),
+        "-ERR [AUTH] TLS required before login\r\n"
     );
 }
 
@@ -478,13 +494,12 @@ fn sasl_exchange_forwards_continuations_and_lines() {
 
 #[test]
 fn forbidden_sasl_mechanism_is_refused_and_hidden() {
-    let config = SessionConfig {
-        auth: AuthPolicy {
+    let config = SessionConfig::default().with_rules(|r| {
+        r.auth = AuthPolicy {
             sasl: Some(vec!["PLAIN".into()]),
             ..AuthPolicy::allow_all()
-        },
-        ..SessionConfig::default()
-    };
+        };
+    });
     let mut h = Harness::greeted(config);
     h.client(b"AUTH LOGIN\r\n");
     assert!(text(&h.take_client()).starts_with("-ERR [AUTH]"));
@@ -504,10 +519,9 @@ fn quit_in_transaction_enters_update_and_finishes() {
 
 #[test]
 fn inspected_message_waits_for_delivery_and_keeps_order() {
-    let config = SessionConfig {
-        inspect_messages: true,
-        ..SessionConfig::default()
-    };
+    let config = SessionConfig::default().with_rules(|r| {
+        r.inspect_messages = true;
+    });
     let mut h = Harness::greeted(config);
     h.client(b"RETR 3\r\nNOOP\r\n");
     h.server(b"+OK 9 octets\r\nSubject: x\r\n.\r\n+OK noop\r\n");
@@ -538,10 +552,9 @@ fn inspected_message_waits_for_delivery_and_keeps_order() {
 
 #[test]
 fn tempfail_delivery_answers_err_and_continues() {
-    let config = SessionConfig {
-        inspect_messages: true,
-        ..SessionConfig::default()
-    };
+    let config = SessionConfig::default().with_rules(|r| {
+        r.inspect_messages = true;
+    });
     let mut h = Harness::greeted(config);
     h.client(b"RETR 1\r\n");
     h.server(b"+OK\r\nx\r\n.\r\n");
@@ -600,10 +613,9 @@ proptest! {
 
 #[test]
 fn inspected_top_is_fetched_as_retr() {
-    let config = SessionConfig {
-        inspect_messages: true,
-        ..SessionConfig::default()
-    };
+    let config = SessionConfig::default().with_rules(|r| {
+        r.inspect_messages = true;
+    });
     let mut h = Harness::greeted(config);
     h.client(b"TOP 2 5\r\n");
     assert_eq!(h.take_server(), b"RETR 2\r\n");
@@ -617,11 +629,10 @@ fn inspected_top_is_fetched_as_retr() {
 
 #[test]
 fn oversize_message_pauses_then_passes_the_rest() {
-    let config = SessionConfig {
-        inspect_messages: true,
-        max_inspected_size: 10,
-        ..SessionConfig::default()
-    };
+    let config = SessionConfig::default().with_rules(|r| {
+        r.inspect_messages = true;
+        r.max_inspected_size = 10;
+    });
     let mut h = Harness::greeted(config);
     h.client(b"RETR 1\r\n");
     h.server(b"+OK\r\n0123456789abcdef\r\n");
@@ -639,11 +650,10 @@ fn oversize_message_pauses_then_passes_the_rest() {
 
 #[test]
 fn oversize_message_discarded_then_replaced() {
-    let config = SessionConfig {
-        inspect_messages: true,
-        max_inspected_size: 4,
-        ..SessionConfig::default()
-    };
+    let config = SessionConfig::default().with_rules(|r| {
+        r.inspect_messages = true;
+        r.max_inspected_size = 4;
+    });
     let mut h = Harness::greeted(config);
     h.client(b"RETR 1\r\nNOOP\r\n");
     h.server(b"+OK\r\nlong line\r\n");
@@ -662,10 +672,9 @@ fn oversize_message_discarded_then_replaced() {
 
 #[test]
 fn partial_delivery_streams_decided_bytes_and_completes_in_order() {
-    let config = SessionConfig {
-        inspect_messages: true,
-        ..SessionConfig::default()
-    };
+    let config = SessionConfig::default().with_rules(|r| {
+        r.inspect_messages = true;
+    });
     let mut h = Harness::greeted(config);
     h.client(b"RETR 1\r\nNOOP\r\n");
     h.server(b"+OK 30 octets\r\nSubject: x\r\n\r\n");
@@ -685,10 +694,9 @@ fn partial_delivery_streams_decided_bytes_and_completes_in_order() {
 
 #[test]
 fn tempfail_after_partial_delivery_ends_the_session_without_terminator() {
-    let config = SessionConfig {
-        inspect_messages: true,
-        ..SessionConfig::default()
-    };
+    let config = SessionConfig::default().with_rules(|r| {
+        r.inspect_messages = true;
+    });
     let mut h = Harness::greeted(config);
     h.client(b"RETR 1\r\n");
     h.server(b"+OK\r\nSubject: x\r\n\r\nbody\r\n.\r\n");
@@ -703,10 +711,9 @@ fn tempfail_after_partial_delivery_ends_the_session_without_terminator() {
 
 #[test]
 fn server_closing_inside_a_partially_delivered_message_adds_nothing() {
-    let config = SessionConfig {
-        inspect_messages: true,
-        ..SessionConfig::default()
-    };
+    let config = SessionConfig::default().with_rules(|r| {
+        r.inspect_messages = true;
+    });
     let mut h = Harness::greeted(config);
     h.client(b"RETR 1\r\n");
     h.server(b"+OK\r\nSubject: x\r\n\r\nfirst line\r\n");
