@@ -110,6 +110,16 @@ impl AddressMatcher {
         matches!(self.0, Entry::Any)
     }
 
+    /// The name of an exact domain entry (`example.com`, lowercase): the only kind whose
+    /// DNS addresses can be looked up to match a connection that brings no name (SPEC §4).
+    /// `None` for `*.example.com` and for address entries.
+    pub fn domain(&self) -> Option<&str> {
+        match &self.0 {
+            Entry::Domain(domain) => Some(domain),
+            _ => None,
+        }
+    }
+
     /// True for `example.com` and `*.example.com` entries (which only names can match).
     pub fn is_domain(&self) -> bool {
         matches!(self.0, Entry::Domain(_) | Entry::SubDomains(_))

@@ -9,6 +9,7 @@ use serde::de::DeserializeOwned;
 
 use crate::address::AddressMatcher;
 use crate::error::{ConfigError, ConfigErrorKind};
+use crate::salvage::FirstError;
 
 /// Records errors for one file.
 pub(crate) struct Checker<'a> {
@@ -102,11 +103,31 @@ impl<'a> Checker<'a> {
 ///
 /// # Errors
 /// The translated serde error; also rejects bytes after the top-level value.
+#[cfg(test)]
 pub(crate) fn parse_json<T: DeserializeOwned>(file: &str, bytes: &[u8]) -> Result<T, ConfigError> {
+    parse_json_with_path(file, bytes).map_err(|first| first.error)
+}
+
+/// Deserializes one file like `parse_json`, also returning where serde stopped, for
+/// `salvage` (which finds the file's further errors).
+pub(crate) fn parse_json_with_path<T: DeserializeOwned>(
+    file: &str,
+    bytes: &[u8],
+) -> Result<T, Box<FirstError>> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value: T =
-        serde_path_to_error::deserialize(&mut de).map_err(|e| ConfigError::from_serde(file, e))?;
-    de.end().map_err(|e| ConfigError::trailing(file, &e))?;
+    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = crate::salvage::owned_segments(e.path());
+        Box::new(FirstError {
+            path,
+            error: ConfigError::from_serde(file, e),
+        })
+    })?;
+    de.end().map_err(|e| {
+        Box::new(FirstError {
+            path: None,
+            error: ConfigError::trailing(file, &e),
+        })
+    })?;
     Ok(value)
 }
 

@@ -9,12 +9,13 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 
 use crate::action::{ProfileLookup, ProxyAction};
-use crate::check::{parse_json, salvage_name, Checker};
+use crate::check::{salvage_name, Checker};
 use crate::defaults as d;
 use crate::error::{ConfigError, ConfigErrorKind};
 use crate::global::Global;
 use crate::policy::{ActionLookup, Policy, PortKind};
 use crate::raw::{RawAction, RawGlobal, RawPolicy, RawTlsProfile};
+use crate::salvage;
 use crate::select::SelectIndex;
 use crate::tls_profile::TlsProfile;
 
@@ -88,10 +89,12 @@ impl Config {
         let mut errors = Vec::new();
         let global = match &sources.global {
             None => Global::default(),
-            Some(src) => match parse_json::<RawGlobal>(&src.file, &src.bytes) {
+            Some(src) => match salvage::parse_all::<RawGlobal>(&src.file, &src.bytes) {
                 Ok(raw) => Global::check(raw, &mut Checker::new(&src.file, &mut errors)),
-                Err(e) => {
-                    errors.push(e);
+                Err(salvaged) => {
+                    report_salvaged(&src.file, salvaged, &mut errors, |raw, ck| {
+                        Global::check(raw, ck);
+                    });
                     Global::default()
                 }
             },
@@ -225,6 +228,32 @@ impl Config {
 
 /// Parses and checks every file of one kind, in file-name order. Returns the checked
 /// objects by name and the names salvaged from files that failed to parse.
+/// Records every schema error of a file that did not parse, then the errors the semantic
+/// `check` finds in what remains, except those the removed fields could have caused.
+/// The file stays broken either way: nothing of it is used.
+fn report_salvaged<R>(
+    file: &str,
+    salvaged: salvage::Salvaged<R>,
+    errors: &mut Vec<ConfigError>,
+    check: impl FnOnce(R, &mut Checker<'_>),
+) {
+    let salvage::Salvaged {
+        errors: schema_errors,
+        pruned,
+        removed,
+    } = salvaged;
+    errors.extend(schema_errors);
+    if let Some(raw) = pruned {
+        let mut semantic = Vec::new();
+        check(raw, &mut Checker::new(file, &mut semantic));
+        errors.extend(
+            semantic
+                .into_iter()
+                .filter(|error| salvage::keeps(&removed, error)),
+        );
+    }
+}
+
 fn load<R, T>(
     sources: &[Source],
     errors: &mut Vec<ConfigError>,
@@ -239,10 +268,12 @@ where
     let mut defined: BTreeMap<String, (T, &str)> = BTreeMap::new();
     let mut broken = HashSet::new();
     for src in sorted {
-        let raw = match parse_json::<R>(&src.file, &src.bytes) {
+        let raw = match salvage::parse_all::<R>(&src.file, &src.bytes) {
             Ok(raw) => raw,
-            Err(e) => {
-                errors.push(e);
+            Err(salvaged) => {
+                report_salvaged(&src.file, salvaged, errors, |raw, ck| {
+                    check(raw, ck);
+                });
                 broken.extend(salvage_name(&src.bytes));
                 continue;
             }

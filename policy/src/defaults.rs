@@ -37,12 +37,27 @@ pub const LOG_LEVEL: LogLevel = LogLevel::Info;
 pub const MAX_CONNECTIONS: u32 = 20_000;
 /// SPEC §4: 64 concurrent sessions per client address.
 pub const MAX_CONNECTIONS_PER_CLIENT: u32 = 64;
+/// SPEC §4: IPv6 clients counted per /64 (one subscriber's LAN is one client).
+pub const CLIENT_IPV6_PREFIX: u8 = 64;
 /// SPEC §4: 15 s for upstream connect, greeting and each TLS handshake.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);
 /// SPEC §4: 600 s, RFC 1939's ten-minute autologout timer.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(600);
 /// SPEC §4: 30 s to drain sessions after `SIGTERM`.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+/// SPEC §4: state (quarantine, spool) outside the configuration directory.
+pub const STATE_DIR: &str = "/var/lib/popgate";
+/// SPEC §4: 1 GiB of quarantined originals.
+pub const QUARANTINE_MAX_BYTES: u64 = 1_073_741_824;
+/// SPEC §4: originals are kept 30 days.
+pub const QUARANTINE_MAX_AGE_DAYS: u32 = 30;
+/// SPEC §4: 1 GiB of spooled bodies.
+pub const SPOOL_MAX_BYTES: u64 = 1_073_741_824;
+/// SPEC §4: the control socket.
+pub const CONTROL_SOCKET: &str = "/run/popgate/control.sock";
+/// SPEC §4: the group that may use the control socket.
+pub const CONTROL_GROUP: &str = "popgate";
 
 // ---- policies/NAME.json -------------------------------------------------------------------
 
@@ -129,8 +144,3 @@ pub const MAX_CONNECTIONS_LIMIT: u32 = 1_000_000;
 pub const MAX_TIMEOUT_S: u64 = 86_400;
 /// Upper bound for `tls_failure_holddown_s`: one week.
 pub const MAX_HOLDDOWN_S: u64 = 604_800;
-
-/// `state_dir`: spool and quarantine (SPEC §4).
-pub const STATE_DIR: &str = "/var/lib/popgate";
-/// `spool.max_bytes`: 1 GiB.
-pub const SPOOL_MAX_BYTES: u64 = 1 << 30;

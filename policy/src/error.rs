@@ -235,7 +235,7 @@ pub enum ConfigErrorKind {
     /// A path that must be absolute.
     #[error("\"{value}\" is not an absolute path")]
     RelativePath {
-        /// The value found.
+        /// The path as written.
         value: String,
     },
 }
@@ -255,6 +255,28 @@ impl fmt::Display for RefTarget {
             Self::ProxyAction => "proxy action",
             Self::TlsProfile => "TLS profile",
         })
+    }
+}
+
+impl ConfigErrorKind {
+    /// Whether this error is about how a field relates to other fields (or other files),
+    /// rather than about the field's own value. When a file's invalid fields are left out
+    /// to find its remaining errors (`salvage`), they read as their defaults, so only
+    /// errors about a value itself can be trusted.
+    pub(crate) fn depends_on_other_fields(&self) -> bool {
+        matches!(
+            self,
+            Self::InspectWithTlsDisabled { .. }
+                | Self::MissingUpstream
+                | Self::SpoofNeedsTproxy { .. }
+                | Self::StarttlsNeedsRequired { .. }
+                | Self::PortConflict { .. }
+                | Self::SamePorts { .. }
+                | Self::ZeroMark
+                | Self::NoTrustAnchors { .. }
+                | Self::DuplicateName { .. }
+                | Self::DuplicateOrder { .. }
+        )
     }
 }
 
@@ -318,8 +340,9 @@ fn json_path(path: &serde_path_to_error::Path) -> String {
             Segment::Unknown => {}
         }
     }
-    if out.is_empty() {
-        out.push('.');
+    // The root is `.`; a path starting at an array element reads `.[0]`.
+    if !out.starts_with('.') {
+        out.insert(0, '.');
     }
     out
 }

@@ -23,6 +23,7 @@ mod global;
 mod pattern;
 mod policy;
 pub mod raw;
+mod salvage;
 mod select;
 mod template;
 mod tls_profile;
@@ -33,7 +34,7 @@ pub use config::{Config, Source, Sources};
 pub use enable::{set_enabled, EnableError};
 pub use endpoint::{Clamd, Upstream, UpstreamPorts};
 pub use error::{ConfigError, ConfigErrorKind, RefTarget};
-pub use global::{Global, Limits};
+pub use global::{Global, Limits, State};
 pub use pattern::{ContentTypePattern, Glob, HeaderPattern, Pattern, Rule, RuleSet};
 pub use policy::{Policy, PortKind, Ports};
 pub use raw::{

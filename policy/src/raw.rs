@@ -34,18 +34,42 @@ pub struct RawGlobal {
     pub metrics: Option<RawMetrics>,
     /// Connection limits and timeouts.
     pub limits: Option<RawLimits>,
-    /// Where popgate keeps its state (spool, quarantine); absolute.
+    /// Where the quarantine and the spool live.
     pub state_dir: Option<String>,
-    /// The spool of message bodies collected for inspection.
+    /// Bounds of the quarantine.
+    pub quarantine: Option<RawQuarantine>,
+    /// Bounds of the spool.
     pub spool: Option<RawSpool>,
+    /// The control socket the CLI talks to.
+    pub control: Option<RawControl>,
+}
+
+/// `popgate.json` → `quarantine`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawQuarantine {
+    /// Total size of the quarantined originals.
+    pub max_bytes: Option<u64>,
+    /// Originals older than this many days are removed.
+    pub max_age_days: Option<u32>,
 }
 
 /// `popgate.json` → `spool`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawSpool {
-    /// Bytes the spool may hold at once.
+    /// Total size of the bodies spooled for inspection.
     pub max_bytes: Option<u64>,
+}
+
+/// `popgate.json` → `control`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawControl {
+    /// Path of the Unix socket.
+    pub socket: Option<String>,
+    /// Group owning the socket (mode 0660).
+    pub group: Option<String>,
 }
 
 /// `popgate.json` → `log`.
@@ -74,6 +98,8 @@ pub struct RawLimits {
     pub max_connections: Option<u32>,
     /// Concurrent sessions per client address.
     pub max_connections_per_client: Option<u32>,
+    /// IPv6 clients are counted per prefix of this length (0..=128).
+    pub client_ipv6_prefix: Option<u8>,
     /// Upstream connect, greeting and each TLS handshake, in seconds.
     pub handshake_timeout_s: Option<u64>,
     /// Default silent-peer timeout, in seconds.

@@ -8,6 +8,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
+use crate::address::AddressMatcher;
 use crate::config::Config;
 use crate::policy::{Policy, PortKind};
 
@@ -47,6 +48,24 @@ impl SelectIndex {
 }
 
 impl Config {
+    /// The exact domains named in `to` by the enabled policies of a listener, each once:
+    /// the names whose DNS addresses are looked up so that a connection without a (trusted)
+    /// name can match them by its original destination (SPEC §4 policies).
+    pub fn listener_domains(&self, port_kind: PortKind, port: u16) -> Vec<&str> {
+        let Some(candidates) = self.index().by_listener.get(&(port_kind, port)) else {
+            return Vec::new();
+        };
+        let policies = self.policies();
+        let mut domains: Vec<&str> = candidates
+            .iter()
+            .filter_map(|&i| policies.get(i))
+            .flat_map(|p| p.to().iter().filter_map(AddressMatcher::domain))
+            .collect();
+        domains.sort_unstable();
+        domains.dedup();
+        domains
+    }
+
     /// The policy handling this connection, or `None` (refuse it).
     ///
     /// Domain entries in `to` can only match when `server_names` is filled; a caller that
@@ -231,6 +250,46 @@ mod tests {
             let got = pick(&c, client, server, *kind, *port, names);
             assert_eq!(got, *want, "{client} -> {server} {kind}:{port} {names:?}");
         }
+    }
+
+    #[test]
+    fn listener_domains_lists_exact_domains_of_that_listener_once() {
+        let c = config(&[
+            &policy(
+                "a",
+                10,
+                r#""any""#,
+                r#""pop.example.com", "*.example.net", "10.0.0.1""#,
+                "",
+            ),
+            &policy(
+                "b",
+                20,
+                r#""any""#,
+                r#""pop.example.com", "mail.example.org""#,
+                "",
+            ),
+            &policy(
+                "c",
+                30,
+                r#""any""#,
+                r#""other.example""#,
+                r#", "ports": {"pop3": 1110, "pop3s": 1995}"#,
+            ),
+            &policy(
+                "off",
+                5,
+                r#""any""#,
+                r#""off.example""#,
+                r#", "enabled": false"#,
+            ),
+        ]);
+        assert_eq!(
+            c.listener_domains(PortKind::Pop3, 110),
+            ["mail.example.org", "pop.example.com"]
+        );
+        assert_eq!(c.listener_domains(PortKind::Pop3s, 1995), ["other.example"]);
+        assert!(c.listener_domains(PortKind::Pop3, 9).is_empty());
     }
 
     #[test]

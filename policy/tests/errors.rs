@@ -514,3 +514,55 @@ fn errors_carry_typed_kinds() {
         }
     );
 }
+
+#[test]
+fn state_paths_must_be_absolute() {
+    assert_eq!(
+        with_global(r#"{"state_dir": "state", "control": {"socket": "c.sock"}}"#),
+        [
+            "popgate.json: .state_dir: \"state\" is not an absolute path",
+            "popgate.json: .control.socket: \"c.sock\" is not an absolute path",
+        ]
+    );
+    assert_eq!(
+        with_global(r#"{"quarantine": {"max_age_days": 0}}"#),
+        ["popgate.json: .quarantine.max_age_days: 0 is out of range 1 to 36500"]
+    );
+}
+
+#[test]
+fn every_error_of_one_file_is_reported_not_only_serdes_first() {
+    // Two schema errors and a semantic one in the same file; the starttls rule depends on
+    // the (invalid, hence unknown) tls_support and is not guessed at.
+    let json = r#"{"name": "P", "order": 1, "from": ["any", "not an address"], "to": ["any"],
+        "proxy_action": "A", "frobnicate": true, "tls_support": "yes",
+        "starttls_on_pop3": true}"#;
+    assert_eq!(
+        with_policy_json(json),
+        [
+            "policies/p.json: .frobnicate: unknown field",
+            r#"policies/p.json: .tls_support: unknown variant "yes", expected one of disabled, enabled, required"#,
+            "policies/p.json: .from[1]: not an address, CIDR, wildcard or domain",
+        ]
+    );
+    // Same in an action and in popgate.json (after serde's first error, the order is the
+    // order in which the rest is found, not always the file's).
+    assert_eq!(
+        with_action(r#"{"name": "A", "spam_tag": 5, "unparseable": "maybe", "extra": 1}"#),
+        [
+            r#"actions/a.json: .spam_tag: invalid type: integer `5`, expected a string"#,
+            "actions/a.json: .extra: unknown field",
+            r#"actions/a.json: .unparseable: unknown variant "maybe", expected one of allow, strip, deny, quarantine, tag"#,
+        ]
+    );
+    assert_eq!(
+        with_global(
+            r#"{"interception": "nat", "log": {"format": "xml"}, "bind_addresses": ["x"]}"#
+        ),
+        [
+            r#"popgate.json: .interception: unknown variant "nat", expected one of tproxy, redirect, none"#,
+            r#"popgate.json: .log.format: unknown variant "xml", expected one of json, text"#,
+            r#"popgate.json: .bind_addresses[0]: "x" is not an IP address"#,
+        ]
+    );
+}

@@ -14,9 +14,12 @@ const GLOBAL: &str = r#"{
   "log": { "format": "json", "level": "info" },
   "metrics": { "listen": "127.0.0.1:9464" },
   "limits": { "max_connections": 20000, "max_connections_per_client": 64,
+              "client_ipv6_prefix": 64,
               "handshake_timeout_s": 15, "idle_timeout_s": 600, "shutdown_grace_s": 30 },
   "state_dir": "/var/lib/popgate",
-  "spool": { "max_bytes": 1073741824 }
+  "quarantine": { "max_bytes": 1073741824, "max_age_days": 30 },
+  "spool": { "max_bytes": 1073741824 },
+  "control": { "socket": "/run/popgate/control.sock", "group": "popgate" }
 }"#;
 
 const POLICY: &str = r#"{
@@ -106,9 +109,24 @@ fn global_example_parses_to_its_values() {
         (l.max_connections(), l.max_connections_per_client()),
         (20000, 64)
     );
+    assert_eq!(l.client_ipv6_prefix(), 64);
     assert_eq!(l.handshake_timeout(), Duration::from_secs(15));
     assert_eq!(l.idle_timeout(), Duration::from_secs(600));
     assert_eq!(l.shutdown_grace(), Duration::from_secs(30));
+    let state = g.state();
+    assert_eq!(state.state_dir(), std::path::Path::new("/var/lib/popgate"));
+    assert_eq!(
+        state.quarantine_dir(),
+        std::path::Path::new("/var/lib/popgate/quarantine")
+    );
+    assert_eq!(state.quarantine_max_bytes(), 1 << 30);
+    assert_eq!(state.quarantine_max_age(), Duration::from_secs(30 * 86_400));
+    assert_eq!(state.spool_max_bytes(), 1 << 30);
+    assert_eq!(
+        state.control_socket(),
+        std::path::Path::new("/run/popgate/control.sock")
+    );
+    assert_eq!(state.control_group(), "popgate");
     assert_eq!(g.state_dir(), std::path::Path::new("/var/lib/popgate"));
     assert_eq!(g.spool_max_bytes(), 1 << 30);
 }

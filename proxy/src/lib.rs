@@ -6,17 +6,22 @@
 
 pub mod cli;
 pub mod config;
+pub mod control;
 pub mod demo;
 pub mod files;
+pub mod log_line;
+pub mod log_writer;
 pub mod logging;
 pub mod metrics;
 pub mod net;
 pub mod privileges;
+pub mod registry;
 pub mod relay;
 pub mod route;
 pub mod runtime;
 pub mod shared;
 pub mod spool;
+pub mod state;
 pub mod tls;
 pub mod watch;
 

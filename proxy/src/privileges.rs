@@ -47,6 +47,18 @@ pub struct Account {
     gid: Gid,
 }
 
+impl Account {
+    /// The user id.
+    pub fn uid(self) -> u32 {
+        self.uid.as_raw()
+    }
+
+    /// The group id.
+    pub fn gid(self) -> u32 {
+        self.gid.as_raw()
+    }
+}
+
 /// What `run` will do with privileges for `user`: switch when started as root (unless the
 /// user is root itself), else keep what it was started with.
 pub fn plan(user: &str) -> Plan {

@@ -93,12 +93,25 @@ pub fn plan(
     accepted: Accepted,
     shared: &Arc<SessionShared>,
 ) -> Plan {
+    plan_with_names(prepared, policy, accepted, shared, &[])
+}
+
+/// Plans the session of `accepted` under `policy`; `confirmed_names` are the server names
+/// known to belong to the original destination (a confirmed SNI, domains resolving to it),
+/// which `force_encrypt` domain entries match (SPEC §4).
+pub fn plan_with_names(
+    prepared: &Prepared,
+    policy: &Policy,
+    accepted: Accepted,
+    shared: &Arc<SessionShared>,
+    confirmed_names: &[String],
+) -> Plan {
     let global = prepared.config.global();
     let action = policy.action();
     let tls_action = action.tls().action();
     let (host, port) = upstream_target(policy, accepted, global.interception());
     let connect = ConnectOptions {
-        mark: (global.interception() != Interception::None).then(|| global.upstream_mark()),
+        mark: global.upstream_socket_mark(),
         source: global.spoof_client_address().then_some(accepted.client),
     };
     if accepted.kind == PortKind::Pop3s {
@@ -141,7 +154,10 @@ pub fn plan(
     };
 
     let server_ip = accepted.original_dst.ip();
-    let forced = profile.forces_encryption(server_ip, std::slice::from_ref(&host));
+    let mut names = Vec::with_capacity(confirmed_names.len() + 1);
+    names.push(host.clone());
+    names.extend_from_slice(confirmed_names);
+    let forced = profile.forces_encryption(server_ip, &names);
     let mode = if forced {
         UpstreamTls::Mandatory
     } else {

@@ -16,17 +16,26 @@ const LAYERS: &[(&str, u8)] = &[
     ("files", 1),
     ("spool", 1),
     ("metrics", 1),
-    ("logging", 1),
     ("watch", 1),
+    // The quarantine store and a log line's formatting: no dependency on the driver.
+    ("state", 1),
+    ("log_line", 1),
+    // Live sessions as the control socket shows them; fed by `relay` and `runtime`.
+    ("registry", 1),
     ("net", 2),
     // Starts the privileged socket thread of `net`; used by `runtime` only.
     ("privileges", 2),
+    // The log writer thread is confined like the runtime's threads.
+    ("log_writer", 2),
+    ("logging", 2),
     ("tls", 3),
     ("config", 4),
     ("route", 5),
     // What sessions share; carried by `Route`.
     ("shared", 5),
     ("relay", 6),
+    // The control socket: served by `runtime`, asked by `cli`.
+    ("control", 7),
     ("runtime", 7),
     ("demo", 8),
     ("cli", 9),

@@ -21,7 +21,16 @@
 //! ```
 //!
 //! `BENCH_ONLY=bulk,small,rate,cold,held` picks parts; `BENCH_HELD=N` sets the number of held
-//! sessions (default 5000). Needs root (Dovecot's maildir), dovecot, openssl and sslsplit.
+//! sessions per target (default 5000) and `BENCH_HELD_ROUNDS` their rounds (default 1);
+//! `BENCH_RATE_CLIENTS` the concurrent clients of the session-rate part (default 2);
+//! `BENCH_LOG_LEVEL` popgate's log level (default `info`, to measure logging's cost);
+//! `BENCH_CLIENT_RESUMPTION=1` lets the client resume TLS sessions (every target alike; by
+//! default it never does). Needs root (Dovecot's maildir), dovecot, openssl and sslsplit.
+//!
+//! The held-sessions part (5) opens the sessions against direct Dovecot, a fresh popgate and
+//! sslsplit in turn, each from the same client threads, then sends `RETR 1` on all of a
+//! target's sessions at once and reports the set-up rate and the p50/p99/max latency of the
+//! answers, each as a ratio to direct.
 
 use std::fmt::Write as _;
 use std::fs;
@@ -39,6 +48,10 @@ use popgate_tests::process::ChildGuard;
 use popgate_tests::{
     free_port, wait_for_accept, ConfigDir, Corpus, Dovecot, DovecotOptions, Popgate,
 };
+#[path = "proxy/held.rs"]
+mod held;
+
+use held::{bench_held, HeldTarget};
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 use serde_json::json;
@@ -53,6 +66,7 @@ const SMALL_COUNT: usize = 200;
 const SMALL_SIZE: usize = 4 * 1024;
 /// Sessions per round of the session-rate test, and concurrent clients.
 const RATE_SESSIONS: usize = 300;
+/// Default concurrent clients of the session-rate test (`BENCH_RATE_CLIENTS`).
 const RATE_CLIENTS: usize = 2;
 const RATE_ROUNDS: usize = 5;
 /// Fresh popgate starts for the cold first-session latency.
@@ -159,18 +173,39 @@ fn run() -> Result<()> {
     if only("rate") {
         bench_rate(&targets, &account, &mut results)?;
     }
-    drop(sslsplit);
     drop(relay);
     if only("cold") {
         bench_cold(&config, &targets[0], &proxy_ca, &account, &mut results)?;
     }
     if only("held") {
-        let n = std::env::var("BENCH_HELD")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(5000);
-        bench_held(&config, &proxy_ca, &account, n, &mut results)?;
+        let n = env_or("BENCH_HELD", 5000);
+        // A fresh popgate, so that its RSS growth is the held sessions' alone.
+        let held_popgate = Popgate::start(fresh_port(&config))?;
+        println!(
+            "held popgate pid {} (for perf record -p)",
+            held_popgate.pid()
+        );
+        let held_target = Target::new("popgate", held_popgate.pop3s_addr(), &proxy_ca)?;
+        // One session first: the minted leaf and lazily built state are not per-session costs.
+        let (s, _) = Session::open(&held_target)?;
+        s.quit();
+        let held = [
+            HeldTarget {
+                target: &targets[0],
+                popgate: None,
+            },
+            HeldTarget {
+                target: &held_target,
+                popgate: Some(&held_popgate),
+            },
+            HeldTarget {
+                target: &targets[3],
+                popgate: None,
+            },
+        ];
+        bench_held(&held, &account, &corpus.messages[0].bytes, n, &mut results)?;
     }
+    drop(sslsplit);
     println!("\n==== summary ====\n{}", results.text);
     let rss = popgate.peak_rss_kib().unwrap_or(0);
     println!("popgate peak RSS over the whole run: {rss} KiB");
@@ -246,7 +281,7 @@ fn popgate_config(dovecot: &Dovecot) -> Result<ConfigDir> {
         .set(
             "popgate.json",
             "/log",
-            json!({ "format": "json", "level": "info" }),
+            json!({ "format": "json", "level": env_or("BENCH_LOG_LEVEL", "info".to_owned()) }),
         )
         .set(
             "popgate.json",
@@ -348,8 +383,12 @@ impl Target {
         let mut tls = ClientConfig::builder()
             .with_root_certificates(roots)
             .with_no_client_auth();
-        // Every session is a full handshake: no resumption on any target.
-        tls.resumption = rustls::client::Resumption::disabled();
+        // By default every session is a full handshake: no resumption on any target (the
+        // client of a crowd of distinct users). `BENCH_CLIENT_RESUMPTION=1`: rustls's default
+        // in-memory resumption, again for every target alike.
+        if std::env::var("BENCH_CLIENT_RESUMPTION").map_or(true, |v| v != "1") {
+            tls.resumption = rustls::client::Resumption::disabled();
+        }
         Ok(Target {
             name,
             addr,
@@ -503,6 +542,29 @@ impl Session {
             from = self.pending.len().saturating_sub(4);
             let n = self.fill()?;
             self.pending.extend_from_slice(&self.chunk[..n]);
+        }
+    }
+
+    /// On a non-blocking socket: the next multi-line response if it is complete with what
+    /// can be read now, `None` if more must arrive first.
+    fn try_multiline(&mut self) -> Result<Option<Vec<u8>>> {
+        loop {
+            if let Some(i) = memchr::memmem::find(&self.pending, b"\r\n.\r\n") {
+                let rest = self.pending.split_off(i + 5);
+                let mut out = std::mem::replace(&mut self.pending, rest);
+                ensure!(out.starts_with(b"+OK"), "{:?}", lossy(&out));
+                let status_end = memchr::memmem::find(&out, b"\r\n").context("no status line")? + 2;
+                out.truncate(out.len() - 3);
+                out.drain(..status_end);
+                return Ok(Some(out));
+            }
+            match self.tls.read(&mut self.chunk) {
+                Ok(0) => bail!("connection closed"),
+                Ok(n) => self.pending.extend_from_slice(&self.chunk[..n]),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(None),
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e.into()),
+            }
         }
     }
 
@@ -688,25 +750,33 @@ fn bench_small(
 // ---------------------------------------------------------------------------------------
 // 3. new sessions per second
 
-fn one_session(t: &Target, account: &(String, String)) -> Result<()> {
+/// One short session; whether its TLS handshake resumed an earlier session.
+fn one_session(t: &Target, account: &(String, String)) -> Result<bool> {
     let (mut s, _) = Session::open(t)?;
     s.login(account)?;
     s.command("STAT")?;
+    let resumed = s.tls.conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
     s.command("QUIT")?;
-    Ok(())
+    Ok(resumed)
 }
 
 fn bench_rate(targets: &[Target], account: &(String, String), results: &mut Results) -> Result<()> {
+    let clients = env_or("BENCH_RATE_CLIENTS", RATE_CLIENTS);
+    let resumed: Vec<std::sync::atomic::AtomicUsize> =
+        targets.iter().map(|_| Default::default()).collect();
+    let resumed = &resumed;
     let mut rate = vec![Vec::new(); targets.len()];
     for _ in 0..RATE_ROUNDS {
         for (i, t) in targets.iter().enumerate() {
             let t0 = Instant::now();
             thread::scope(|scope| -> Result<()> {
-                let workers: Vec<_> = (0..RATE_CLIENTS)
+                let workers: Vec<_> = (0..clients)
                     .map(|_| {
                         scope.spawn(|| -> Result<()> {
-                            for _ in 0..RATE_SESSIONS / RATE_CLIENTS {
-                                one_session(t, account)?;
+                            for _ in 0..RATE_SESSIONS / clients {
+                                if one_session(t, account)? {
+                                    resumed[i].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                                }
                             }
                             Ok(())
                         })
@@ -717,14 +787,31 @@ fn bench_rate(targets: &[Target], account: &(String, String), results: &mut Resu
                 }
                 Ok(())
             })?;
-            rate[i].push(RATE_SESSIONS as f64 / t0.elapsed().as_secs_f64());
+            let done = RATE_SESSIONS / clients * clients;
+            rate[i].push(done as f64 / t0.elapsed().as_secs_f64());
         }
     }
     results.line(format!(
         "\n[3] new sessions/s (connect, TLS handshake, greeting, USER/PASS, STAT, QUIT), \
-         {RATE_SESSIONS} sessions by {RATE_CLIENTS} concurrent clients, median of {RATE_ROUNDS}"
+         {RATE_SESSIONS} sessions by {clients} concurrent clients, median of {RATE_ROUNDS}"
     ));
     report_rates(results, targets, &rate, "sessions/s");
+    let shares: Vec<String> = targets
+        .iter()
+        .zip(resumed)
+        .map(|(t, n)| {
+            let n = n.load(std::sync::atomic::Ordering::Relaxed);
+            format!(
+                "{} {n}/{}",
+                t.name,
+                RATE_SESSIONS / clients * clients * RATE_ROUNDS
+            )
+        })
+        .collect();
+    results.line(format!(
+        "  client handshakes resumed: {}",
+        shares.join(", ")
+    ));
     Ok(())
 }
 
@@ -774,123 +861,25 @@ fn bench_cold(
         spread(&direct_ms)
     ));
     results.line(format!(
-        "  popgate 1st session (mints)   {f:6.2} ms {}  added {:+.2} ms",
+        "  popgate 1st session (mints)   {f:6.2} ms {}  added {:+.2} ms ({:.2}x)",
         spread(&first),
-        f - d
+        f - d,
+        f / d
     ));
     results.line(format!(
-        "  popgate 2nd session (cached)  {w:6.2} ms {}  added {:+.2} ms",
+        "  popgate 2nd session (cached)  {w:6.2} ms {}  added {:+.2} ms ({:.2}x)",
         spread(&second),
-        w - d
+        w - d,
+        w / d
     ));
     Ok(())
 }
 
-// ---------------------------------------------------------------------------------------
-// 5. thousands of sessions held and served at once
-
-fn bench_held(
-    config: &ConfigDir,
-    proxy_ca: &[u8],
-    account: &(String, String),
-    n: usize,
-    results: &mut Results,
-) -> Result<()> {
-    // A fresh popgate, so that its RSS growth is the held sessions' alone.
-    let popgate = Popgate::start(fresh_port(config))?;
-    let target = &Target::new("popgate", popgate.pop3s_addr(), proxy_ca)?;
-    // One session first: the minted leaf and lazily built state are not per-session costs.
-    let (s, _) = Session::open(target)?;
-    s.quit();
-    let rss_before = popgate.rss_kib()?;
-    let t0 = Instant::now();
-    let per = n.div_ceil(HELD_OPENERS);
-    let mut sessions: Vec<Session> = Vec::with_capacity(n);
-    let mut failure = None;
-    thread::scope(|scope| {
-        let openers: Vec<_> = (0..HELD_OPENERS)
-            .map(|k| {
-                let count = per.min(n.saturating_sub(k * per));
-                scope.spawn(move || {
-                    let mut mine = Vec::with_capacity(count);
-                    for _ in 0..count {
-                        let opened = Session::open(target).and_then(|(mut s, _)| {
-                            s.login(account)?;
-                            Ok(s)
-                        });
-                        match opened {
-                            Ok(s) => mine.push(s),
-                            Err(e) => return (mine, Some(e)),
-                        }
-                    }
-                    (mine, None)
-                })
-            })
-            .collect();
-        for o in openers {
-            let (mine, err) = o.join().expect("opener panicked");
-            sessions.extend(mine);
-            if failure.is_none() {
-                failure = err;
-            }
-        }
-    });
-    let open_time = t0.elapsed();
-    let held = sessions.len();
-    let mut popgate = popgate;
-    if let Some(status) = popgate.exited()? {
-        let log = popgate.log_text();
-        let tail: Vec<&str> = log.lines().rev().take(30).collect();
-        bail!(
-            "popgate exited ({status}) while {held} sessions were open; first client failure: \
-             {failure:?}\nlog tail (newest first):\n{}",
-            tail.join("\n")
-        );
-    }
-    let rss_held = popgate.rss_kib()?;
-    let (pop3_procs, pop3_rss) = processes_named("pop3");
-    results.line(format!(
-        "\n[5] {n} sessions requested through popgate, each logged in (USER/PASS)"
-    ));
-    results.line(format!(
-        "  opened and logged in: {held} in {:.1} s ({:.0}/s){}",
-        open_time.as_secs_f64(),
-        held as f64 / open_time.as_secs_f64(),
-        failure
-            .as_ref()
-            .map(|e| format!("; first failure: {e:#}"))
-            .unwrap_or_default()
-    ));
-    results.line(format!(
-        "  popgate RSS {rss_before} KiB before, {rss_held} KiB with {held} held: {:.1} KiB/session; Dovecot pop3 processes: {pop3_procs} ({} MiB PSS together)",
-        (rss_held.saturating_sub(rss_before)) as f64 / held.max(1) as f64,
-        pop3_rss / 1024
-    ));
-    // Every session gets a command at once, then every answer is collected.
-    let t1 = Instant::now();
-    let mut sent = 0;
-    for s in &mut sessions {
-        if s.send("STAT").is_ok() {
-            sent += 1;
-        }
-    }
-    let mut answered = 0;
-    for s in &mut sessions {
-        if matches!(s.read_line(), Ok(line) if line.starts_with(b"+OK")) {
-            answered += 1;
-        }
-    }
-    let serve_time = t1.elapsed();
-    let rss_after = popgate.rss_kib()?;
-    results.line(format!(
-        "  STAT sent to {sent}, +OK from {answered}/{held} in {:.2} s; popgate RSS afterwards {rss_after} KiB",
-        serve_time.as_secs_f64()
-    ));
-    drop(sessions);
-    if let Some(e) = failure {
-        results.line(format!("  (stopped opening at {held}: {e:#})"));
-    }
-    Ok(())
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 /// How many processes are called `name`, and their proportional set sizes (shared pages

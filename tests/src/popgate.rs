@@ -44,6 +44,9 @@ const CLI_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct ConfigDir {
     json: BTreeMap<String, Value>,
     raw: BTreeMap<String, Vec<u8>>,
+    /// The account the key files are given to, as an administrator does for the `user`
+    /// popgate runs as (`None`: they stay with whoever writes them).
+    key_owner: Option<String>,
 }
 
 impl ConfigDir {
@@ -92,6 +95,14 @@ impl ConfigDir {
                 }),
             )
             .json(STANDARD_PROFILE, standard_tls_profile())
+    }
+
+    /// Gives the key files to `user` when written (`chown`), as an administrator does so that
+    /// popgate, once it runs as `user`, can still read them on a reload.
+    #[must_use]
+    pub fn keys_owned_by(mut self, user: &str) -> ConfigDir {
+        self.key_owner = Some(user.to_owned());
+        self
     }
 
     /// Points `state_dir` (spool, quarantine) at `dir` unless the configuration sets it or
@@ -234,6 +245,15 @@ impl ConfigDir {
         Ok(self)
     }
 
+    /// Adds an empty `popgate.json` when there is none.
+    #[must_use]
+    pub fn ensure_global(mut self) -> ConfigDir {
+        self.json
+            .entry("popgate.json".to_owned())
+            .or_insert_with(|| json!({}));
+        self
+    }
+
     /// A raw file set with [`ConfigDir::raw`] (a PKI file, for a client to trust).
     pub fn raw_file(&self, file: &str) -> Option<&[u8]> {
         self.raw.get(file).map(Vec::as_slice)
@@ -293,6 +313,13 @@ impl ConfigDir {
             if file.ends_with(".key") {
                 use std::os::unix::fs::PermissionsExt;
                 fs::set_permissions(&path, fs::Permissions::from_mode(0o600))?;
+                if let Some(owner) = &self.key_owner {
+                    let status = std::process::Command::new("chown")
+                        .arg(owner)
+                        .arg(&path)
+                        .status()?;
+                    anyhow::ensure!(status.success(), "chown {owner} {}", path.display());
+                }
             }
         }
         Ok(())
@@ -354,6 +381,15 @@ impl Popgate {
         }
         let config_dir = dir.path().join("config");
         let config = config.with_state_dir(&dir.path().join("state"));
+        // Each daemon its own control socket, unless the test set one: tests run in
+        // parallel, and the default is a system path.
+        let mut config = config;
+        if config.value("popgate.json", "/control/socket").is_none() {
+            let socket = dir.path().join("control.sock");
+            config = config
+                .ensure_global()
+                .set("popgate.json", "/control/socket", json!(socket));
+        }
         config.write(&config_dir)?;
         let log = fs::File::create(dir.path().join("popgate.log"))?;
         let child = ChildGuard::spawn(
@@ -443,6 +479,38 @@ impl Popgate {
             Ok(self.log_text().contains(needle))
         })
         .map_err(|e| anyhow::anyhow!("{e:#}\n--- popgate log ---\n{}", self.log_text()))
+    }
+
+    /// The control socket this daemon serves (`popgate.json` → `control.socket`).
+    pub fn control_socket(&self) -> PathBuf {
+        self.config
+            .value("popgate.json", "/control/socket")
+            .and_then(Value::as_str)
+            .map_or_else(|| self.dir.path().join("control.sock"), PathBuf::from)
+    }
+
+    /// The state directory (`popgate.json` → `state_dir`).
+    pub fn state_dir(&self) -> PathBuf {
+        self.config
+            .value("popgate.json", "/state_dir")
+            .and_then(Value::as_str)
+            .map_or_else(|| self.dir.path().join("state"), PathBuf::from)
+    }
+
+    /// Runs `popgate ARGS --config DIR` against this daemon's directory.
+    ///
+    /// # Errors
+    /// Missing binary or a run past the deadline.
+    pub fn cli<I, S>(&self, args: I) -> Result<Output>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        let mut all: Vec<std::ffi::OsString> =
+            args.into_iter().map(|a| a.as_ref().to_owned()).collect();
+        all.push("--config".into());
+        all.push(self.config_dir().into());
+        popgate_cli(all)
     }
 
     /// The process id.

@@ -56,6 +56,12 @@ impl ChildGuard {
         })
     }
 
+    /// The child's piped standard output, once (for a process whose output is its
+    /// interface, like `popgate demo`).
+    pub fn take_stdout(&mut self) -> Option<std::process::ChildStdout> {
+        self.child.stdout.take()
+    }
+
     /// The process id.
     pub fn pid(&self) -> u32 {
         self.child.id()

@@ -1063,3 +1063,46 @@ fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
     unsafe { libc::geteuid() == 0 }
 }
+
+#[test]
+fn check_as_root_also_reads_the_configuration_as_the_service_user() {
+    if !is_root() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true needs root"
+        );
+        eprintln!("SKIPPED: needs root to switch to nobody");
+        return;
+    }
+    let dir = written(
+        &needs_every_pki_file()
+            .set(INBOUND_POLICY, "/enabled", json!(false))
+            .json(
+                "popgate.json",
+                json!({ "user": "nobody", "group": "nogroup" }),
+            ),
+    );
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    popgate_admin(dir.path(), &["ca", "init"]).assert_code(0);
+    fs::set_permissions(dir.path().join("pki"), fs::Permissions::from_mode(0o755)).unwrap();
+    // Root reads every key; `run` would switch to nobody, which cannot (0600, root's).
+    let run = popgate_admin(dir.path(), &["check"]);
+    run.assert_code(1);
+    assert_eq!(
+        run.stderr,
+        "as user nobody: pki/ca.key: cannot be read: Permission denied (os error 13); needed \
+         by policy \"POP3-proxy-out\" (outbound TLS inspection)\n\
+         as user nobody: pki/untrusted-ca.key: cannot be read: Permission denied (os error \
+         13); needed by policy \"POP3-proxy-out\" (invalid_certificate: mirror-untrusted)\n"
+    );
+    let nobody = Command::new("id").args(["-u", "nobody"]).output().unwrap();
+    let uid = String::from_utf8_lossy(&nobody.stdout).trim().to_owned();
+    let chown = Command::new("chown")
+        .arg("-R")
+        .arg(format!("{uid}:nogroup"))
+        .arg(dir.path().join("pki"))
+        .status()
+        .unwrap();
+    assert!(chown.success());
+    popgate_admin(dir.path(), &["check"]).assert_code(0);
+}

@@ -148,14 +148,18 @@ fn silent_tunnel(
     // for a moment, so look again (briefly) until both show.
     let filter = format!("( sport = :{} or dport = :{} )", listen.port(), upstream);
     let mut ss = String::new();
-    let _ = wait_until("keepalive timers on both sockets", Duration::from_secs(1), || {
-        let out = run_ok(
-            Command::new("ss").args(["-tnoH", "state", "established", &filter]),
-            Duration::from_secs(10),
-        )?;
-        ss = String::from_utf8_lossy(&out.stdout).into_owned();
-        Ok(ss.lines().filter(|l| l.contains("keepalive")).count() >= 2)
-    });
+    let _ = wait_until(
+        "keepalive timers on both sockets",
+        Duration::from_secs(1),
+        || {
+            let out = run_ok(
+                Command::new("ss").args(["-tnoH", "state", "established", &filter]),
+                Duration::from_secs(10),
+            )?;
+            ss = String::from_utf8_lossy(&out.stdout).into_owned();
+            Ok(ss.lines().filter(|l| l.contains("keepalive")).count() >= 2)
+        },
+    );
     let closed = lines.next().unwrap().unwrap();
     let _ = child.wait();
     let seconds: f64 = closed

@@ -234,12 +234,17 @@ fn quarantine_keeps_the_original_bytes_under_the_named_id() {
     let setup = Setup::start(&corpus.messages, action);
     let n = corpus.number_of("05-exe-attachment.eml");
     let got = setup.through().retr(n).unwrap();
-    let quarantine = setup.popgate.config_dir().join("quarantine");
+    let quarantine = setup.popgate.state_dir().join("quarantine");
     let files: Vec<_> = std::fs::read_dir(&quarantine)
         .unwrap()
         .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "eml"))
         .collect();
     assert_eq!(files.len(), 1, "{files:?}");
+    assert!(
+        files[0].with_extension("json").is_file(),
+        "metadata beside it"
+    );
     let id = files[0].file_stem().unwrap().to_string_lossy().into_owned();
     assert!(
         contains(&got, id.as_bytes()),

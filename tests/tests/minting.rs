@@ -238,3 +238,65 @@ fn plaintext_server_leg_gets_an_untrusted_leaf_minted_for_the_upstream_host() {
         .wait_for_log(r#""server_tls":"none""#, SESSION_END)
         .unwrap();
 }
+
+/// One implicit-TLS session with rustls's default (resuming) client: greeting, QUIT; how
+/// the handshake went.
+fn resuming_session(
+    addr: std::net::SocketAddr,
+    tls: &std::sync::Arc<rustls::ClientConfig>,
+) -> rustls::HandshakeKind {
+    use std::io::{BufRead, BufReader, Write};
+    let tcp = std::net::TcpStream::connect(addr).unwrap();
+    tcp.set_read_timeout(Some(SESSION_END)).unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let conn = rustls::ClientConnection::new(tls.clone(), name).unwrap();
+    let mut stream = BufReader::new(rustls::StreamOwned::new(conn, tcp));
+    let mut line = String::new();
+    stream.read_line(&mut line).unwrap();
+    assert!(line.starts_with("+OK"), "greeting {line:?}");
+    stream.get_mut().write_all(b"QUIT\r\n").unwrap();
+    line.clear();
+    stream.read_line(&mut line).unwrap();
+    assert!(line.starts_with("+OK"), "QUIT answered {line:?}");
+    stream.get_ref().conn.handshake_kind().unwrap()
+}
+
+#[test]
+fn a_returning_client_resumes_its_tls_session_after_its_last_session_ended() {
+    require_peers!(Peer::Dovecot, Peer::Openssl);
+    let corpus = Corpus::small();
+    let dovecot = Dovecot::start(&corpus.messages, DovecotOptions::default()).unwrap();
+    let config = outbound(&dovecot, true, "mirror-untrusted");
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pemfile::certs(&mut config.raw_file("pki/ca.crt").unwrap()) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let tls = std::sync::Arc::new(
+        rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth(),
+    );
+    let popgate = Popgate::start(config).unwrap();
+    let closed = || popgate.log_text().matches("\"session closed\"").count();
+    let before = closed();
+
+    assert_eq!(
+        resuming_session(popgate.pop3s_addr(), &tls),
+        rustls::HandshakeKind::Full
+    );
+    // No session of popgate's is left that uses the minted leaf's configuration.
+    popgate_tests::wait_until("the first session's end", SESSION_END, || {
+        Ok(closed() > before)
+    })
+    .unwrap();
+    assert_eq!(
+        resuming_session(popgate.pop3s_addr(), &tls),
+        rustls::HandshakeKind::Resumed,
+        "{}",
+        popgate.log_text()
+    );
+}

@@ -137,6 +137,12 @@ fn deb_builds_installs_checks_runs_and_purges() {
         "./usr/share/doc/popgate/README.Debian",
         "./usr/share/popgate/nftables/popgate-tproxy.nft",
         "./usr/share/popgate/iptables/popgate-tproxy.sh",
+        "./usr/share/man/man8/popgate.8",
+        "./usr/share/man/man8/popgate-quarantine.8",
+        "./usr/share/man/man5/popgate.json.5",
+        "./usr/share/bash-completion/completions/popgate",
+        "./usr/share/zsh/vendor-completions/_popgate",
+        "./usr/share/fish/vendor_completions.d/popgate.fish",
     ] {
         assert!(
             contents.contains(path),

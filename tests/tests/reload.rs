@@ -629,39 +629,42 @@ fn two_part_server(first: Vec<u8>, rest: Vec<u8>) -> TwoParts {
     let addr = listener.local_addr().unwrap();
     let (release, released) = std::sync::mpsc::channel::<()>();
     let (sent, first_sent) = std::sync::mpsc::channel::<()>();
+    // Connections are served one after another: popgate's readiness probe comes first.
     thread::spawn(move || {
-        let Ok((stream, _)) = listener.accept() else {
-            return;
-        };
-        stream.set_read_timeout(Some(WAIT * 3)).unwrap();
-        let mut writer = stream.try_clone().unwrap();
-        let mut reader = BufReader::new(stream);
-        let _ = writer.write_all(b"+OK two-part server\r\n");
-        let mut line = String::new();
-        while matches!(reader.read_line(&mut line), Ok(n) if n > 0) {
-            let verb = line
-                .split_whitespace()
-                .next()
-                .unwrap_or("")
-                .to_ascii_uppercase();
-            let reply: &[u8] = match verb.as_str() {
-                "RETR" => {
-                    let _ = writer.write_all(b"+OK message follows\r\n");
-                    let _ = writer.write_all(&first);
-                    let _ = sent.send(());
-                    let _ = released.recv_timeout(WAIT * 3);
-                    let _ = writer.write_all(&rest);
-                    b".\r\n"
-                }
-                "CAPA" => b"-ERR no capabilities\r\n",
-                "QUIT" => {
-                    let _ = writer.write_all(b"+OK bye\r\n");
-                    return;
-                }
-                _ => b"+OK\r\n",
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else {
+                return;
             };
-            let _ = writer.write_all(reply);
-            line.clear();
+            stream.set_read_timeout(Some(WAIT * 3)).unwrap();
+            let mut writer = stream.try_clone().unwrap();
+            let mut reader = BufReader::new(stream);
+            let _ = writer.write_all(b"+OK two-part server\r\n");
+            let mut line = String::new();
+            while matches!(reader.read_line(&mut line), Ok(n) if n > 0) {
+                let verb = line
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or("")
+                    .to_ascii_uppercase();
+                let reply: &[u8] = match verb.as_str() {
+                    "RETR" => {
+                        let _ = writer.write_all(b"+OK message follows\r\n");
+                        let _ = writer.write_all(&first);
+                        let _ = sent.send(());
+                        let _ = released.recv_timeout(WAIT * 3);
+                        let _ = writer.write_all(&rest);
+                        b".\r\n"
+                    }
+                    "CAPA" => b"-ERR no capabilities\r\n",
+                    "QUIT" => {
+                        let _ = writer.write_all(b"+OK bye\r\n");
+                        break;
+                    }
+                    _ => b"+OK\r\n",
+                };
+                let _ = writer.write_all(reply);
+                line.clear();
+            }
         }
     });
     TwoParts {
@@ -689,7 +692,9 @@ fn a_reload_removing_inspection_while_an_oversize_message_is_held_still_ends_it(
         .set(RELAY_ACTION, "/general/oversize", json!("deny"));
     let popgate = Popgate::start(config).unwrap();
     let mut client = Pop3Client::connect(popgate.pop3_addr()).unwrap();
-    client.login("user", "secret").unwrap();
+    client
+        .login("user", "secret")
+        .unwrap_or_else(|e| panic!("login: {e:#}\n{}", popgate.log_text()));
     client.send(b"RETR 1\r\n").unwrap();
     // popgate reads the first part (past max_message_size: held, then discarded) long
     // before a reload can be loaded and swapped in.

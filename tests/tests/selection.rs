@@ -1,5 +1,8 @@
-//! Policy selection by the client's SNI (SPEC §4: domain entries in `to` match the SNI):
-//! two policies share one pop3s port and differ only by server name.
+//! Policy selection by the client's SNI (SPEC §4: domain entries in `to` match the SNI once
+//! it is confirmed): two policies share one pop3s port and differ only by server name. With
+//! `interception: none` a name is confirmed by the server's certificate (Dovecot's test
+//! certificate names `localhost`); a name the server cannot prove is ignored, however well
+//! it matches a policy (issue 13: domain entries fail closed).
 
 use std::process::Command;
 use std::time::Duration;
@@ -8,6 +11,7 @@ use popgate_tests::popgate::{RELAY_ACTION, RELAY_POLICY, STANDARD_PROFILE};
 use popgate_tests::process::run_with_timeout;
 use popgate_tests::{
     assert_bytes_eq, require_peers, ConfigDir, Corpus, Dovecot, DovecotOptions, Peer, Popgate,
+    TestPki,
 };
 use serde_json::json;
 
@@ -29,8 +33,23 @@ fn curl_pop3s_with_sni(name: &str, port: u16, user: &str, password: &str) -> std
 fn sni_chooses_between_policies_on_one_pop3s_port() {
     require_peers!(Peer::Dovecot, Peer::Openssl, Peer::Curl);
     let corpus = Corpus::small();
-    let dovecot = Dovecot::start(&corpus.messages, DovecotOptions::default()).unwrap();
-    let pki = dovecot.pki().unwrap();
+    // Dovecot shows a certificate for pop.mail.example (a later ssl_cert wins).
+    let pki_dir = tempfile::tempdir().unwrap();
+    let pki = &TestPki::generate_for(
+        pki_dir.path(),
+        "pop.mail.example",
+        &["DNS:pop.mail.example"],
+    )
+    .unwrap();
+    let options = DovecotOptions {
+        extra_config: format!(
+            "ssl_cert = <{}\nssl_key = <{}\n",
+            pki.server_cert.display(),
+            pki.server_key.display()
+        ),
+        ..DovecotOptions::default()
+    };
+    let dovecot = Dovecot::start(&corpus.messages, options).unwrap();
     let upstream = json!({ "host": "127.0.0.1", "pop3": dovecot.pop3_addr().port(),
                            "pop3s": dovecot.pop3s_addr().port() });
     let config = ConfigDir::relay(dovecot.pop3_addr())
@@ -39,15 +58,19 @@ fn sni_chooses_between_policies_on_one_pop3s_port() {
         .unwrap()
         .raw("pki/upstream-ca.crt", std::fs::read(&pki.ca_cert).unwrap())
         .set(RELAY_POLICY, "/upstream", upstream.clone())
-        .set(RELAY_POLICY, "/to", json!(["*.mail.example"]))
+        .set(
+            RELAY_POLICY,
+            "/to",
+            json!(["pop.mail.example", "*.other.example"]),
+        )
         .set(RELAY_ACTION, "/tls/action", json!("inspect"))
         .set(
             STANDARD_PROFILE,
             "/trust/ca_files",
             json!(["pki/upstream-ca.crt"]),
         )
-        // The SNI names the server when the upstream is an address, and Dovecot's test
-        // certificate does not carry these made-up names: check the chain only.
+        // Even with chain-only validation of the server leg, a name selects a policy only
+        // when the certificate is valid for it.
         .set(
             STANDARD_PROFILE,
             "/certificate_validation",
@@ -85,6 +108,22 @@ fn sni_chooses_between_policies_on_one_pop3s_port() {
         &corpus.messages[0].bytes,
         "message 1 via the domain policy",
     );
+
+    // A name matching the domain policy that the server's certificate does not prove: a
+    // client lying to pick a policy. Ignored: the connection is matched on addresses alone.
+    let lied = curl_pop3s_with_sni(
+        "pop.other.example",
+        port,
+        dovecot.user(),
+        dovecot.password(),
+    );
+    assert!(
+        !lied.status.success(),
+        "an unconfirmed SNI picked the policy"
+    );
+    popgate
+        .wait_for_log("SNI not confirmed", Duration::from_secs(10))
+        .unwrap();
 
     let refused = curl_pop3s_with_sni(
         "pop.elsewhere.test",

@@ -47,14 +47,45 @@ struct Gateway {
     /// The Proxy Server certificate's CA, which clients trust.
     proxy_ca: std::path::PathBuf,
     _pki_dir: TempDir,
+    _hosts: Option<NetnsEtc>,
     topology: Topology,
+}
+
+/// `/etc/netns/NAME/`: files `ip netns exec NAME` mounts over `/etc`; removed on drop.
+struct NetnsEtc(std::path::PathBuf);
+
+impl NetnsEtc {
+    fn hosts(netns: &str, text: &str) -> NetnsEtc {
+        let dir = std::path::Path::new("/etc/netns").join(netns);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("hosts"), text).unwrap();
+        NetnsEtc(dir)
+    }
+}
+
+impl Drop for NetnsEtc {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 impl Gateway {
     /// Topology, Dovecot in the server namespace, `rules` for `mode` in the gateway, popgate
     /// in the gateway configured by [`intercepting_config`] and then `tweak`.
     fn start(mode: Mode, rules: Rules, tweak: impl FnOnce(ConfigDir) -> ConfigDir) -> Gateway {
+        Gateway::start_with_hosts(mode, rules, None, tweak)
+    }
+
+    /// Like [`Gateway::start`]; with `hosts`, popgate's `/etc/hosts` is that text
+    /// (`ip netns exec` mounts `/etc/netns/NAME/hosts` over it; the host's file is untouched).
+    fn start_with_hosts(
+        mode: Mode,
+        rules: Rules,
+        hosts: Option<&str>,
+        tweak: impl FnOnce(ConfigDir) -> ConfigDir,
+    ) -> Gateway {
         let topology = Topology::create().unwrap();
+        let hosts_dir = hosts.map(|text| NetnsEtc::hosts(topology.gateway.name(), text));
         let corpus = Corpus::small();
         let dovecot = Dovecot::start(
             &corpus.messages,
@@ -76,6 +107,7 @@ impl Gateway {
             dovecot,
             proxy_ca: proxy_pki.ca_cert,
             _pki_dir: pki_dir,
+            _hosts: hosts_dir,
             topology,
         }
     }
@@ -409,6 +441,7 @@ fn tproxy_keeps_transparency_after_dropping_to_nobody() {
         spoofing(config)
             .set("popgate.json", "/user", json!("nobody"))
             .set("popgate.json", "/group", json!("nogroup"))
+            .keys_owned_by("nobody")
     });
     gateway.wait_for_log_line(&["dropped privileges", "nobody"]);
     let status =
@@ -650,4 +683,92 @@ fn rule_files_reload_idempotently_and_unload_completely() {
             String::from_utf8_lossy(&table.stdout)
         );
     }
+}
+
+/// Names the gateway resolves (its own hosts file): the server's name, and a decoy that
+/// belongs elsewhere.
+const DOMAIN_HOSTS: &str = "127.0.0.1 localhost\n::1 localhost\n\
+    10.2.0.2 pop.mail.example\nfd00:2::2 pop.mail.example\n10.9.9.9 pop.decoy.example\n";
+
+/// `curl pop3s://NAME:995/` from the client namespace with the SNI `name`, `name` resolving
+/// to the server's IPv4 address (any outcome: only popgate's choice of policy matters).
+fn curl_pop3s_sni(gateway: &Gateway, name: &str) {
+    let account = gateway.account(Family::V4, 995);
+    let _ = gateway.topology.client.enter(|| {
+        popgate_tests::process::run_with_timeout(
+            std::process::Command::new("curl")
+                .args(["--silent", "--insecure", "--max-time", "10", "--resolve"])
+                .arg(format!("{name}:995:{}", account.addr.ip()))
+                .arg("--user")
+                .arg(format!("{}:{}", account.user, account.password))
+                .arg(format!("pop3s://{name}:995/")),
+            Duration::from_secs(20),
+        )
+    });
+}
+
+#[test]
+fn redirect_domain_entries_match_by_dns_and_an_unconfirmed_sni_is_ignored() {
+    require_netns!(Feature::Root, Feature::Ip, Feature::Nft);
+    require_peers!(Peer::Dovecot, Peer::Openssl, Peer::Curl, Peer::Python3);
+    let policy = |name: &str, order: u32, to: &str| {
+        json!({ "name": name, "enabled": true, "order": order, "direction": "inbound",
+                "from": ["any"], "to": [to], "tls_support": "enabled",
+                "ports": { "pop3": 110, "pop3s": 995 }, "proxy_action": "Intercept" })
+    };
+    let gateway = Gateway::start_with_hosts(
+        Mode::Redirect,
+        Rules::Nftables,
+        Some(DOMAIN_HOSTS),
+        |config| {
+            config
+                .json(
+                    "policies/by-domain.json",
+                    policy("by-domain", 5, "pop.mail.example"),
+                )
+                .json(
+                    "policies/decoy.json",
+                    policy("decoy", 3, "pop.decoy.example"),
+                )
+                // `force_encrypt` domains match by DNS too: TLS toward the server although
+                // the profile says none.
+                .set("tls-profiles/standard.json", "/upstream_tls", json!("none"))
+                .set(
+                    "tls-profiles/standard.json",
+                    "/force_encrypt",
+                    json!(["pop.mail.example"]),
+                )
+        },
+    );
+    // Port 110, no SNI: the domain entry matches because 10.2.0.2 is pop.mail.example.
+    gateway.fetch_all_with_poplib(Family::V4, 110, &ClientTls::None);
+    gateway.wait_for_log_line(&["session closed", "10.2.0.2:110", r#""policy":"by-domain""#]);
+    let plaintext_upstream = gateway
+        .popgate
+        .log_text()
+        .lines()
+        .any(|l| l.contains("session closed") && l.contains(r#""server_tls":"none""#));
+    assert!(
+        !plaintext_upstream,
+        "force_encrypt by DNS ignored\n{}",
+        gateway.logs()
+    );
+    // The client claims the decoy's name: neither DNS nor the server's certificate confirm
+    // it, so it is ignored and the connection is matched on its destination.
+    curl_pop3s_sni(&gateway, "pop.decoy.example");
+    gateway.wait_for_log_line(&[
+        "SNI not confirmed",
+        "pop.decoy.example",
+        r#""claimed_policy":"decoy""#,
+    ]);
+    gateway.wait_for_log_line(&[
+        "session closed",
+        r#""client_sni":"pop.decoy.example""#,
+        r#""policy":"by-domain""#,
+    ]);
+    assert!(
+        !gateway.popgate.log_text().contains(r#""policy":"decoy""#),
+        "the decoy policy was chosen\n{}",
+        gateway.logs()
+    );
 }

@@ -114,17 +114,27 @@ impl BodyScanner {
                 },
                 State::InLine => match memchr::memchr2(b'\n', b'\r', &data[i..]) {
                     Some(offset) => {
+                        let at = i + offset;
+                        if data[at] == b'\r' && data.get(at + 1) == Some(&b'\n') {
+                            // The common case, CRLF, in one step.
+                            self.line_len += offset + 2;
+                            self.check_line_len()?;
+                            self.state = State::LineStart;
+                            self.after_bare_lf = false;
+                            i = at + 2;
+                            continue;
+                        }
                         self.line_len += offset + 1;
                         self.check_line_len()?;
                         // memchr2 stops at a CR first, so an LF found here has none before
-                        // it (CRLF goes through `State::Cr`).
-                        self.state = if data[i + offset] == b'\n' {
+                        // it (a CRLF split across chunks goes through `State::Cr`).
+                        self.state = if data[at] == b'\n' {
                             self.after_bare_lf = true;
                             State::LineStart
                         } else {
                             State::Cr
                         };
-                        i += offset + 1;
+                        i = at + 1;
                     }
                     None => {
                         self.line_len += data.len() - i;
@@ -180,6 +190,13 @@ impl BodyScanner {
             Ok(())
         }
     }
+}
+
+/// Whether `body` is exactly one well-framed multi-line body: it ends with the terminator,
+/// the only one, and no reader could end it elsewhere. No line-length limit applies.
+pub fn is_whole_body(body: &[u8]) -> bool {
+    let mut scanner = BodyScanner::new(usize::MAX / 4);
+    scanner.scan(body) == Ok(Scanned::End(body.len()))
 }
 
 /// A complete multi-line body (as [`BodyScanner`] delimited it) without its terminator line.
@@ -271,6 +288,15 @@ mod tests {
         assert_eq!(scanner.scan(b"a\r\n."), Ok(Scanned::Body(4)));
         assert_eq!(scanner.scan(b"\r"), Ok(Scanned::Body(0)));
         assert_eq!(scanner.scan(b"\r\n"), Ok(Scanned::End(2)));
+    }
+
+    #[test]
+    fn whole_body_is_exactly_one_framed_body() {
+        assert!(is_whole_body(b"a\r\n..b\r\n.\r\n"));
+        assert!(is_whole_body(b".\r\n"));
+        assert!(!is_whole_body(b"a\n.\r\n"));
+        assert!(!is_whole_body(b"a\r\n.\r\nb\r\n.\r\n"));
+        assert!(!is_whole_body(b"a\r\n"));
     }
 
     #[test]

@@ -162,7 +162,21 @@ impl Command {
 /// Redacts credentials: `PASS`, `APOP` and `AUTH` show only their verb and mechanism.
 impl fmt::Debug for Command {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let shown = match self.verb {
+        f.debug_tuple("Command").field(&self.redacted()).finish()
+    }
+}
+
+/// The command line for logs, credentials redacted (`PASS <redacted>`).
+impl fmt::Display for Command {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+impl Command {
+    /// The line without its ending; the arguments of PASS, APOP and AUTH redacted.
+    fn redacted(&self) -> String {
+        match self.verb {
             Verb::Pass => "PASS <redacted>".to_string(),
             Verb::Apop => format!("APOP {} <redacted>", self.user_name().unwrap_or_default()),
             Verb::Auth => format!(
@@ -170,8 +184,7 @@ impl fmt::Debug for Command {
                 self.sasl_mechanism().unwrap_or_default()
             ),
             _ => String::from_utf8_lossy(&self.raw[..line_body_len(&self.raw)]).into_owned(),
-        };
-        f.debug_tuple("Command").field(&shown).finish()
+        }
     }
 }
 

@@ -15,8 +15,9 @@
 //!   looked up;
 //! - trust files of TLS profiles and the rest of what `run` prepares.
 //!
-//! As root, `check` reads files as root: whether the service user can read them is checked
-//! by `run` itself right after it switches (it refuses to start otherwise).
+//! As root (when `run` would switch to `user`), `check` finally runs itself again as that
+//! user, so files the service user cannot read are reported (prefixed `as user NAME:`),
+//! as `run` would find right after its switch (it refuses to start then).
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -57,7 +58,7 @@ fn errors(config_dir: &Path) -> Vec<String> {
         .iter()
         .map(ToString::to_string)
         .collect();
-    let global = config.global();
+    let global = config.global().clone();
     if would_switch(global.user(), &sources) {
         if let Err(err) = privileges::account(global.user(), global.group()) {
             errors.extend(format!("{err:#}").lines().map(str::to_owned));
@@ -68,7 +69,51 @@ fn errors(config_dir: &Path) -> Vec<String> {
             errors.extend(format!("{err:#}").lines().map(str::to_owned));
         }
     }
+    if errors.is_empty() && privileges::plan(global.user()) == Plan::SwitchFromRoot {
+        errors.extend(as_service_user(config_dir, global.user(), global.group()));
+    }
     errors
+}
+
+/// Runs this check again as `user`/`group`, which `run` switches to and reloads as: root
+/// reads every file, the service user perhaps not (SPEC §6: files that are unreadable).
+/// Its errors come back prefixed with the user.
+fn as_service_user(config_dir: &Path, user: &str, group: &str) -> Vec<String> {
+    use std::os::unix::process::CommandExt;
+
+    let failed = |why: String| vec![format!("checking as user {user}: {why}")];
+    let account = match privileges::account(user, group) {
+        Ok(account) => account,
+        Err(err) => return failed(format!("{err:#}")),
+    };
+    let exe = match std::env::current_exe() {
+        Ok(exe) => exe,
+        Err(err) => return failed(format!("finding popgate's own binary: {err}")),
+    };
+    // std drops root's supplementary groups when it sets the uid, as `run` does.
+    let output = std::process::Command::new(exe)
+        .args(["check", "--config"])
+        .arg(config_dir)
+        .uid(account.uid())
+        .gid(account.gid())
+        .stdin(std::process::Stdio::null())
+        .output();
+    match output {
+        Ok(output) if output.status.success() => Vec::new(),
+        Ok(output) => String::from_utf8_lossy(&output.stderr)
+            .lines()
+            .map(|line| format!("as user {user}: {line}"))
+            .collect(),
+        Err(err) => {
+            // Typically a binary the service user cannot execute (a build under /root):
+            // the files were still checked as root, so this is a warning, not a failure.
+            eprintln!(
+                "warning: could not check the configuration as user {user} (running this \
+                 popgate binary as {user}: {err}); `run` will, right after it switches"
+            );
+            Vec::new()
+        }
+    }
 }
 
 /// Whether `run` would switch to the configured account (see the file doc).

@@ -1,5 +1,5 @@
 //! The command line (SPEC §6). Exit codes: 0 ok, 1 invalid configuration or not found,
-//! 2 usage (clap's own).
+//! 2 usage (clap's own), 3 the daemon is unreachable (`status`, `sessions`).
 //!
 //! The administrator commands live one group per file (`policy_cmd.rs`, `action_cmd.rs`,
 //! `ca_cmd.rs`, `cert_cmd.rs`), each documenting its output shapes; `catalog.rs`,
@@ -10,9 +10,14 @@ mod ca_cmd;
 mod catalog;
 mod cert_cmd;
 mod check;
+mod config_dump;
+mod daemon_cmd;
+mod docs;
 pub(crate) use crate::files;
 mod pki_files;
 mod policy_cmd;
+mod policy_test;
+mod quarantine_cmd;
 mod table;
 
 use std::path::PathBuf;
@@ -24,11 +29,19 @@ use crate::privileges;
 
 /// popgate: transparent TLS-inspecting POP3 proxy.
 #[derive(Debug, Parser)]
-#[command(name = "popgate", version, about)]
+#[command(name = "popgate", version, about, after_long_help = AFTER_HELP)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
 }
+
+/// Exit codes and files, for `--help` and popgate(8).
+const AFTER_HELP: &str = "\
+Exit status: 0 success; 1 the command ran and found a problem (invalid configuration, no \
+policy matches, unknown id); 2 usage error; 3 the daemon is unreachable (status, sessions).
+
+Files: /etc/popgate (configuration, see popgate.json(5)), /var/lib/popgate/quarantine, \
+/run/popgate/control.sock.";
 
 /// `--config DIR`, shared by every command.
 #[derive(Debug, clap::Args)]
@@ -68,6 +81,45 @@ enum Command {
     /// Manage and inspect the certificates in pki/.
     #[command(subcommand)]
     Cert(cert_cmd::CertCommand),
+    /// The running daemon: generation, last reload, listeners, sessions, state use
+    /// (exit 3 when it does not answer).
+    Status {
+        #[command(flatten)]
+        socket: daemon_cmd::SocketArgs,
+        #[command(flatten)]
+        output: table::JsonArg,
+    },
+    /// Live sessions of the running daemon; `sessions kill ID` ends one.
+    Sessions(daemon_cmd::SessionsArgs),
+    /// List, show, export, delete and purge quarantined originals.
+    #[command(subcommand)]
+    Quarantine(quarantine_cmd::QuarantineCommand),
+    /// The effective configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Print shell completions (bash, zsh or fish).
+    Completions {
+        /// The shell.
+        shell: docs::CompletionShell,
+    },
+    /// Write the man pages and completions (packaging step).
+    #[command(hide = true)]
+    Man {
+        /// Directory to write man/ and completions/ into.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+}
+
+/// `popgate config ...`.
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Print the effective configuration as JSON, every default filled in
+    /// (`{global, policies, actions, tls_profiles}`); exit 1 with every error when invalid.
+    Dump {
+        #[command(flatten)]
+        config: ConfigArg,
+    },
 }
 
 impl Cli {
@@ -81,6 +133,14 @@ impl Cli {
             Command::Action(command) => report(action_cmd::execute(command)),
             Command::Ca(command) => report(ca_cmd::execute(command)),
             Command::Cert(command) => report(cert_cmd::execute(command)),
+            Command::Status { socket, output } => daemon_cmd::status(&socket, output),
+            Command::Sessions(args) => daemon_cmd::sessions(args),
+            Command::Quarantine(command) => report(quarantine_cmd::execute(command)),
+            Command::Config(ConfigCommand::Dump { config }) => {
+                report(config_dump::execute(&config.dir))
+            }
+            Command::Completions { shell } => report(docs::completions(shell)),
+            Command::Man { out } => report(docs::man(&out)),
         }
     }
 }
@@ -119,7 +179,10 @@ fn run(dir: PathBuf) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(crate::runtime::run(dir, None)) {
+    let result = runtime.block_on(crate::runtime::run(dir, None));
+    // The log thread writes what is still queued before anything else is printed.
+    crate::log_writer::flush();
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("popgate: {err:#}");

@@ -52,6 +52,16 @@ pub enum PolicyCommand {
         #[command(flatten)]
         output: JsonArg,
     },
+    /// Dry run: which policy, action, TLS profile, legs, upstream and certificate a
+    /// connection would get, and why earlier policies were skipped (exit 1: none matches).
+    Test {
+        #[command(flatten)]
+        args: super::policy_test::TestArgs,
+        #[command(flatten)]
+        config: ConfigArg,
+        #[command(flatten)]
+        output: JsonArg,
+    },
     /// Enable a policy: rewrite its file's "enabled" value, nothing else.
     Enable {
         /// The policy's `name` field.
@@ -80,6 +90,11 @@ pub fn execute(command: PolicyCommand) -> Result<ExitCode> {
             config,
             output,
         } => show(&config.dir, &name, output.json),
+        PolicyCommand::Test {
+            args,
+            config,
+            output,
+        } => super::policy_test::execute(&config.dir, &args, output.json),
         PolicyCommand::Enable { name, config } => set_enabled(&config.dir, &name, true),
         PolicyCommand::Disable { name, config } => set_enabled(&config.dir, &name, false),
     }

@@ -2,19 +2,20 @@
 //! configuration: the inspect crate's rules, the antivirus settings, where quarantined
 //! originals go, and whether bodies may stream. The relay only reads it.
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use popgate_inspect::{Rules, StreamInspector};
 use popgate_policy::{Clamd, Policy};
 
+use crate::state::quarantine::Quarantine;
+
 /// How one proxy action inspects, prepared once per configuration.
 #[derive(Debug)]
 pub struct InspectionPlan {
     rules: Rules,
     antivirus: Option<Antivirus>,
-    quarantine_dir: PathBuf,
+    quarantine: Quarantine,
     /// No verdict can need the whole message: RETR bodies stream (see `relay/streaming.rs`).
     streams: bool,
 }
@@ -31,7 +32,7 @@ pub struct Antivirus {
 impl InspectionPlan {
     /// The plan for `policy`'s action, or `None` when the action cannot change a message
     /// (no rules, antivirus off): bodies then stream through without being collected.
-    pub fn for_policy(policy: &Policy, quarantine_dir: PathBuf) -> Option<Arc<InspectionPlan>> {
+    pub fn for_policy(policy: &Policy, quarantine: Quarantine) -> Option<Arc<InspectionPlan>> {
         let action = policy.action();
         let antivirus = action.antivirus();
         let passive = action.content_types().rules().is_empty()
@@ -53,7 +54,7 @@ impl InspectionPlan {
                 clamd: antivirus.clamd().clone(),
                 timeout: antivirus.timeout(),
             }),
-            quarantine_dir,
+            quarantine,
             streams,
         }))
     }
@@ -92,8 +93,8 @@ impl InspectionPlan {
         self.antivirus.as_ref()
     }
 
-    /// Where quarantined originals are written.
-    pub fn quarantine_dir(&self) -> &Path {
-        &self.quarantine_dir
+    /// Where quarantined originals are written (`state_dir/quarantine`, bounded).
+    pub fn quarantine(&self) -> &Quarantine {
+        &self.quarantine
     }
 }

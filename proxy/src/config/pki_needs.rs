@@ -83,18 +83,84 @@ pub struct PkiNeeds {
     server: Vec<String>,
 }
 
-/// A needed PKI file that is missing or unusable; `Display` is `FILE: problem`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PkiProblem {
-    /// The file, relative to the configuration directory.
-    pub file: String,
-    /// What is wrong, and who needs it.
-    pub problem: String,
+/// A needed PKI file that is missing or unusable. `Display` is one line for `popgate
+/// check` and the reload log: `FILE: problem; needed by policy "NAME" (purpose)`.
+#[derive(Debug, thiserror::Error)]
+pub enum PkiProblem {
+    /// The file is not there.
+    #[error("{file}: does not exist (create it with `{remedy}`); {needed_by}", remedy = .needed_by.role.remedy())]
+    Missing {
+        /// Relative to the configuration directory.
+        file: &'static str,
+        /// Who needs it.
+        needed_by: NeededBy,
+    },
+    /// The file exists but cannot be read (permissions, I/O).
+    #[error("{file}: cannot be read: {error}; {needed_by}")]
+    Unreadable {
+        /// Relative to the configuration directory.
+        file: &'static str,
+        /// Why.
+        error: io::Error,
+        /// Who needs it.
+        needed_by: NeededBy,
+    },
+    /// The certificate is not for the key beside it.
+    #[error("{cert}: does not match the private key {key}; {needed_by}")]
+    KeyMismatch {
+        /// The certificate file.
+        cert: &'static str,
+        /// The key file.
+        key: &'static str,
+        /// Who needs them.
+        needed_by: NeededBy,
+    },
+    /// The key cannot be used (corrupt, encrypted, several keys).
+    #[error("{file}: unusable private key: {error}; {needed_by}")]
+    UnusableKey {
+        /// The key file.
+        file: &'static str,
+        /// Why.
+        error: CaError,
+        /// Who needs it.
+        needed_by: NeededBy,
+    },
+    /// The certificate cannot be used (unparseable, not a CA, expired, ...).
+    #[error("{file}: unusable certificate: {error}; {needed_by}")]
+    UnusableCertificate {
+        /// The certificate file.
+        file: &'static str,
+        /// Why.
+        error: CaError,
+        /// Who needs it.
+        needed_by: NeededBy,
+    },
 }
 
-impl fmt::Display for PkiProblem {
+/// The enabled policies needing a PKI pair, and for what. `Display`: `needed by policy
+/// "out" (outbound TLS inspection)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NeededBy {
+    /// The pair.
+    pub role: PkiRole,
+    /// The policies' names.
+    pub policies: Vec<String>,
+}
+
+impl fmt::Display for NeededBy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.file, self.problem)
+        let names: Vec<String> = self
+            .policies
+            .iter()
+            .map(|name| format!("{name:?}"))
+            .collect();
+        write!(
+            f,
+            "needed by polic{} {} ({})",
+            if names.len() == 1 { "y" } else { "ies" },
+            names.join(", "),
+            self.role.purpose()
+        )
     }
 }
 
@@ -148,18 +214,21 @@ impl PkiNeeds {
     }
 
     fn check_role(&self, role: PkiRole, dir: &Path, now: OffsetDateTime) -> Option<PkiProblem> {
-        let needed_by = self.needed_by(role);
-        let problem = |file: &str, text: String| PkiProblem {
-            file: file.to_owned(),
-            problem: format!("{text}; {needed_by}"),
+        let needed_by = || NeededBy {
+            role,
+            policies: self.policies(role).to_vec(),
         };
         let read = |file: &'static str| {
-            std::fs::read(dir.join(file)).map_err(|err| match err.kind() {
-                io::ErrorKind::NotFound => problem(
+            std::fs::read(dir.join(file)).map_err(|error| match error.kind() {
+                io::ErrorKind::NotFound => PkiProblem::Missing {
                     file,
-                    format!("does not exist (create it with `{}`)", role.remedy()),
-                ),
-                _ => problem(file, format!("cannot be read: {err}")),
+                    needed_by: needed_by(),
+                },
+                _ => PkiProblem::Unreadable {
+                    file,
+                    error,
+                    needed_by: needed_by(),
+                },
             })
         };
         let cert = match read(role.cert_file()) {
@@ -176,35 +245,26 @@ impl PkiNeeds {
             }
             PkiRole::ProxyServer => server_cert::check_pair(&cert, &key, now),
         };
-        let err = checked.err()?;
-        Some(match err {
-            CaError::KeyMismatch => problem(
-                role.cert_file(),
-                format!("does not match the private key {}", role.key_file()),
-            ),
-            CaError::EncryptedKey
+        Some(match checked.err()? {
+            CaError::KeyMismatch => PkiProblem::KeyMismatch {
+                cert: role.cert_file(),
+                key: role.key_file(),
+                needed_by: needed_by(),
+            },
+            error @ (CaError::EncryptedKey
             | CaError::NoPrivateKey
             | CaError::SeveralPrivateKeys
-            | CaError::KeyUnparseable => {
-                problem(role.key_file(), format!("unusable private key: {err}"))
-            }
-            other => problem(role.cert_file(), format!("unusable certificate: {other}")),
+            | CaError::KeyUnparseable) => PkiProblem::UnusableKey {
+                file: role.key_file(),
+                error,
+                needed_by: needed_by(),
+            },
+            error => PkiProblem::UnusableCertificate {
+                file: role.cert_file(),
+                error,
+                needed_by: needed_by(),
+            },
         })
-    }
-
-    /// `needed by policy "out" (outbound TLS inspection)`.
-    fn needed_by(&self, role: PkiRole) -> String {
-        let names: Vec<String> = self
-            .policies(role)
-            .iter()
-            .map(|name| format!("{name:?}"))
-            .collect();
-        format!(
-            "needed by polic{} {} ({})",
-            if names.len() == 1 { "y" } else { "ies" },
-            names.join(", "),
-            role.purpose()
-        )
     }
 }
 

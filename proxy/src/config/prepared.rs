@@ -30,7 +30,7 @@ pub struct ProfileTls {
 pub struct Prepared {
     /// The checked configuration.
     pub config: Config,
-    /// The configuration directory (for `pki/`, `quarantine/`, relative CA files).
+    /// The configuration directory (for `pki/` and relative CA files).
     pub dir: PathBuf,
     /// Per TLS profile name.
     pub profiles: HashMap<String, ProfileTls>,
@@ -72,7 +72,7 @@ impl Prepared {
                 .with_context(|| format!("TLS profile {}", profile.name()))?;
             profiles.insert(profile.name().to_owned(), tls);
         }
-        let quarantine = dir.join("quarantine");
+        let quarantine = crate::state::quarantine::Quarantine::new(config.global().state());
         let inspections = config
             .policies()
             .iter()

@@ -34,6 +34,7 @@ pub struct Fetched {
 /// Any protocol, TLS or certificate failure, with what was expected.
 pub async fn fetch(addr: SocketAddr, mode: Mode, tls: Arc<ClientConfig>) -> Result<Fetched> {
     let tcp = TcpStream::connect(addr).await?;
+    tcp.set_nodelay(true)?;
     let connector = TlsConnector::from(tls);
     let name = ServerName::IpAddress(addr.ip().into());
     let stream = match mode {

@@ -57,6 +57,8 @@ async fn serve(
     tls: TlsAcceptor,
     implicit: bool,
 ) -> std::io::Result<()> {
+    // Replies are written whole; without NODELAY the next one waits for a delayed ACK.
+    stream.set_nodelay(true)?;
     if implicit {
         let stream = tls.accept(stream).await?;
         return converse(stream, &messages, true, true).await.map(|_| ());
@@ -85,7 +87,9 @@ async fn converse<S: AsyncRead + AsyncWrite + Unpin>(
     let mut stream = BufReader::new(stream);
     if greet {
         stream
-            .write_all(b"+OK popgate demo mailbox ready <1.demo@localhost>\r\n")
+            // No APOP timestamp: the demo accepts any password, so it cannot check an APOP
+            // digest, and a client that sees a timestamp (curl) logs in with APOP.
+            .write_all(b"+OK popgate demo mailbox ready\r\n")
             .await?;
     }
     let mut line = String::new();

@@ -39,7 +39,9 @@ pub fn run(keep_running: bool) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(demo(keep_running)) {
+    let result = runtime.block_on(demo(keep_running));
+    crate::log_writer::flush();
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("popgate demo failed: {err:#}");
@@ -139,6 +141,17 @@ async fn demo(keep_running: bool) -> Result<()> {
             pki.join("ca.crt").display(),
             ports.0
         );
+        // The binary that runs now: the commands work as printed, installed or not.
+        let me = std::env::current_exe().unwrap_or_else(|_| "popgate".into());
+        for command in ["status", "sessions", "quarantine list", "config dump"] {
+            println!(
+                "  {} {command} --config {}",
+                me.display(),
+                config_dir.display()
+            );
+        }
+        // Line-buffered only on a terminal: a script reading the commands gets them now.
+        std::io::Write::flush(&mut std::io::stdout())?;
         popgate.await.context("popgate task")??;
     }
     println!("popgate demo: done");
@@ -191,7 +204,10 @@ fn write_config(dir: &Path, mailbox: &mailbox::Mailbox, ports: (u16, u16)) -> Re
                 "bind_addresses": ["127.0.0.1"],
                 "user": "root", "group": "root",
                 "log": { "format": "text", "level": "info" },
-                "limits": { "handshake_timeout_s": 10, "max_connections": 100 }
+                "limits": { "handshake_timeout_s": 10, "max_connections": 100 },
+                // Beside the configuration: the demo leaves the system paths alone.
+                "state_dir": dir.join("state"),
+                "control": { "socket": dir.join("control.sock") }
             }),
         ),
         (

@@ -20,6 +20,7 @@
 //! The `/metrics` endpoint itself (a small HTTP/1.1 responder, no hyper) is in `http.rs`;
 //! [`serve`] starts it on `metrics.listen`.
 
+mod admin;
 mod http;
 mod labels;
 
@@ -115,6 +116,61 @@ pub fn reload(ok: bool) {
     });
 }
 
+/// Sets `popgate_config_generation`.
+pub fn config_generation(generation: u64) {
+    global().admin.config_generation(generation);
+}
+
+/// Sets `popgate_certificate_expiry_timestamp_seconds{role}` (Unix seconds).
+pub fn certificate_expiry(role: &'static str, not_after: i64) {
+    global().admin.certificate_expiry(role, not_after);
+}
+
+/// Counts a session of `policy` ending as `result` (`popgate_policy_sessions_total`).
+pub fn policy_session(policy: &str, result: &'static str) {
+    global().admin.policy_session(policy, result);
+}
+
+/// Sets `popgate_quarantine_bytes` and `popgate_spool_bytes`.
+pub fn state_bytes(quarantine: u64, spool: u64) {
+    global().admin.state_bytes(quarantine, spool);
+}
+
+/// Reads the `notAfter` of the certificates in `dir/pki/` into
+/// `popgate_certificate_expiry_timestamp_seconds{role}` (roles `proxy_authority`,
+/// `untrusted_ca`, `proxy_server`; a missing or unreadable file sets nothing).
+pub fn certificate_expiry_from(dir: &std::path::Path) {
+    let now = time::OffsetDateTime::now_utc();
+    for (role, file) in [
+        ("proxy_authority", "pki/ca.crt"),
+        ("untrusted_ca", "pki/untrusted-ca.crt"),
+        ("proxy_server", "pki/server.crt"),
+    ] {
+        let info = std::fs::read(dir.join(file))
+            .ok()
+            .and_then(|pem| popgate_ca::CertInfo::from_pem(&pem, now).ok());
+        if let Some(info) = info {
+            certificate_expiry(role, info.not_after.unix_timestamp());
+        }
+    }
+}
+
+/// Counts a log line dropped because the writer fell behind.
+pub fn log_line_dropped() {
+    global().admin.log_line_dropped();
+}
+
+/// Sets `popgate_quarantine_bytes`.
+pub fn quarantine_bytes(bytes: u64) {
+    global().admin.quarantine_bytes(bytes);
+}
+
+/// Counts a login attempt (`popgate_logins_total{result}`: `ok`, `failed`,
+/// `refused_by_policy`).
+pub fn login(result: &'static str) {
+    global().admin.login(result);
+}
+
 /// The process-wide metrics.
 pub fn global() -> &'static Metrics {
     static METRICS: OnceLock<Metrics> = OnceLock::new();
@@ -147,6 +203,8 @@ pub struct Metrics {
     inspection: Histogram,
     reloads: Family<ReloadLabel, Counter>,
     certificates: Mutex<Option<SourceState>>,
+    /// SPEC §7's administrator metrics (`admin.rs`).
+    admin: admin::AdminMetrics,
 }
 
 /// A certificate source and what of it has already been added to the counters.
@@ -186,6 +244,7 @@ impl Metrics {
             inspection: Histogram::new(INSPECTION_BUCKETS),
             reloads: Family::default(),
             certificates: Mutex::new(None),
+            admin: admin::AdminMetrics::default(),
         };
         metrics.precreate_series();
         metrics.register()
@@ -364,6 +423,7 @@ impl Metrics {
             "Configuration reloads, applied or rejected",
             self.reloads.clone(),
         );
+        self.admin.register(r);
         self
     }
 }

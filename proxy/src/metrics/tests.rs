@@ -69,6 +69,8 @@ popgate_sessions_active 0
 
 #[test]
 fn every_spec_name_is_typed_once() {
+    // Families labelled by configuration (policy, certificate role) appear with their
+    // first series.
     let text = Metrics::new().encode();
     let types: Vec<&str> = text.lines().filter(|l| l.starts_with("# TYPE ")).collect();
     assert_eq!(
@@ -83,6 +85,12 @@ fn every_spec_name_is_typed_once() {
             "# TYPE popgate_certificate_cache_hits counter",
             "# TYPE popgate_inspection_seconds histogram",
             "# TYPE popgate_config_reloads counter",
+            "# TYPE popgate_build_info gauge",
+            "# TYPE popgate_config_generation gauge",
+            "# TYPE popgate_quarantine_bytes gauge",
+            "# TYPE popgate_spool_bytes gauge",
+            "# TYPE popgate_log_lines_dropped counter",
+            "# TYPE popgate_logins counter",
         ]
     );
 }

@@ -22,6 +22,7 @@ use crate::metrics;
 use crate::pop3::body::without_terminator;
 use crate::pop3::Delivery;
 use crate::shared::SessionShared;
+use crate::state::quarantine;
 
 /// Why a collected message could not be judged.
 #[derive(Debug, thiserror::Error)]
@@ -288,12 +289,30 @@ async fn decide(
             .map_err(|err| JudgeError::Task(err.to_string()))?
     };
     if let Some(original) = quarantine {
-        let dir = plan.quarantine_dir().to_owned();
-        let id = quarantine_id.to_owned();
-        tokio::task::spawn_blocking(move || super::quarantine::store(&dir, &id, &original))
-            .await
-            .map_err(|err| JudgeError::Task(err.to_string()))?
-            .map_err(JudgeError::Quarantine)?;
+        let entry = quarantine::Entry {
+            id: quarantine_id.to_owned(),
+            received_at: crate::state::rfc3339(std::time::SystemTime::now()),
+            policy: plan.rules().policy.clone(),
+            action: plan.rules().action.clone(),
+            // The registry knows the logged-in user of the session this task serves.
+            user: crate::registry::current()
+                .map(|e| e.user())
+                .unwrap_or_default(),
+            rule: decided.rule.clone(),
+            reason: decided.reason.clone(),
+            size: 0,
+            message_id: decided.message_id.clone(),
+        };
+        let store = plan.quarantine().clone();
+        // Full or failing: the caller withholds the message (-ERR [SYS/TEMP]), nothing lost.
+        tokio::task::spawn_blocking(move || {
+            let stored = store.store(entry, &original);
+            metrics::quarantine_bytes(crate::state::dir_bytes(store.dir()));
+            stored
+        })
+        .await
+        .map_err(|err| JudgeError::Task(err.to_string()))?
+        .map_err(|err| JudgeError::Quarantine(std::io::Error::other(err)))?;
         decided.quarantined = true;
     }
     Ok(decided)

@@ -2,10 +2,10 @@
 
 pub mod clamd;
 pub mod inspection;
+pub mod login_log;
 pub mod message_buffer;
 pub mod message_job;
 pub mod pump;
-pub mod quarantine;
 pub mod server_leg;
 pub mod session_task;
 pub mod streaming;

@@ -135,11 +135,11 @@ impl Pump<'_> {
                 Event::LoggedIn { user } => {
                     let user = user.as_deref().unwrap_or("");
                     tracing::Span::current().record("user", user);
+                    crate::registry::with_current(|e| e.logged_in(user));
                     info!(user, "login succeeded");
                 }
-                // Issue 14's login log line is wired by the driver's owner; the success
-                // is logged from `LoggedIn` above.
-                Event::Login(_) => {}
+                // The success is logged from `LoggedIn` above.
+                Event::Login(attempt) => super::login_log::record(&attempt),
                 Event::MessageStart { number, top_lines } => {
                     return Some(Interrupt::MessageStart { number, top_lines });
                 }
@@ -210,6 +210,8 @@ impl Pump<'_> {
                 if data.is_empty() {
                     self.session.handle_eof(side, now);
                 } else {
+                    let n = data.len() as u64;
+                    crate::registry::with_current(|e| e.add_bytes(side == Side::Client, n));
                     match side {
                         Side::Client => {
                             self.bytes.from_client += data.len() as u64;
@@ -221,6 +223,8 @@ impl Pump<'_> {
                         }
                     }
                     self.session.handle_bytes(side, data, now);
+                    let messages = self.session.stats().messages;
+                    crate::registry::with_current(|e| e.set_messages(messages));
                 }
                 Ok(true)
             }

@@ -21,6 +21,7 @@ use crate::metrics::{self, ConnectionResult, Direction};
 use crate::net::conn::Conn;
 use crate::net::upstream::{self, ConnectOptions};
 use crate::pop3::{CloseReason, Session, Side, UpstreamStls, Violation};
+use crate::registry::SessionState;
 use crate::route::{self, Plan, Route};
 use crate::tls::legs::{ClientHello, FailureKind, Purpose, TlsFailure};
 
@@ -38,9 +39,11 @@ pub async fn serve(client: TcpStream, route: Route) {
         Err(failure) => failure.reason,
     };
     let result = result_label(&reason);
+    metrics::policy_session(&route.policy, result);
     let duration_ms = started.elapsed().as_millis() as u64;
     info!(
         result,
+        reason_kind = reason.kind(),
         reason = %reason,
         duration_ms,
         bytes_from_client = summary.bytes.from_client,
@@ -237,7 +240,7 @@ async fn setup_failed(
             CloseReason::PeerClosed(Side::Server),
         ),
         SetupError::Tls(failure) => {
-            info!(side = ?failure.side, reason = %failure.message, "server TLS failed");
+            info!(side = side_name(failure.side), reason = %failure.message, "server TLS failed");
             let text = server_refusal_text(route, &failure);
             (text, CloseReason::Refused(failure.message))
         }
@@ -254,7 +257,7 @@ async fn setup_failed(
 }
 
 fn tls_failed(err: TlsFailure) -> Failure {
-    info!(side = ?err.side, reason = %err.message, "TLS failed");
+    info!(side = side_name(err.side), reason = %err.message, "TLS failed");
     let reason = match err.kind {
         FailureKind::Handshake => {
             CloseReason::ProtocolViolation(err.side, Violation::TlsHandshakeFailed)
@@ -286,8 +289,11 @@ async fn drive(
     let mut job: Option<MessageJob> = None;
     let mut inspection = route.inspection.clone();
     let mut live = route.live.clone();
+    let entry = crate::registry::current();
+    let mut kill_answered = false;
+    publish_tls(summary, session);
     loop {
-        let interrupt = Pump {
+        let mut pump = Pump {
             session: &mut *session,
             client: &mut *client,
             server: &mut *server,
@@ -295,9 +301,16 @@ async fn drive(
             bytes: &mut summary.bytes,
             job: job.as_mut(),
             reload: live.as_ref(),
-        }
-        .run()
-        .await;
+        };
+        let interrupt = tokio::select! {
+            interrupt = pump.run() => interrupt,
+            () = killed(entry.as_deref()), if !kill_answered => {
+                // The core answers the client and closes; the next run drains that.
+                kill_answered = true;
+                session.end_by_administrator();
+                continue;
+            }
+        };
         match interrupt {
             Interrupt::Closed(reason) => return Driven::Closed(reason),
             Interrupt::Io(side, err) => return Driven::Closed(io_reason(side, &err)),
@@ -324,8 +337,10 @@ async fn drive(
                     };
                 }
                 session.tls_established(side, Instant::now());
+                publish_tls(summary, session);
             }
             Interrupt::Tunnel => {
+                crate::registry::with_current(|e| e.set_state(SessionState::Tunnel));
                 let idle = route.session.idle_timeout;
                 let tunneled = tunnel(session, client, server, summary, idle);
                 return Driven::Closed(Box::pin(tunneled).await);
@@ -357,12 +372,46 @@ async fn drive(
             },
             Interrupt::MessageEnd => {
                 if let Some(job) = job.take() {
+                    crate::registry::with_current(|e| e.set_state(SessionState::Inspecting));
                     let verdict = job.finish(session).await;
+                    crate::registry::with_current(|e| {
+                        e.add_verdict(verdict);
+                        e.set_state(SessionState::Transaction);
+                    });
                     *summary.verdicts.0.entry(verdict).or_default() += 1;
                 }
             }
         }
     }
+}
+
+/// A leg's name for log fields.
+fn side_name(side: Side) -> &'static str {
+    match side {
+        Side::Client => "client",
+        Side::Server => "server",
+    }
+}
+
+/// Completes when the administrator ends this session; never without a registry entry.
+///
+/// Cancel safety: safe.
+async fn killed(entry: Option<&crate::registry::SessionEntry>) {
+    match entry {
+        Some(entry) => entry.killed().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Shows the legs' TLS and the POP3 state in the session registry.
+fn publish_tls(summary: &Summary, session: &Session) {
+    crate::registry::with_current(|e| {
+        let tls = &summary.tls.summary;
+        e.set_tls(&tls.client.to_string(), &tls.server.to_string());
+        if session.pop3_state() == crate::pop3::Pop3State::Authorization {
+            e.set_state(SessionState::Authorization);
+        }
+    });
 }
 
 /// Why a TLS upgrade stopped the session.
@@ -513,7 +562,7 @@ async fn tunnel(
 }
 
 fn io_reason(side: Side, err: &io::Error) -> CloseReason {
-    debug!(?side, error = %err, "socket error");
+    debug!(side = side_name(side), error = %err, "socket error");
     match err.kind() {
         io::ErrorKind::TimedOut => CloseReason::TimedOut(side),
         _ => CloseReason::PeerClosed(side),

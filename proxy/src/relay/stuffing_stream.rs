@@ -23,7 +23,8 @@ enum Position {
     Dot,
     /// The line is `.` CR so far.
     DotCr,
-    /// The terminator line (`.` CRLF, or `.` LF as the core also accepts) was read.
+    /// The terminator line was read (`.` CRLF: the core refuses a `.` LF line as a framing
+    /// violation, so a `.` LF never reaches this unstuffer as a terminator).
     Done,
 }
 

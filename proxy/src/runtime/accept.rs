@@ -10,10 +10,12 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use popgate_policy::{ConnectionFacts, Interception, PortKind};
+use popgate_policy::{Interception, PortKind};
 use tokio::net::{TcpListener, TcpStream};
 use tracing::{field, info, info_span, warn, Instrument};
 
+use super::limits::Refusal;
+use super::names::{self, Selection};
 use super::Shared;
 use crate::metrics::{self, ConnectionResult};
 use crate::net::{original_dst, sni_peek};
@@ -74,7 +76,11 @@ fn handle(shared: &Arc<Shared>, stream: TcpStream, client: SocketAddr, kind: Por
         Ok(permit) => permit,
         Err(refusal) => {
             let _enter = span.enter();
-            info!(?refusal, "connection limit reached; refused");
+            let limit = match refusal {
+                Refusal::Total => "max_connections",
+                Refusal::PerClient => "max_connections_per_client",
+            };
+            info!(limit, "connection limit reached; refused");
             metrics::connection(ConnectionResult::Limit);
             tokio::spawn(session_task::refuse(
                 stream,
@@ -90,31 +96,28 @@ fn handle(shared: &Arc<Shared>, stream: TcpStream, client: SocketAddr, kind: Por
         kind,
     };
     let live = shared.follow();
+    let task_shared = Arc::clone(shared);
     let sessions = shared.sessions.clone();
     let task = async move {
         let _active = metrics::session_started();
-        // Domain entries in `to` match the client's SNI (SPEC §4); only implicit-TLS clients
-        // send one before a policy must be chosen.
-        let names: Vec<String> = match kind {
-            PortKind::Pop3s => {
-                let timeout = prepared.config.global().limits().handshake_timeout();
-                sni_peek::peek_sni(&stream, timeout)
-                    .await
-                    .into_iter()
-                    .collect()
-            }
-            PortKind::Pop3 => Vec::new(),
+        // Domain entries in `to` match the client's SNI once confirmed, or the original
+        // destination's DNS names (SPEC §4); only implicit-TLS clients send an SNI before a
+        // policy must be chosen.
+        let timeout = prepared.config.global().limits().handshake_timeout();
+        let sni = match kind {
+            PortKind::Pop3s => sni_peek::peek_sni(&stream, timeout).await,
+            PortKind::Pop3 => None,
         };
-        let facts = ConnectionFacts {
-            client: client.ip(),
-            server: original_dst.ip(),
-            // Policy ports are original destination ports (SPEC §3); with REDIRECT the
-            // listener's port may differ.
-            port: original_dst.port(),
-            port_kind: kind,
-            server_names: &names,
-        };
-        let Some(policy) = prepared.config.select(&facts) else {
+        let selected = names::select(
+            &prepared,
+            &task_shared.dns,
+            &sessions,
+            accepted,
+            sni,
+            timeout,
+        )
+        .await;
+        let Some(Selection { policy, names }) = selected else {
             info!("no policy matches the connection; refused");
             metrics::connection(ConnectionResult::NoPolicy);
             session_task::refuse(stream, "[SYS/PERM] connection refused by policy", plaintext)
@@ -124,7 +127,8 @@ fn handle(shared: &Arc<Shared>, stream: TcpStream, client: SocketAddr, kind: Por
         let span = tracing::Span::current();
         span.record("policy", policy.name());
         span.record("action", policy.action().name());
-        match route::plan(&prepared, policy, accepted, &sessions) {
+        crate::registry::with_current(|e| e.set_policy(policy.name(), policy.action().name()));
+        match route::plan_with_names(&prepared, policy, accepted, &sessions, &names) {
             Plan::Session(mut route) => {
                 route.live = Some(live);
                 session_task::serve(stream, *route).await
@@ -148,16 +152,26 @@ fn handle(shared: &Arc<Shared>, stream: TcpStream, client: SocketAddr, kind: Por
         drop(permit);
     };
     let mut closing = shared.closing.subscribe();
+    let registered = shared.registry.register(id, client, original_dst);
+    let entry = registered.entry().clone();
     let task = async move {
         tokio::select! {
             () = task => {}
             _ = closing.wait_for(|closing| *closing) => {
                 info!("session closed: shutdown grace period over");
             }
+            // The relay answers a kill itself (an -ERR, then the close); this ends a session
+            // still setting up, or one that does not finish in time.
+            () = async { entry.killed().await; tokio::time::sleep(KILL_GRACE).await } => {
+                info!("session closed: ended by the administrator");
+            }
         }
     };
-    tokio::spawn(task.instrument(span));
+    tokio::spawn(registered.scope(task).instrument(span));
 }
+
+/// How long a killed session gets to tell its client before its task is dropped.
+const KILL_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
 fn shared_timeout(prepared: &crate::config::prepared::Prepared) -> std::time::Duration {
     prepared.config.global().limits().handshake_timeout()

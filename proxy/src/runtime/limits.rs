@@ -1,9 +1,11 @@
 //! Connection limits (SPEC §4 `limits`): a total cap and a per-client cap, both released
-//! when a session's permit is dropped.
+//! when a session's permit is dropped. A client is an IPv4 address (IPv4-mapped IPv6
+//! included) or an IPv6 prefix of `client_ipv6_prefix` bits: one subscriber gets a whole
+//! /64, so counting IPv6 per address would give it unlimited sessions.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::net::{IpAddr, Ipv6Addr};
+use std::sync::atomic::{AtomicU32, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::Notify;
@@ -14,6 +16,7 @@ pub struct ConnectionLimits {
     // Atomics so a reload can change them; sessions already admitted are never ended.
     max_total: AtomicUsize,
     max_per_client: AtomicU32,
+    ipv6_prefix: AtomicU8,
     active: AtomicUsize,
     per_client: Mutex<HashMap<IpAddr, u32>>,
     /// Signalled whenever a session ends (for the shutdown drain).
@@ -33,15 +36,18 @@ pub enum Refusal {
 #[derive(Debug)]
 pub struct Permit {
     limits: Arc<ConnectionLimits>,
+    /// The client key it was counted under (kept: a reload may change the prefix).
     client: IpAddr,
 }
 
 impl ConnectionLimits {
-    /// Limits of `max_total` sessions and `max_per_client` per client address.
-    pub fn new(max_total: usize, max_per_client: u32) -> Arc<ConnectionLimits> {
+    /// Limits of `max_total` sessions and `max_per_client` per client (IPv6 clients keyed
+    /// by their `ipv6_prefix`-bit prefix).
+    pub fn new(max_total: usize, max_per_client: u32, ipv6_prefix: u8) -> Arc<ConnectionLimits> {
         Arc::new(ConnectionLimits {
             max_total: AtomicUsize::new(max_total),
             max_per_client: AtomicU32::new(max_per_client),
+            ipv6_prefix: AtomicU8::new(ipv6_prefix),
             active: AtomicUsize::new(0),
             per_client: Mutex::new(HashMap::new()),
             ended: Notify::new(),
@@ -50,6 +56,7 @@ impl ConnectionLimits {
 
     /// Admits a session from `client`, or says which limit refuses it.
     pub fn admit(self: &Arc<Self>, client: IpAddr) -> Result<Permit, Refusal> {
+        let client = client_key(client, self.ipv6_prefix.load(Ordering::Relaxed));
         let mut per_client = self
             .per_client
             .lock()
@@ -71,9 +78,10 @@ impl ConnectionLimits {
 
     /// New caps (a reload): they apply to the next admission; running sessions stay even
     /// when they are now over a cap.
-    pub fn set_maximums(&self, max_total: usize, max_per_client: u32) {
+    pub fn set_maximums(&self, max_total: usize, max_per_client: u32, ipv6_prefix: u8) {
         self.max_total.store(max_total, Ordering::Relaxed);
         self.max_per_client.store(max_per_client, Ordering::Relaxed);
+        self.ipv6_prefix.store(ipv6_prefix, Ordering::Relaxed);
     }
 
     /// Sessions running now.
@@ -113,6 +121,22 @@ impl Drop for Permit {
     }
 }
 
+/// The key a client is counted under: its IPv4 address, or its IPv6 address with all but
+/// the first `prefix` bits cleared.
+fn client_key(client: IpAddr, prefix: u8) -> IpAddr {
+    match client {
+        IpAddr::V4(v4) => IpAddr::V4(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let bits = u32::from(prefix.min(128));
+                let mask = u128::MAX.checked_shl(128 - bits).unwrap_or(0);
+                IpAddr::V6(Ipv6Addr::from(u128::from(v6) & mask))
+            }
+        },
+    }
+}
+
 /// Raises the soft open-file limit to the hard one: every session holds two sockets, and
 /// the common soft limit of 1,024 would stop popgate near 500 sessions while
 /// `limits.max_connections` allows 20,000. Returns the soft limit in force.
@@ -134,7 +158,7 @@ mod tests {
 
     #[test]
     fn per_client_and_total_limits_hold_and_release() {
-        let limits = ConnectionLimits::new(3, 2);
+        let limits = ConnectionLimits::new(3, 2, 64);
         let a: IpAddr = "10.0.0.1".parse().unwrap();
         let b: IpAddr = "10.0.0.2".parse().unwrap();
         let p1 = limits.admit(a).unwrap();
@@ -149,16 +173,59 @@ mod tests {
 
     #[test]
     fn new_maximums_apply_to_the_next_admission_only() {
-        let limits = ConnectionLimits::new(10, 2);
+        let limits = ConnectionLimits::new(10, 2, 64);
         let a: IpAddr = "10.0.0.1".parse().unwrap();
         let _p1 = limits.admit(a).unwrap();
         let _p2 = limits.admit(a).unwrap();
-        limits.set_maximums(10, 1);
+        limits.set_maximums(10, 1, 64);
         assert_eq!(limits.active(), 2);
         assert_eq!(limits.admit(a).unwrap_err(), Refusal::PerClient);
-        limits.set_maximums(2, 5);
+        limits.set_maximums(2, 5, 64);
         assert_eq!(limits.admit(a).unwrap_err(), Refusal::Total);
-        limits.set_maximums(3, 5);
+        limits.set_maximums(3, 5, 64);
         assert!(limits.admit(a).is_ok());
+    }
+
+    #[test]
+    fn ipv6_clients_are_counted_per_prefix() {
+        let limits = ConnectionLimits::new(100, 2, 64);
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let _a = limits.admit(ip("2001:db8:1:2::1")).unwrap();
+        let _b = limits.admit(ip("2001:db8:1:2:ffff::9")).unwrap();
+        assert_eq!(
+            limits.admit(ip("2001:db8:1:2:abcd::1")).unwrap_err(),
+            Refusal::PerClient,
+            "same /64"
+        );
+        assert!(limits.admit(ip("2001:db8:1:3::1")).is_ok(), "another /64");
+        // IPv4-mapped addresses count as the IPv4 client.
+        let _c = limits.admit(ip("10.0.0.1")).unwrap();
+        let _d = limits.admit(ip("::ffff:10.0.0.1")).unwrap();
+        assert_eq!(
+            limits.admit(ip("10.0.0.1")).unwrap_err(),
+            Refusal::PerClient
+        );
+    }
+
+    #[test]
+    fn client_key_masks_to_the_prefix() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let v6 = ip("2001:db8:aaaa:bbbb:cccc:dddd:eeee:ffff");
+        assert_eq!(client_key(v6, 128), v6);
+        assert_eq!(client_key(v6, 64), ip("2001:db8:aaaa:bbbb::"));
+        assert_eq!(client_key(v6, 48), ip("2001:db8:aaaa::"));
+        assert_eq!(client_key(v6, 0), ip("::"));
+        assert_eq!(client_key(ip("192.0.2.7"), 0), ip("192.0.2.7"));
+    }
+
+    #[test]
+    fn a_reload_changing_the_prefix_releases_under_the_old_key() {
+        let limits = ConnectionLimits::new(100, 1, 64);
+        let a: IpAddr = "2001:db8::1".parse().unwrap();
+        let permit = limits.admit(a).unwrap();
+        limits.set_maximums(100, 1, 128);
+        drop(permit);
+        assert_eq!(limits.active(), 0);
+        assert!(limits.per_client.lock().unwrap().is_empty());
     }
 }

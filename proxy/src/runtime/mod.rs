@@ -15,6 +15,7 @@
 mod accept;
 pub mod limits;
 mod listeners;
+mod names;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -44,9 +45,17 @@ pub struct Shared {
     /// Session admission.
     pub limits: Arc<ConnectionLimits>,
     own_listeners: RwLock<Vec<SocketAddr>>,
+    /// The gateway's addresses, cached for the loop check.
+    local_addresses: crate::net::local_addrs::LocalAddresses,
+    /// DNS answers for domain entries and SNI confirmation.
+    dns: crate::net::dns_cache::DnsCache,
     next_id: AtomicU64,
     /// Turns true when the shutdown grace is over: every session task ends.
     closing: watch::Sender<bool>,
+    /// Live sessions, for the control socket.
+    pub registry: Arc<crate::registry::Registry>,
+    /// Generation, last reload and listeners, for `popgate status`.
+    pub status: Arc<crate::control::DaemonStatus>,
     /// What every session shares, handed down through each route.
     pub sessions: Arc<SessionShared>,
 }
@@ -75,7 +84,10 @@ impl Shared {
         own.iter().any(|listener| {
             listener.port() == addr.port()
                 && (listener.ip() == addr.ip()
-                    || (listener.ip().is_unspecified() && is_local_address(addr.ip())))
+                    || (listener.ip().is_unspecified()
+                        && self
+                            .local_addresses
+                            .contains(addr.ip(), std::time::Instant::now())))
         })
     }
 }
@@ -107,7 +119,11 @@ pub async fn run(
     let mut interrupt = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
     let prepared = load(&dir)?;
     let global = prepared.config.global().clone();
-    crate::logging::init(global.log_format(), global.log_level());
+    crate::logging::init(
+        global.log_format(),
+        global.log_level(),
+        crate::privileges::plan(global.user()),
+    );
     let open_files = limits::raise_open_file_limit();
     let wanted = 2 * u64::from(global.limits().max_connections()) + 64;
     if open_files < wanted {
@@ -134,14 +150,32 @@ pub async fn run(
         limits: ConnectionLimits::new(
             limits.max_connections() as usize,
             limits.max_connections_per_client(),
+            limits.client_ipv6_prefix(),
         ),
         own_listeners: RwLock::new(Vec::new()),
+        local_addresses: Default::default(),
+        dns: Default::default(),
         next_id: AtomicU64::new(1),
         closing: watch::Sender::new(false),
+        registry: crate::registry::Registry::new(),
+        status: Arc::new(crate::control::DaemonStatus::started(global.state())),
         sessions: SessionShared::new(global.state_dir(), global.spool_max_bytes()),
     });
+    shared.status.set_spool(shared.sessions.spool.clone());
+    let settings = shared.clone();
+    crate::state::purge::spawn(move || settings.current().config.global().state().clone());
+    // Before the privilege drop: the socket's directory may be root's (/run/popgate).
+    // Before the listeners: once a client can connect, `popgate status` answers.
+    let _control = crate::control::server::start(
+        global.state(),
+        global.user(),
+        shared.registry.clone(),
+        shared.status.clone(),
+    );
     listeners.apply(change, &shared).await;
+    shared.status.set_listeners(&listeners.addresses());
     crate::metrics::certificate_source(Arc::new(crate::tls::minting::CacheCounts));
+    crate::metrics::certificate_expiry_from(&dir);
     // Bound before the privilege drop (the address may be a low port); kept for the life of
     // the process: a reload does not move it.
     let _metrics = match global.metrics_listen() {
@@ -167,7 +201,7 @@ pub async fn run(
             )
         })?;
     }
-    info!(listeners = ?listeners.addresses(), "popgate running");
+    info!(listeners = %crate::log_line::list(&listeners.addresses()), "popgate running");
     if let Some(ready) = ready {
         let _ = ready.send(listeners.addresses());
     }
@@ -231,9 +265,9 @@ async fn reload(shared: &Arc<Shared>, listeners: &mut Listeners, trigger: &str) 
     let prepared = match load(&shared.dir) {
         Ok(prepared) => prepared,
         Err(err) => {
-            for line in format!("{err:#}").lines() {
-                rejected(line);
-            }
+            let errors: Vec<String> = format!("{err:#}").lines().map(str::to_owned).collect();
+            errors.iter().for_each(|line| rejected(line));
+            shared.status.rejected(trigger, errors);
             crate::metrics::reload(false);
             return;
         }
@@ -241,9 +275,9 @@ async fn reload(shared: &Arc<Shared>, listeners: &mut Listeners, trigger: &str) 
     let change = match listeners.prepare(&prepared.config) {
         Ok(change) => change,
         Err(errors) => {
-            for err in errors {
-                rejected(&format!("{err:#}"));
-            }
+            let errors: Vec<String> = errors.iter().map(|err| format!("{err:#}")).collect();
+            errors.iter().for_each(|line| rejected(line));
+            shared.status.rejected(trigger, errors);
             crate::metrics::reload(false);
             return;
         }
@@ -253,7 +287,7 @@ async fn reload(shared: &Arc<Shared>, listeners: &mut Listeners, trigger: &str) 
     if !changed.is_empty() {
         warn!(
             trigger,
-            settings = changed.join(", "),
+            settings = %crate::log_line::list(&changed),
             "these settings take effect at the next restart"
         );
     }
@@ -265,13 +299,19 @@ async fn reload(shared: &Arc<Shared>, listeners: &mut Listeners, trigger: &str) 
     shared.limits.set_maximums(
         limits.max_connections() as usize,
         limits.max_connections_per_client(),
+        limits.client_ipv6_prefix(),
     );
+    shared
+        .status
+        .applied(trigger, prepared.config.global().state());
+    crate::metrics::certificate_expiry_from(&shared.dir);
     shared.current.send_replace(Arc::new(prepared));
     listeners.apply(change, shared).await;
+    shared.status.set_listeners(&listeners.addresses());
     info!(
         trigger,
         enabled_policies = enabled,
-        listeners = ?listeners.addresses(),
+        listeners = %crate::log_line::list(&listeners.addresses()),
         "configuration reloaded"
     );
     crate::metrics::reload(true);
@@ -296,29 +336,16 @@ fn restart_only_changes(old: &Global, new: &Global) -> Vec<&'static str> {
     if old.state_dir() != new.state_dir() {
         changed.push("state_dir");
     }
+    let (old_state, new_state) = (old.state(), new.state());
+    if old_state.control_socket() != new_state.control_socket()
+        || old_state.control_group() != new_state.control_group()
+    {
+        changed.push("control");
+    }
     changed
 }
 
 fn joined(errors: &[anyhow::Error]) -> anyhow::Error {
     let lines: Vec<String> = errors.iter().map(|e| format!("{e:#}")).collect();
     anyhow::anyhow!("{}", lines.join("\n"))
-}
-
-fn is_local_address(ip: std::net::IpAddr) -> bool {
-    if ip.is_loopback() {
-        return true;
-    }
-    nix::ifaddrs::getifaddrs()
-        .map(|addrs| {
-            addrs.into_iter().any(|ifaddr| {
-                ifaddr.address.is_some_and(|addr| {
-                    addr.as_sockaddr_in()
-                        .is_some_and(|v4| std::net::IpAddr::V4(v4.ip()) == ip)
-                        || addr
-                            .as_sockaddr_in6()
-                            .is_some_and(|v6| std::net::IpAddr::V6(v6.ip()) == ip)
-                })
-            })
-        })
-        .unwrap_or(false)
 }

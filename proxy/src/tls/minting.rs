@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::num::NonZeroUsize;
 use std::path::Path;
-use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use anyhow::{Context, Result};
 use popgate_ca::{Authority, CertCache, Fingerprint, KeyPair, MintError, MintedCert, Minter};
@@ -26,7 +26,7 @@ use super::config::{self as tls_config, MinVersion};
 
 /// Minted leaves kept in the process-wide cache.
 const CACHE_CAPACITY: usize = 4096;
-/// Above this many entries, dead configurations are swept from the table.
+/// Above this many entries, configurations no session uses are dropped from the table.
 const CONFIGS_SWEEP_AT: usize = 1024;
 
 /// The authorities of one configuration, ready to mint.
@@ -151,9 +151,10 @@ struct Process {
     leaf_key: PrivatePkcs8KeyDer<'static>,
     signing_key: Arc<dyn SigningKey>,
     cache: CertCache,
-    /// Configurations built for minted leaves, by leaf fingerprint and version floor; weak,
-    /// so a configuration lives exactly as long as a session uses it.
-    configs: Mutex<HashMap<(Fingerprint, MinVersion), Weak<ServerConfig>>>,
+    /// Configurations built for minted leaves, by leaf fingerprint and version floor. Held
+    /// past their last session, because each carries the session-ticket key its clients
+    /// resume with; swept of unused ones above `CONFIGS_SWEEP_AT` entries (a few KiB each).
+    configs: Mutex<HashMap<(Fingerprint, MinVersion), Arc<ServerConfig>>>,
 }
 
 static PROCESS: OnceLock<Process> = OnceLock::new();
@@ -207,17 +208,17 @@ impl Process {
     ) -> Result<Arc<ServerConfig>, MintFailure> {
         let key = (Fingerprint::of(minted.leaf()), min);
         let mut configs = self.configs.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(config) = configs.get(&key).and_then(Weak::upgrade) {
-            return Ok(config);
+        if let Some(config) = configs.get(&key) {
+            return Ok(config.clone());
         }
         let certified = CertifiedKey::new(minted.chain().to_vec(), self.signing_key.clone());
         let config =
             tls_config::server_config_with_resolver(Arc::new(Fixed(Arc::new(certified))), min)
                 .map_err(MintFailure::Config)?;
         if configs.len() >= CONFIGS_SWEEP_AT {
-            configs.retain(|_, config| config.strong_count() > 0);
+            configs.retain(|_, config| Arc::strong_count(config) > 1);
         }
-        configs.insert(key, Arc::downgrade(&config));
+        configs.insert(key, config.clone());
         Ok(config)
     }
 }

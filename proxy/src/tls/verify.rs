@@ -116,6 +116,21 @@ impl UpstreamValidator {
     }
 }
 
+impl UpstreamValidator {
+    /// Whether the chain proves `name` whatever the profile's `certificate_validation`: it
+    /// chains to a trusted root and the leaf is valid for the name. This is how a name a
+    /// client chose (SNI) is confirmed before it may select a policy (SPEC §4).
+    pub fn proves_name(&self, chain: &[CertificateDer<'_>], name: &ServerName<'_>) -> bool {
+        let (Some(webpki), Some((leaf, intermediates))) = (&self.webpki, chain.split_first())
+        else {
+            return false;
+        };
+        webpki
+            .verify_server_cert(leaf, intermediates, name, &[], UnixTime::now())
+            .is_ok()
+    }
+}
+
 fn is_name_error(err: &rustls::CertificateError) -> bool {
     matches!(
         err,

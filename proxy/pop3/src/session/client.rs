@@ -133,7 +133,7 @@ impl Session {
 
     fn handle_command(&mut self, cmd: Command) {
         self.stats.commands += 1;
-        debug!(command = ?cmd, "client command");
+        debug!(command = %cmd, "client command");
         let verb = cmd.verb();
         if self.config.commands_require_tls
             && !self.client_tls
@@ -289,7 +289,15 @@ impl Session {
 
     /// Ends the session for a peer that broke the protocol.
     pub(super) fn violation(&mut self, side: Side, violation: Violation) {
-        debug!(?side, violation = violation.kind(), "protocol violation");
+        let side_name = match side {
+            Side::Client => "client",
+            Side::Server => "server",
+        };
+        debug!(
+            side = side_name,
+            violation = violation.kind(),
+            "protocol violation"
+        );
         self.close(CloseReason::ProtocolViolation(side, violation));
     }
 }

@@ -28,7 +28,7 @@ mod tests;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use super::body::BodyScanner;
+use super::body::{is_whole_body, BodyScanner};
 use super::capa::{AuthPolicy, Capabilities};
 use super::command::Verb;
 use crate::input::InputBuffer;
@@ -215,6 +215,8 @@ impl std::fmt::Display for CloseReason {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Delivery {
     /// The `+OK` line the server sent, then this body: dot-stuffed, terminator included.
+    /// A whole body that is not framed as exactly one body (SPEC §5) is withheld with
+    /// `-ERR [SYS/TEMP]` instead.
     Body(Vec<u8>),
     /// `-ERR [SYS/TEMP] text`: the message stays on the server for a later retry.
     TempFail(String),
@@ -503,6 +505,16 @@ impl Session {
         }
         let status_line = self.held_status.take().unwrap_or_default();
         let partial = std::mem::take(&mut self.partially_delivered);
+        // The driver's body (re-stuffed after inspection) is held to the same framing rule
+        // as the server's: one body, ended by the one terminator every reader agrees on.
+        // A whole body only: after a partial delivery the rest cannot be judged alone.
+        let delivery = match delivery {
+            Delivery::Body(body) if !partial && !is_whole_body(&body) => {
+                tracing::warn!("inspected message not framed as one body; withheld");
+                Delivery::TempFail("message withheld, try again later".into())
+            }
+            other => other,
+        };
         match delivery {
             Delivery::Body(body) => {
                 self.to_client.extend_from_slice(&status_line);
@@ -645,6 +657,16 @@ impl Session {
             self.fail_client("[SYS/TEMP] idle timeout, closing connection");
             self.close(CloseReason::TimedOut(silent));
         }
+    }
+
+    /// The administrator ended the session (`popgate sessions kill`): the client gets
+    /// `-ERR [SYS/TEMP] session ended by the administrator` unless a response is half
+    /// delivered (an `-ERR` there would corrupt it), and the session closes.
+    pub fn end_by_administrator(&mut self) {
+        self.fail_client("[SYS/TEMP] session ended by the administrator");
+        self.close(CloseReason::Refused(
+            "ended by the administrator".to_owned(),
+        ));
     }
 
     /// Whether the session is over; flush [`Session::output`] for the client, then close.

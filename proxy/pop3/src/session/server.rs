@@ -373,9 +373,16 @@ impl Session {
         }
     }
 
+    /// Sends a rewritten CAPA (or mechanism list): every line re-ended with CRLF, so that
+    /// removing a line can never leave our terminator after a line ended by LF alone (which
+    /// a lenient client would read differently; found by the `session` fuzz target).
     fn emit_rewritten(&mut self, status: &[u8], body: &[u8]) {
         self.to_client.extend_from_slice(status);
-        self.to_client.extend_from_slice(body);
+        for line in body.split_inclusive(|&b| b == b'\n') {
+            self.to_client
+                .extend_from_slice(&line[..line_body_len(line)]);
+            self.to_client.extend_from_slice(b"\r\n");
+        }
         self.to_client.extend_from_slice(b".\r\n");
         self.response_done();
     }

@@ -250,29 +250,46 @@ fn half_close_with_nothing_outstanding_finishes_and_drops_a_partial_line() {
 
 #[test]
 fn own_replies_stop_client_reads_at_the_bound() {
-    let mut h = Harness::greeted(SessionConfig {
+    // Refused USER lines, and STLS repeated over TLS: every line gets popgate's own -ERR.
+    let refused_user = SessionConfig {
         auth: AuthPolicy {
             user: false,
             ..AuthPolicy::allow_all()
         },
         ..SessionConfig::default()
-    });
-    let (session, now) = (&mut h.session, h.now);
-    let flood = b"USER x\r\n".repeat(4096);
-    let mut fed = 0;
-    // The client never reads: the driver feeds only while the core wants to read.
-    while session.wants_read(Side::Client) && fed < 64 {
-        session.handle_bytes(Side::Client, &flood, now);
-        fed += 1;
+    };
+    let over_tls = SessionConfig {
+        client_tls: true,
+        client_stls: ClientStls::Terminate,
+        ..SessionConfig::default()
+    };
+    for (config, line, reply) in [
+        (
+            refused_user,
+            &b"USER x\r\n"[..],
+            "-ERR [AUTH] login method not permitted by policy\r\n",
+        ),
+        (over_tls, b"STLS\r\n", "-ERR TLS is already active\r\n"),
+    ] {
+        let mut h = Harness::greeted(config);
+        let (session, now) = (&mut h.session, h.now);
+        let flood = line.repeat(4096);
+        let mut fed = 0;
+        // The client never reads: the driver feeds only while the core wants to read.
+        while session.wants_read(Side::Client) && fed < 64 {
+            session.handle_bytes(Side::Client, &flood, now);
+            fed += 1;
+        }
+        assert!(fed < 64, "reading stopped");
+        assert!(session.unsent(Side::Client) <= MAX_UNSENT + reply.len());
+        assert!(session.unsent(Side::Client) >= MAX_UNSENT);
+        assert!(session.output(Side::Client).starts_with(reply.as_bytes()));
+        assert_eq!(session.output(Side::Server), b"", "nothing forwarded");
+        // Writing some out lets the buffered lines be answered again.
+        session.advance_output(Side::Client, MAX_UNSENT, now);
+        assert!(session.unsent(Side::Client) > 0);
+        assert!(session.unsent(Side::Client) <= MAX_UNSENT + reply.len());
     }
-    assert!(fed < 64, "reading stopped");
-    let reply_len = "-ERR [AUTH] login method not permitted by policy\r\n".len();
-    assert!(session.unsent(Side::Client) <= MAX_UNSENT + reply_len);
-    assert!(session.unsent(Side::Client) >= MAX_UNSENT);
-    // Writing some out lets the buffered lines be answered again.
-    session.advance_output(Side::Client, MAX_UNSENT, now);
-    assert!(session.unsent(Side::Client) > 0);
-    assert!(session.unsent(Side::Client) <= MAX_UNSENT + reply_len);
 }
 
 #[test]
@@ -366,4 +383,37 @@ fn client_closing_before_the_greeting_ends_the_session_at_once() {
         b"",
         "no upstream STLS for a client that left"
     );
+}
+
+#[test]
+fn rewritten_capa_never_ends_a_bare_lf_line_with_the_terminator() {
+    // Removing STLS (not offered here) used to leave `X\n` right before our `.` CRLF.
+    let mut h = Harness::greeted(SessionConfig::default());
+    h.client(b"CAPA\r\n");
+    h.server(b"+OK\r\nX-ODD\nSTLS\r\n.\r\n");
+    assert_eq!(text(&h.take_client()), "+OK\r\nX-ODD\r\n.\r\n");
+}
+
+#[test]
+fn a_delivered_body_that_is_not_one_framed_body_is_withheld() {
+    for body in [
+        &b"x\n.\r\n"[..],
+        b"a\r\n.\r\nsmuggled\r\n.\r\n",
+        b"no end\r\n",
+    ] {
+        let mut h = Harness::greeted(SessionConfig {
+            inspect_messages: true,
+            ..SessionConfig::default()
+        });
+        h.client(b"RETR 1\r\n");
+        h.server(b"+OK\r\nx\r\n.\r\n");
+        h.session
+            .deliver_message(Delivery::Body(body.to_vec()), h.now);
+        h.drain();
+        assert_eq!(
+            text(&h.take_client()),
+            "-ERR [SYS/TEMP] message withheld, try again later\r\n"
+        );
+        assert!(!h.session.is_finished());
+    }
 }

@@ -1,0 +1,150 @@
+//! Log lines leave the runtime threads (issue 16): a formatted line is handed to a bounded
+//! queue and one dedicated thread writes it to stderr. A runtime thread never blocks on a
+//! slow journal or a full pipe; when the queue is full the line is dropped and counted
+//! (`popgate_log_lines_dropped_total`) rather than stalling every session.
+//!
+//! [`flush`] waits (boundedly) until every queued line is written: the CLI calls it before
+//! the process exits so the last lines (`popgate stopped`, a start-up error) are kept.
+
+use std::io::Write;
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use tracing_subscriber::fmt::MakeWriter;
+
+/// Lines that may wait for the writer thread.
+const QUEUE: usize = 16 * 1024;
+/// How long [`flush`] waits for the writer thread.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// What the writer thread receives.
+enum Message {
+    Line(Vec<u8>),
+    Flush(SyncSender<()>),
+}
+
+/// Hands out one [`LineWriter`] per event; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct NonBlocking {
+    queue: SyncSender<Message>,
+}
+
+/// Collects one formatted event and queues it when dropped.
+#[derive(Debug)]
+pub struct LineWriter {
+    queue: SyncSender<Message>,
+    line: Vec<u8>,
+}
+
+static QUEUE_HANDLE: OnceLock<SyncSender<Message>> = OnceLock::new();
+
+impl NonBlocking {
+    /// Starts the writer thread (once per process) and returns the subscriber's writer. The
+    /// thread confines itself as a runtime thread does under `privileges` (it needs no
+    /// capability; under root switching it keeps them for glibc's `setuid` broadcast).
+    ///
+    /// # Errors
+    /// The thread cannot be spawned.
+    pub fn stderr(privileges: crate::privileges::Plan) -> std::io::Result<NonBlocking> {
+        if let Some(queue) = QUEUE_HANDLE.get() {
+            return Ok(NonBlocking {
+                queue: queue.clone(),
+            });
+        }
+        let (queue, lines) = mpsc::sync_channel(QUEUE);
+        std::thread::Builder::new()
+            .name("popgate-log".into())
+            .spawn(move || {
+                crate::privileges::confine_runtime_thread(privileges);
+                write_lines(&lines);
+            })?;
+        let queue = QUEUE_HANDLE.get_or_init(|| queue).clone();
+        Ok(NonBlocking { queue })
+    }
+}
+
+impl<'a> MakeWriter<'a> for NonBlocking {
+    type Writer = LineWriter;
+
+    fn make_writer(&'a self) -> LineWriter {
+        LineWriter {
+            queue: self.queue.clone(),
+            line: Vec::with_capacity(256),
+        }
+    }
+}
+
+impl Write for LineWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.line.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for LineWriter {
+    fn drop(&mut self) {
+        if self.line.is_empty() {
+            return;
+        }
+        let line = std::mem::take(&mut self.line);
+        if let Err(TrySendError::Full(_)) = self.queue.try_send(Message::Line(line)) {
+            crate::metrics::log_line_dropped();
+        }
+    }
+}
+
+/// Waits until every line queued so far is written (at most two seconds).
+pub fn flush() {
+    let Some(queue) = QUEUE_HANDLE.get() else {
+        return;
+    };
+    let (done, written) = mpsc::sync_channel(1);
+    // Blocking send: the flush must queue behind the lines, even when the queue is full.
+    if queue.send(Message::Flush(done)).is_ok() {
+        let _ = written.recv_timeout(FLUSH_TIMEOUT);
+    }
+}
+
+fn write_lines(lines: &Receiver<Message>) {
+    let stderr = std::io::stderr();
+    for message in lines {
+        match message {
+            Message::Line(line) => {
+                let _ = stderr.lock().write_all(&line);
+            }
+            Message::Flush(done) => {
+                let _ = stderr.lock().flush();
+                let _ = done.send(());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_event_is_one_queued_line_and_a_full_queue_drops_instead_of_blocking() {
+        let (queue, lines) = mpsc::sync_channel(1);
+        let writer = NonBlocking { queue };
+        for text in ["first line\n", "second line\n"] {
+            let mut line = writer.make_writer();
+            line.write_all(text.as_bytes()).unwrap();
+            // Dropping the writer queues the event; the second finds the queue full.
+        }
+        match lines.try_recv() {
+            Ok(Message::Line(line)) => assert_eq!(line, b"first line\n"),
+            _ => panic!("the first line was not queued"),
+        }
+        assert!(
+            lines.try_recv().is_err(),
+            "the second line was dropped, not queued"
+        );
+    }
+}
