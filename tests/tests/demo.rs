@@ -105,27 +105,8 @@ fn every_command_the_running_demo_prints_works_as_printed() {
             );
         }
     }
-    // No delayed-ACK stall: with it every fetch spent 40 ms or more idle on top of its work
-    // (~10 ms here; ~130 ms each with the stall). The fastest of twenty fetches is what the
-    // work costs when the machine is least busy; the stall would be in every one of them.
-    let curl = printed.iter().find(|c| c.contains("pop3s://")).unwrap();
-    let words: Vec<&str> = curl.split_whitespace().collect();
-    let fastest = (0..20)
-        .map(|_| {
-            let started = std::time::Instant::now();
-            let output = run_with_timeout(
-                Command::new(words[0]).args(&words[1..]),
-                Duration::from_secs(30),
-            )
-            .unwrap();
-            assert!(output.status.success());
-            started.elapsed()
-        })
-        .min()
-        .unwrap();
-    assert!(
-        fastest < Duration::from_millis(50),
-        "the fastest of twenty demo fetches took {fastest:?}"
-    );
+    // The delayed-ACK stall (every fetch 40 ms or more idle on top of its ~10 ms of work) is
+    // a speed figure: DEVELOPERS keeps those out of tests (a loaded machine fails any fixed
+    // bound). It is measured in BENCHMARKS.md "Demo session latency".
     guard.terminate(Duration::from_secs(10)).unwrap();
 }

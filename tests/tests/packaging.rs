@@ -1,8 +1,9 @@
 //! Packaging (`packaging/`, `[package.metadata.deb]` in proxy/Cargo.toml): the systemd unit
 //! passes `systemd-analyze verify`, and the Debian package builds with `cargo deb`, installs
-//! with `dpkg -i` on this machine (user `popgate`, private pki/ and quarantine/, the example
-//! configuration as conffiles), validates with `popgate check` (also as the service user),
-//! runs under the unit's privilege model, and goes away again with `dpkg -r` and `--purge`.
+//! with `dpkg -i` on this machine (user `popgate`, private pki/ and
+//! /var/lib/popgate/{quarantine,spool}/, the example configuration as conffiles), validates
+//! with `popgate check` (also as the service user), runs under the unit's privilege model,
+//! and goes away again with `dpkg -r` and `--purge`.
 //!
 //! Tools: `systemd-analyze` (package `systemd`), `cargo-deb` (`cargo install cargo-deb
 //! --locked`), `dpkg`, `setpriv`/`runuser` (util-linux); `tests/run.sh` installs the first
@@ -161,7 +162,11 @@ fn deb_builds_installs_checks_runs_and_purges() {
     assert_example_configuration();
     let uid = account_id("passwd", "popgate");
     let gid = account_id("group", "popgate");
-    for dir in ["/etc/popgate/pki", "/etc/popgate/quarantine"] {
+    for dir in [
+        "/etc/popgate/pki",
+        "/var/lib/popgate/quarantine",
+        "/var/lib/popgate/spool",
+    ] {
         let meta = fs::metadata(dir).unwrap_or_else(|e| panic!("{dir}: {e}"));
         assert_eq!(meta.permissions().mode() & 0o7777, 0o700, "{dir}");
         assert_eq!((meta.uid(), meta.gid()), (uid, gid), "{dir} owner");

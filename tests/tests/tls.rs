@@ -433,7 +433,7 @@ fn client_limited_to_tls_1_1_is_refused_on_pop3s_and_on_stls() {
     let log = popgate.log_text();
     let failures = log
         .lines()
-        .filter(|l| l.contains("TLS handshake failed") && l.contains("Client"))
+        .filter(|l| l.contains("TLS handshake failed") && l.contains("\"side\":\"client\""))
         .count();
     assert!(failures >= 2, "{log}");
 }

@@ -140,6 +140,10 @@ fn handle(shared: &Arc<Shared>, stream: TcpStream, client: SocketAddr, kind: Por
                 idle_timeout,
             } => {
                 let timeout = shared_timeout(&prepared);
+                crate::registry::with_current(|e| {
+                    e.set_state(crate::registry::SessionState::Tunnel);
+                    e.set_tls("passthrough", "passthrough");
+                });
                 session_task::opaque(stream, &host, port, &connect, timeout, idle_timeout).await
             }
             Plan::Refuse(text) => {
