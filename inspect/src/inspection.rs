@@ -271,7 +271,11 @@ impl<'r> Judge<'r> {
             .iter()
             .map(|tally| outermost(tally.strips.iter().map(|(t, _)| *t)))
             .collect();
-        let disagree = strip_sets.iter().any(|set| Some(set) != strip_sets.first());
+        // A root strip keeps the header fields as mail-parser delimits them; when readers
+        // could end that header elsewhere, no single rewrite is safe (fuzz finding).
+        let root_strip = strip_sets.iter().any(|set| set.contains(&Target::Root));
+        let disagree = strip_sets.iter().any(|set| Some(set) != strip_sets.first())
+            || (root_strip && !self.ambiguity.is_empty());
         let mut readings = readings.into_iter();
         if let Some(first) = readings.next() {
             self.tally.strips = first.strips;

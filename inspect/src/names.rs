@@ -200,10 +200,11 @@ fn decode_word(text: &str) -> Option<(String, usize)> {
     let (encoding, rest) = rest.split_once('?')?;
     let end = rest.find("?=")?;
     let payload = &rest[..end];
+    // Any other encoding letter is read as Q: a lenient client may, and reading more
+    // names than a client can only make popgate stricter (fuzz finding).
     let bytes = match encoding {
         "B" | "b" => crate::decode::base64(payload.as_bytes()),
-        "Q" | "q" => crate::decode::quoted_printable(payload.replace('_', " ").as_bytes()),
-        _ => return None,
+        _ => crate::decode::quoted_printable(payload.replace('_', " ").as_bytes()),
     };
     let charset = charset.split('*').next().unwrap_or_default();
     let word = if charset.eq_ignore_ascii_case("utf-8") || charset.eq_ignore_ascii_case("us-ascii")
@@ -265,6 +266,8 @@ mod tests {
         assert_eq!(raw_parameter_names(value, "name"), ["screen.scr"]);
         let value = "a; name=\"=?iso-8859-1?q?ev?= =?iso-8859-1?q?il=2Eexe?=\"; x=1";
         assert_eq!(raw_parameter_names(value, "name"), ["evil.exe"]);
+        let value = "a; filename=\"=?iso-8859-1?Q\u{ff}?evil=2Eexe?=\"";
+        assert_eq!(raw_parameter_names(value, "filename"), ["evil.exe"]);
         let value = "attachment; filename=\"a\\\"b.exe\"; filename=c.scr";
         assert_eq!(
             raw_parameter_names(value, "filename"),

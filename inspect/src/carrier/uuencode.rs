@@ -28,11 +28,12 @@ fn parse_begin(line: &[u8]) -> Option<String> {
     let line = String::from_utf8_lossy(line);
     let rest = line.strip_prefix("begin")?;
     let rest = rest.strip_prefix("-base64").unwrap_or(rest);
-    if !rest.starts_with([' ', '\t']) {
+    // Any white space separates the words (a lenient reader splits on CR too).
+    if !rest.starts_with(char::is_whitespace) {
         return None;
     }
     let rest = rest.trim_start();
-    let mode_len = rest.find([' ', '\t'])?;
+    let mode_len = rest.find(char::is_whitespace)?;
     // Any mode token counts: lenient decoders do not check it is octal (a fuzzer found
     // `begin 288 evil.exe`), and a false alarm costs less than a missed file.
     if mode_len == 0 {
@@ -52,5 +53,6 @@ mod tests {
         assert_eq!(begin_names(text), ["evil.exe", "b.scr"]);
         assert!(begin_names(b"beginning 644 b.exe\nbegin only\n").is_empty());
         assert_eq!(begin_names(b"begin 288 evil.exe\n"), ["evil.exe"]);
+        assert_eq!(begin_names(b"begin 6\x01\rvil.exe\n"), ["vil.exe"]);
     }
 }

@@ -196,7 +196,10 @@ fn param(value: &str, wanted: &str) -> Vec<String> {
                 let mut j = 0;
                 while j < raw.len() {
                     if raw[j] == b'%' && j + 2 < raw.len() {
-                        if let Ok(b) = u8::from_str_radix(&val[j + 1..j + 3], 16) {
+                        if let Some(b) = std::str::from_utf8(&raw[j + 1..j + 3])
+                            .ok()
+                            .and_then(|h| u8::from_str_radix(h, 16).ok())
+                        {
                             bytes.push(b);
                             j += 3;
                             continue;
