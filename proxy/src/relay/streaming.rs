@@ -2,9 +2,10 @@
 //! as its verdict is known (`popgate_inspect::StreamInspector`), instead of after the whole
 //! message was collected and parsed.
 //!
-//! Used only when no verdict can need the whole message (antivirus off, no deny or
-//! quarantine rule, `unparseable: allow`, `oversize: allow`); the inspector falls back to
-//! the batch result when unsure, and a message it cannot finish consistently is never
+//! Used only when no rule's verdict can need the whole message (antivirus off, no deny or
+//! quarantine rule, `oversize: allow`); whatever `unparseable` says, the inspector holds
+//! back on damage or ambiguity and the batch result decides, and a message it cannot
+//! finish consistently is never
 //! completed for the client (no terminator: it stays on the server) and is remembered, so
 //! the client's retry is inspected whole instead.
 
