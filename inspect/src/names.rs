@@ -206,9 +206,9 @@ fn decode_word(text: &str) -> Option<(String, usize)> {
         "B" | "b" => crate::decode::base64(payload.as_bytes()),
         _ => crate::decode::quoted_printable(payload.replace('_', " ").as_bytes()),
     };
-    let charset = charset.split('*').next().unwrap_or_default();
-    let word = if charset.eq_ignore_ascii_case("utf-8") || charset.eq_ignore_ascii_case("us-ascii")
-    {
+    // RFC 2231 §5 lets a language follow the charset (`utf-8*en`); `used` counts it.
+    let name = charset.split('*').next().unwrap_or_default();
+    let word = if name.eq_ignore_ascii_case("utf-8") || name.eq_ignore_ascii_case("us-ascii") {
         String::from_utf8_lossy(&bytes).into_owned()
     } else {
         bytes.iter().map(|&b| char::from(b)).collect()
@@ -274,5 +274,17 @@ mod tests {
             ["a\"b.exe", "c.scr"]
         );
         assert!(raw_parameter_names("text/plain; charset=x", "name").is_empty());
+    }
+
+    #[test]
+    fn an_encoded_word_with_a_language_is_consumed_whole() {
+        // Fuzz finding: the language after `*` was not counted, so the rest of the value
+        // was sliced inside a multi-byte character.
+        assert_eq!(
+            decode_encoded_words("=?utf-8*en?Q?evil=2Eexe?=é"),
+            "evil.exeé"
+        );
+        let latin = decode_encoded_words("=?iso-88*59-1?Q?evil=2Eexe?=\u{e9}\u{e9}");
+        assert_eq!(latin, "evil.exe\u{e9}\u{e9}");
     }
 }

@@ -9,12 +9,13 @@ mod uuencode;
 pub(crate) use tnef::{attachment_names as tnef_names, TnefError};
 pub(crate) use uuencode::begin_names as uuencode_names;
 
-/// Whether a part of this content type and these names is a TNEF container.
+/// Whether a part of this content type and these names is a TNEF container. Any type
+/// naming TNEF counts, not only `application/(vnd.)ms-tnef`: a reader that keys on the
+/// subtype opens `x-foo/ms-tnef` too, and listing more carriers only makes popgate
+/// stricter (fuzz finding: `applisation/vnd.ms-tnef`).
 pub(crate) fn is_tnef(content_type: &str, names: &[String]) -> bool {
-    matches!(
-        content_type,
-        "application/ms-tnef" | "application/vnd.ms-tnef"
-    ) || names.iter().any(|n| n.eq_ignore_ascii_case("winmail.dat"))
+    content_type.to_ascii_lowercase().contains("tnef")
+        || names.iter().any(|n| n.eq_ignore_ascii_case("winmail.dat"))
 }
 
 /// Whether uuencoded files in a part of this content type are shown by clients: text parts
