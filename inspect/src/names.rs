@@ -113,6 +113,7 @@ fn parameters(value: &str) -> Vec<(String, String)> {
             chars.next();
         }
         let mut text = String::new();
+        let mut lenient = Vec::new();
         if chars.peek() == Some(&'"') {
             chars.next();
             while let Some(c) = chars.next() {
@@ -122,10 +123,15 @@ fn parameters(value: &str) -> Vec<(String, String)> {
                     _ => text.push(c),
                 }
             }
-            for c in chars.by_ref() {
-                if c == ';' {
-                    break;
-                }
+            let trailing = trailing_text(&mut chars);
+            let trailing = trailing.trim();
+            if !trailing.is_empty() {
+                // Text after the closing quote (fuzz finding: `name="a; name="evil.exe"`):
+                // a lenient reader glues it on, one that quotes from the first to the last
+                // `"` keeps the quote too. Both readings are judged.
+                let glued = format!("{text}{}", trailing.replace('"', ""));
+                let spanned = format!("{text}\"{}", trailing.strip_suffix('"').unwrap_or(trailing));
+                lenient = vec![glued, spanned];
             }
         } else {
             for c in chars.by_ref() {
@@ -137,12 +143,34 @@ fn parameters(value: &str) -> Vec<(String, String)> {
             text = text.trim().to_owned();
         }
         if !name.is_empty() {
-            out.push((name, text));
+            out.push((name.clone(), text));
+            out.extend(lenient.into_iter().map(|reading| (name.clone(), reading)));
         }
         if chars.peek().is_none() {
             return out;
         }
     }
+}
+
+/// What follows a quoted value up to the `;` that ends the parameter, where a `"` in it
+/// opens a quoted stretch that a `;` does not end.
+fn trailing_text(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) -> String {
+    let mut trailing = String::new();
+    let mut quoted = false;
+    while let Some(c) = chars.next() {
+        match c {
+            ';' if !quoted => break,
+            '"' => quoted = !quoted,
+            '\\' if quoted => {
+                trailing.push(c);
+                trailing.extend(chars.next());
+                continue;
+            }
+            _ => {}
+        }
+        trailing.push(c);
+    }
+    trailing
 }
 
 fn percent_decode(text: &str) -> Vec<u8> {
@@ -274,6 +302,28 @@ mod tests {
             ["a\"b.exe", "c.scr"]
         );
         assert!(raw_parameter_names("text/plain; charset=x", "name").is_empty());
+    }
+
+    #[test]
+    fn text_after_a_closing_quote_is_read_both_ways() {
+        let value = "application/x; name=\"evil-Type: a/b; name=\"evil.exe\"";
+        let names = raw_parameter_names(value, "name");
+        assert_eq!(names[0], "evil-Type: a/b; name=");
+        assert!(
+            names.iter().any(|n| n.ends_with("name=evil.exe")),
+            "{names:?}"
+        );
+        assert!(
+            names.iter().any(|n| n.ends_with("name=\"evil.exe")),
+            "{names:?}"
+        );
+        let value = "attachment; filename=\"a\"b\"; x.exe\"; size=3";
+        let names = raw_parameter_names(value, "filename");
+        assert!(names.iter().any(|n| n.ends_with("x.exe")), "{names:?}");
+        assert_eq!(
+            raw_parameter_names("a; name=\"ok.txt\" ; x=1", "name"),
+            ["ok.txt"]
+        );
     }
 
     #[test]
