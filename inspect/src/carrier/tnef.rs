@@ -16,9 +16,10 @@ const ATT_ATTACH_TITLE: u32 = 0x0001_8010;
 const ATT_ATTACHMENT: u32 = 0x0006_9005;
 /// attMAPIProps at message level can hold embedded names too; only attachment level is read.
 const LEVEL_ATTACHMENT: u8 = 2;
-/// MAPI property ids holding file names: PR_ATTACH_LONG_FILENAME, PR_ATTACH_FILENAME,
-/// PR_DISPLAY_NAME.
-const NAME_PROPS: [u16; 3] = [0x3707, 0x3704, 0x3001];
+/// MAPI property ids a reader may show or save a file under: PR_ATTACH_LONG_FILENAME,
+/// PR_ATTACH_FILENAME, PR_DISPLAY_NAME, PR_ATTACH_EXTENSION, PR_ATTACH_PATHNAME,
+/// PR_ATTACH_LONG_PATHNAME.
+const NAME_PROPS: [u16; 6] = [0x3707, 0x3704, 0x3001, 0x3703, 0x3708, 0x370D];
 /// Attributes read at most (a real winmail.dat has a few dozen).
 const MAX_ATTRIBUTES: usize = 100_000;
 
@@ -31,6 +32,12 @@ pub(crate) enum TnefError {
     /// An attribute runs past the end of the body.
     #[error("TNEF attribute truncated at byte {offset}")]
     Truncated {
+        /// Where the attribute starts.
+        offset: usize,
+    },
+    /// An attachment's MAPI property list cannot be read to its end.
+    #[error("TNEF attachment properties unreadable at byte {offset}")]
+    Properties {
         /// Where the attribute starts.
         offset: usize,
     },
@@ -65,8 +72,11 @@ pub(crate) fn attachment_names(data: &[u8]) -> Result<Vec<String>, TnefError> {
         }
         match id {
             ATT_ATTACH_TITLE => names.push(c_string(value)),
-            // A property list that cannot be read still leaves the title.
-            ATT_ATTACHMENT => names.extend(mapi_names(value)),
+            // A property list that cannot be read whole may hide a name another reader
+            // finds (fuzz finding): the container is damaged, not empty.
+            ATT_ATTACHMENT => {
+                names.extend(mapi_names(value).ok_or(TnefError::Properties { offset })?)
+            }
             _ => {}
         }
     }
@@ -74,33 +84,32 @@ pub(crate) fn attachment_names(data: &[u8]) -> Result<Vec<String>, TnefError> {
     Ok(names)
 }
 
-/// String values of the name properties in a MAPI property list; stops at the first
-/// property it cannot size.
-fn mapi_names(data: &[u8]) -> Vec<String> {
+/// String values of the name properties in a MAPI property list; `None` when one of the
+/// properties it declares cannot be read.
+fn mapi_names(data: &[u8]) -> Option<Vec<String>> {
     let mut reader = Reader { data, at: 0 };
     let mut names = Vec::new();
-    let Some(count) = reader.u32() else {
-        return names;
-    };
-    for _ in 0..count.min(10_000) {
-        let (Some(kind), Some(id)) = (reader.u16(), reader.u16()) else {
-            break;
-        };
-        if id >= 0x8000 && reader.skip_named_property().is_none() {
-            break;
+    let count = reader.u32()?;
+    if count > 10_000 {
+        return None;
+    }
+    for _ in 0..count {
+        let kind = reader.u16()?;
+        let id = reader.u16()?;
+        if id >= 0x8000 {
+            reader.skip_named_property()?;
         }
         let multi = kind & 0x1000 != 0;
         let base = kind & !0x1000;
         let values = if multi || matches!(base, 0x1E | 0x1F | 0x102 | 0x0D) {
-            match reader.u32() {
-                Some(n) if multi || matches!(base, 0x1E | 0x1F | 0x102 | 0x0D) => n,
-                _ => break,
-            }
+            reader.u32()?
         } else {
             1
         };
-        let mut ok = true;
-        for _ in 0..values.min(10_000) {
+        if values > 10_000 {
+            return None;
+        }
+        for _ in 0..values {
             let value = match base {
                 0x02 | 0x03 | 0x04 | 0x0A | 0x0B => reader.take(4),
                 0x05 | 0x06 | 0x07 | 0x14 | 0x40 => reader.take(8),
@@ -112,10 +121,7 @@ fn mapi_names(data: &[u8]) -> Vec<String> {
                 }),
                 _ => None,
             };
-            let Some(value) = value else {
-                ok = false;
-                break;
-            };
+            let value = value?;
             if NAME_PROPS.contains(&id) {
                 match base {
                     0x1E => names.push(c_string(value)),
@@ -124,11 +130,8 @@ fn mapi_names(data: &[u8]) -> Vec<String> {
                 }
             }
         }
-        if !ok {
-            break;
-        }
     }
-    names
+    Some(names)
 }
 
 fn c_string(bytes: &[u8]) -> String {
@@ -252,6 +255,19 @@ pub(crate) mod tests {
         assert!(matches!(
             attachment_names(&data[..data.len() - 3]),
             Err(TnefError::Truncated { .. })
+        ));
+    }
+
+    #[test]
+    fn an_unreadable_property_list_is_damage_not_an_empty_list() {
+        let mut data = sample("a.txt", Some("b.exe"));
+        let tag = [0x1F, 0x00, 0x07, 0x37];
+        let at = data.windows(4).position(|w| w == tag).unwrap() + 4;
+        // The long name's value count now promises more values than the list holds.
+        data[at..at + 4].copy_from_slice(&200u32.to_le_bytes());
+        assert!(matches!(
+            attachment_names(&data),
+            Err(TnefError::Properties { .. })
         ));
     }
 }

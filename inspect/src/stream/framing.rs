@@ -1,7 +1,7 @@
 //! Framing for the streaming inspector: where a header block ends and where the next
 //! `--boundary` starts, on bytes as they arrive.
 //!
-//! Plain byte scans (`position` over the buffer) with no per-byte state machine; the
+//! Plain byte scans (`memchr` over the buffer) with no per-byte state machine; the
 //! inspector in `mod.rs` decides what the findings mean. No I/O here.
 
 /// The length of the header block at the start of `bytes` including its blank line (up to
@@ -17,10 +17,7 @@ pub(super) fn header_block_len(bytes: &[u8], from: usize) -> Result<usize, usize
         }
     }
     let mut from = from;
-    while let Some(offset) = bytes
-        .get(from..)
-        .and_then(|b| b.iter().position(|&c| c == b'\n'))
-    {
+    while let Some(offset) = bytes.get(from..).and_then(|b| memchr::memchr(b'\n', b)) {
         let newline = from + offset;
         match bytes.get(newline + 1..) {
             Some([b'\n', ..]) => return Ok(newline + 2),
@@ -45,7 +42,8 @@ pub(super) enum Found {
 /// Finds the first `--` followed by one of `boundaries` (innermost last) in `bytes`.
 pub(super) fn find_delimiter(bytes: &[u8], boundaries: &[Vec<u8>]) -> Found {
     let mut from = 0;
-    while let Some(offset) = bytes[from..].iter().position(|&b| b == b'-') {
+    // memchr: a base64 body has no `-` at all, and this runs over every streamed byte.
+    while let Some(offset) = memchr::memchr(b'-', &bytes[from..]) {
         let dash = from + offset;
         match bytes.get(dash + 1) {
             None => {

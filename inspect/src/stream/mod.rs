@@ -640,19 +640,23 @@ impl StreamInspector {
                 let keep_from = self.pending.len().saturating_sub(longest + 4);
                 let drain = undecided.map_or(keep_from, |u| u.saturating_sub(2).min(keep_from));
                 if drain > 0 {
-                    let bytes: Vec<u8> = self.pending.drain(..drain).collect();
+                    // Taken out rather than drained into a copy: this runs for every chunk.
+                    let mut pending = std::mem::take(&mut self.pending);
+                    let bytes = &pending[..drain];
                     let mut hold = false;
                     if let State::Scan(scan) = &mut self.state {
-                        note_base64(&mut scan.base64, &bytes, &mut self.damaged);
-                        hold = !collect_text(&mut scan.text, &bytes);
+                        note_base64(&mut scan.base64, bytes, &mut self.damaged);
+                        hold = !collect_text(&mut scan.text, bytes);
                     }
                     if hold || self.damage_decides() {
                         self.hold();
                         return Step::Progress;
                     }
                     if !skipping {
-                        self.emit_original(self.pending_start, &bytes, out);
+                        self.emit_original(self.pending_start, bytes, out);
                     }
+                    pending.drain(..drain);
+                    self.pending = pending;
                     self.pending_start += drain;
                 }
                 Step::Wait
@@ -803,7 +807,7 @@ fn describe(block: &[u8]) -> Option<(Shape, Part, Body)> {
         return None;
     }
     let view = header.view(FieldChoice::First, "text/plain");
-    if carrier::is_tnef(&view.content_type, &header.names) {
+    if header.declares_tnef || carrier::is_tnef(&view.content_type, &header.names) {
         return None;
     }
     let identity = view.encoding == TransferEncoding::Identity;

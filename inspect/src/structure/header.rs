@@ -30,6 +30,10 @@ pub(crate) struct EntityHeader {
     pub ambiguity: Vec<Ambiguity>,
     /// Whether the block has at least one well-formed `name:` field.
     pub has_fields: bool,
+    /// Whether a Content-Type field names TNEF in its raw text, even one mail-parser cannot
+    /// read (fuzz finding: `application/vnd&ms-tnef` reads as text/plain here but opens as
+    /// TNEF in a reader that keys on the raw type).
+    pub declares_tnef: bool,
 }
 
 /// The header as one reading sees it.
@@ -87,6 +91,10 @@ impl EntityHeader {
                 }
                 _ => continue,
             };
+            if is_type {
+                let declared = raw_text.split(';').next().unwrap_or_default();
+                header.declares_tnef |= declared.to_ascii_lowercase().contains("tnef");
+            }
             for declared in names::raw_parameter_names(&raw_text, wanted) {
                 names::add_client_names(&declared, &mut header.names);
             }

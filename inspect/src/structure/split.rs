@@ -237,7 +237,7 @@ impl Splitter {
                         content_type: view.content_type.clone(),
                     });
                 }
-                self.carriers(index, body, view.encoding);
+                self.carriers(index, body, view.encoding, header.declares_tnef);
                 leaf_end
             }
         };
@@ -258,11 +258,11 @@ impl Splitter {
     }
 
     /// Adds the names of files carried in a leaf's body (uuencode, TNEF).
-    fn carriers(&mut self, index: usize, body: &[u8], encoding: TransferEncoding) {
+    fn carriers(&mut self, index: usize, body: &[u8], encoding: TransferEncoding, tnef: bool) {
         let Some(part) = self.parts.get(index) else {
             return;
         };
-        let tnef = carrier::is_tnef(&part.content_type, &part.file_names);
+        let tnef = tnef || carrier::is_tnef(&part.content_type, &part.file_names);
         let uuencode = carrier::may_hold_uuencode(&part.content_type);
         if !tnef && !uuencode {
             return;
