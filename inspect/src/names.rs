@@ -55,35 +55,63 @@ pub(crate) fn raw_parameter_names(value: &str, wanted: &str) -> Vec<String> {
     }
     if !pieces.is_empty() {
         pieces.sort_by_key(|(index, _, _)| *index);
-        let mut bytes: Vec<u8> = Vec::new();
-        let mut charset_utf8 = true;
-        for (position, (_, extended, text)) in pieces.iter().enumerate() {
-            let mut text = text.as_str();
-            if *extended && position == 0 {
-                // charset'language'value
-                let mut split = text.splitn(3, '\'');
-                if let (Some(charset), Some(_), Some(rest)) =
-                    (split.next(), split.next(), split.next())
-                {
-                    charset_utf8 = !charset.eq_ignore_ascii_case("iso-8859-1")
-                        && !charset.eq_ignore_ascii_case("latin1");
-                    text = rest;
-                }
-            }
-            if *extended {
-                bytes.extend(percent_decode(text));
-            } else {
-                bytes.extend_from_slice(text.as_bytes());
-            }
+        let first = joined_pieces(&pieces, Prefix::FirstQuotes);
+        // A first piece with more than two `'` has two readings: the charset and language
+        // end at the second quote (RFC 2231) or, for a lenient reader, at the last one
+        // (fuzz finding).
+        let last = joined_pieces(&pieces, Prefix::LastQuote);
+        plain.push(decode_encoded_words(&first));
+        if last != first {
+            plain.push(decode_encoded_words(&last));
         }
-        let joined = if charset_utf8 {
-            String::from_utf8_lossy(&bytes).into_owned()
-        } else {
-            bytes.iter().map(|&b| char::from(b)).collect()
-        };
-        plain.push(decode_encoded_words(&joined));
     }
     plain
+}
+
+/// Where the `charset'language'` prefix of a first extended piece ends.
+#[derive(Clone, Copy)]
+enum Prefix {
+    FirstQuotes,
+    LastQuote,
+}
+
+/// The RFC 2231 pieces (sorted by index) joined and percent-decoded into one value.
+fn joined_pieces(pieces: &[(u32, bool, String)], prefix: Prefix) -> String {
+    let mut bytes: Vec<u8> = Vec::new();
+    let mut charset_utf8 = true;
+    for (position, (_, extended, text)) in pieces.iter().enumerate() {
+        let mut text = text.as_str();
+        if *extended && position == 0 {
+            let split = match prefix {
+                Prefix::FirstQuotes => {
+                    let mut split = text.splitn(3, '\'');
+                    match (split.next(), split.next(), split.next()) {
+                        (Some(charset), Some(_), Some(rest)) => Some((charset, rest)),
+                        _ => None,
+                    }
+                }
+                Prefix::LastQuote => text.rfind('\'').map(|at| {
+                    let charset = text.split('\'').next().unwrap_or_default();
+                    (charset, &text[at + 1..])
+                }),
+            };
+            if let Some((charset, rest)) = split {
+                charset_utf8 = !charset.eq_ignore_ascii_case("iso-8859-1")
+                    && !charset.eq_ignore_ascii_case("latin1");
+                text = rest;
+            }
+        }
+        if *extended {
+            bytes.extend(percent_decode(text));
+        } else {
+            bytes.extend_from_slice(text.as_bytes());
+        }
+    }
+    if charset_utf8 {
+        String::from_utf8_lossy(&bytes).into_owned()
+    } else {
+        bytes.iter().map(|&b| char::from(b)).collect()
+    }
 }
 
 /// `(name, value)` of each `;`-separated parameter, quoted strings unquoted.
@@ -302,6 +330,14 @@ mod tests {
             ["a\"b.exe", "c.scr"]
         );
         assert!(raw_parameter_names("text/plain; charset=x", "name").is_empty());
+    }
+
+    #[test]
+    fn a_first_piece_with_more_quotes_is_read_both_ways() {
+        let value = "attachment; filename*0*=utf-8''z%00 x''%65vil; filename*1=.exe";
+        let names = raw_parameter_names(value, "filename");
+        assert_eq!(names[0], "z\0 x''evil.exe");
+        assert_eq!(names[1], "evil.exe");
     }
 
     #[test]
