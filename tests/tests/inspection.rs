@@ -106,6 +106,48 @@ fn exe_attachment_is_stripped_and_every_other_byte_kept() {
     );
 }
 
+/// A message larger than the memory a body keeps before it spills, whose last part the
+/// stream cannot judge alone (two Content-Type fields): the kept body is read back from the
+/// spool, the batch result strips the part, and every byte the stream already sent stands.
+#[test]
+fn a_spilled_stream_falls_back_to_the_whole_message() {
+    require_peers!(Peer::Dovecot);
+    let mut text = String::new();
+    while text.len() < 3 * 1024 * 1024 {
+        text.push_str("A line of the long text part, well over the spill threshold.\r\n");
+    }
+    let bytes = format!(
+        "From: a@example.org\r\nTo: b@example.net\r\nSubject: long\r\n\
+         Message-ID: <spilled@example.org>\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=\"s1\"\r\n\r\n\
+         --s1\r\nContent-Type: text/plain\r\n\r\n{text}\
+         --s1\r\nContent-Type: application/octet-stream; name=\"data.bin\"\r\n\
+         Content-Type: application/x-msdownload; name=\"evil.exe\"\r\n\
+         Content-Transfer-Encoding: base64\r\n\r\nTVqQAAMAAAAEAAAA\r\n--s1--\r\n"
+    )
+    .into_bytes();
+    let message = Message {
+        name: "spilled.eml".into(),
+        bytes,
+    };
+    let setup = Setup::start(std::slice::from_ref(&message), standard_rules());
+    let original = setup.direct().retr(1).unwrap();
+    let got = setup.through().retr(1).unwrap();
+    let part_start = find(&original, b"--s1\r\nContent-Type: application/octet-stream") + 6;
+    let part_end = find(&original, b"\r\n--s1--");
+    assert_only_part_replaced(&original, &got, part_start, part_end);
+    assert!(
+        !contains(&got, b"TVqQAAMAAAAEAAAA"),
+        "executable bytes must be gone"
+    );
+    let log = setup.popgate.log_text();
+    assert!(
+        log.contains("\"verdict\":\"strip\"") && log.contains("\"streamed\":true"),
+        "{log}"
+    );
+    assert!(!log.contains("could not finish"), "{log}");
+}
+
 #[test]
 fn rfc2231_encoded_exe_name_is_stripped() {
     require_peers!(Peer::Dovecot);

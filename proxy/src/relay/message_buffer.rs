@@ -4,13 +4,18 @@
 //!
 //! `push` only appends to memory (it runs inside the pump's poll); once
 //! [`SPILL_THRESHOLD`] bytes wait, the owner moves them to the spool with [`spill`], which
-//! writes on the blocking pool. Reading a spooled body back is blocking too and happens
-//! only under the inspection semaphore ([`MessageBuffer::into_bytes`]).
+//! starts the write on the blocking pool and returns: the session reads on while it runs
+//! (at most one write in flight, so at most two thresholds in memory). [`settle`] waits
+//! for it before the body is judged. Reading a spooled body back is blocking too and
+//! happens only under the inspection semaphore ([`MessageBuffer::into_bytes`]).
 //!
 //! [`spill`]: MessageBuffer::spill
+//! [`settle`]: MessageBuffer::settle
 
 use std::io;
 use std::sync::Arc;
+
+use tokio::task::JoinHandle;
 
 use crate::spool::{Spool, SpoolError, SpoolFile};
 
@@ -40,6 +45,8 @@ pub struct MessageBuffer {
     /// Not yet spilled.
     memory: Vec<u8>,
     file: Option<SpoolFile>,
+    /// The spill in flight; it gives the file back.
+    writing: Option<JoinHandle<Result<SpoolFile, SpoolError>>>,
     len: u64,
     /// Past this many bytes the body is not kept (`u64::MAX`: always kept).
     cap: u64,
@@ -54,6 +61,7 @@ impl MessageBuffer {
         MessageBuffer {
             memory: Vec::new(),
             file: None,
+            writing: None,
             len: 0,
             cap,
             failed: None,
@@ -76,6 +84,7 @@ impl MessageBuffer {
     fn fail(&mut self, error: CollectError) {
         self.memory = Vec::new();
         self.file = None;
+        self.writing = None;
         self.failed = Some(error);
     }
 
@@ -84,24 +93,38 @@ impl MessageBuffer {
         self.failed.is_none() && self.memory.len() >= SPILL_THRESHOLD
     }
 
-    /// Moves the bytes in memory to the spool, off the runtime threads.
+    /// Moves the bytes in memory to the spool, off the runtime threads: waits for the
+    /// previous spill, then starts this one and returns without waiting for it.
     ///
     /// Cancel safety: not cancel safe (the bytes in flight are lost; the body is then
     /// marked failed by the next call).
     pub async fn spill(&mut self, spool: &Arc<Spool>) {
-        let pending = std::mem::take(&mut self.memory);
+        self.settle().await;
+        if self.failed.is_some() {
+            return;
+        }
+        // A body that spills once is large: the next stretch gets its room at once.
+        let pending = std::mem::replace(&mut self.memory, Vec::with_capacity(SPILL_THRESHOLD));
         let file = self.file.take();
         let spool = spool.clone();
-        let written = tokio::task::spawn_blocking(move || {
+        self.writing = Some(tokio::task::spawn_blocking(move || {
             let mut file = match file {
                 Some(file) => file,
                 None => SpoolFile::create(&spool)?,
             };
             file.append(&pending)?;
             Ok::<_, SpoolError>(file)
-        })
-        .await;
-        match written {
+        }));
+    }
+
+    /// Waits for the spill in flight, if any; call it before the body is judged.
+    ///
+    /// Cancel safety: not cancel safe (as [`MessageBuffer::spill`]).
+    pub async fn settle(&mut self) {
+        let Some(writing) = self.writing.take() else {
+            return;
+        };
+        match writing.await {
             Ok(Ok(file)) => self.file = Some(file),
             Ok(Err(err)) => self.fail(err.into()),
             Err(err) => self.fail(CollectError::Task(err.to_string())),
@@ -118,14 +141,15 @@ impl MessageBuffer {
         self.len == 0
     }
 
-    /// Whether the body is whole so far (no spool failure, under the cap).
+    /// Whether the body is whole so far (no spool failure, under the cap); a spill still
+    /// in flight is known only after [`MessageBuffer::settle`].
     pub fn is_usable(&self) -> bool {
         self.failed.is_none()
     }
 
     /// Whether reading the body back needs the blocking pool (part of it is spooled).
     pub fn is_spooled(&self) -> bool {
-        self.file.is_some()
+        self.file.is_some() || self.writing.is_some()
     }
 
     /// The whole body in memory, for parsing. Blocking when spooled: call it on the
@@ -136,6 +160,9 @@ impl MessageBuffer {
     pub fn into_bytes(self) -> Result<Vec<u8>, CollectError> {
         if let Some(error) = self.failed {
             return Err(error);
+        }
+        if self.writing.is_some() {
+            return Err(CollectError::Task("a spill is still in flight".into()));
         }
         match self.file {
             None => Ok(self.memory),
@@ -153,7 +180,8 @@ impl MessageBuffer {
 ///
 /// # Errors
 /// As [`MessageBuffer::into_bytes`].
-pub async fn read_back(buffer: MessageBuffer) -> Result<Vec<u8>, CollectError> {
+pub async fn read_back(mut buffer: MessageBuffer) -> Result<Vec<u8>, CollectError> {
+    buffer.settle().await;
     if !buffer.is_spooled() {
         return buffer.into_bytes();
     }
@@ -190,6 +218,7 @@ mod tests {
                 large.spill(&spool).await;
             }
         }
+        large.settle().await;
         assert!(large.is_spooled());
         assert!(large.memory.len() < SPILL_THRESHOLD);
         assert_eq!(large.len(), 500_000);
@@ -205,6 +234,7 @@ mod tests {
         let mut buffer = MessageBuffer::new(u64::MAX);
         buffer.push(&vec![b'x'; SPILL_THRESHOLD]);
         buffer.spill(&spool).await;
+        buffer.settle().await;
         assert!(!buffer.is_usable());
         assert!(matches!(
             buffer.into_bytes(),

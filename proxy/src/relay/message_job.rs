@@ -118,7 +118,8 @@ impl MessageJob {
     /// verdict's label for the session summary.
     ///
     /// Cancel safety: not cancel safe (the core waits for exactly one delivery).
-    pub async fn finish(self, session: &mut Session) -> &'static str {
+    pub async fn finish(mut self, session: &mut Session) -> &'static str {
+        self.body.settle().await;
         let MessageJob {
             number,
             top_lines,
