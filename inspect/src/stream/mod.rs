@@ -412,10 +412,11 @@ impl StreamInspector {
             return None;
         }
         self.tally.headers(&self.rules, block, headers);
-        if !EntityHeader::analyse(block).has_fields {
+        let header = EntityHeader::analyse(block);
+        if !header.has_fields {
             return None;
         }
-        let (shape, part, body) = describe(block)?;
+        let (shape, part, body) = describe_analysed(block, header)?;
         if matches!(shape, Shape::Message) {
             // A top-level message/rfc822 is rare; the batch walk reads it.
             return None;
@@ -800,9 +801,13 @@ enum Shape {
 /// The third value is the body's transfer encoding and whether the part is text (its body
 /// may carry uuencoded files).
 fn describe(block: &[u8]) -> Option<(Shape, Part, Body)> {
+    describe_analysed(block, EntityHeader::analyse(block))
+}
+
+/// [`describe`] with the block's header already analysed (one mail-parser pass, not two).
+fn describe_analysed(block: &[u8], header: EntityHeader) -> Option<(Shape, Part, Body)> {
     // A bare CR ends a line for some readers: the batch walk judges both readings.
     let bare_cr = memchr::memchr_iter(b'\r', block).any(|i| block.get(i + 1) != Some(&b'\n'));
-    let header = EntityHeader::analyse(block);
     if bare_cr || !header.ambiguity.is_empty() || has_stray_line(block) {
         return None;
     }

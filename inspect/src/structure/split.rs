@@ -543,11 +543,12 @@ fn header_end_strict(buf: &[u8], start: usize, end: usize, cr_lines: bool) -> (u
     let mut line_start = start;
     while line_start < blank {
         let line = &buf[line_start..blank];
-        let is_eol = |b: u8| b == b'\n' || (cr_lines && b == b'\r');
-        let len = line
-            .iter()
-            .position(|&b| is_eol(b))
-            .map_or(line.len(), |i| i + 1);
+        let eol = if cr_lines {
+            memchr::memchr2(b'\n', b'\r', line)
+        } else {
+            memchr::memchr(b'\n', line)
+        };
+        let len = eol.map_or(line.len(), |i| i + 1);
         let text = &line[..len];
         let content = text
             .strip_suffix(b"\n")
@@ -556,9 +557,7 @@ fn header_end_strict(buf: &[u8], start: usize, end: usize, cr_lines: bool) -> (u
             .unwrap_or(text.strip_suffix(b"\n").unwrap_or(text));
         let field = content.starts_with(b"From ")
             || content.first().is_some_and(|&b| b == b' ' || b == b'\t')
-            || content
-                .iter()
-                .position(|&b| b == b':')
+            || memchr::memchr(b':', content)
                 .is_some_and(|colon| content[..colon].iter().all(|&b| (33..=126).contains(&b)));
         if content.is_empty() {
             break;
