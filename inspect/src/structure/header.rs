@@ -128,7 +128,41 @@ impl EntityHeader {
             }
         }
         header.note_disagreements(&dispositions);
+        header.add_names_of_unparsed_fields(block);
         header
+    }
+
+    /// Reads the names in every `Content-Type` / `Content-Disposition` line of `block` as a
+    /// plain line reader does (any line with a colon is a field, folded lines joined), so a
+    /// field mail-parser stops short of still counts (fuzz finding: a line with control
+    /// characters in its name ended mail-parser's fields, not a line reader's).
+    pub(crate) fn add_names_of_unparsed_fields(&mut self, block: &[u8]) {
+        let mut fields: Vec<Vec<u8>> = Vec::new();
+        for line in block.split_inclusive(|&b| b == b'\n') {
+            match (line.first(), fields.last_mut()) {
+                (Some(b' ' | b'\t'), Some(field)) => field.extend_from_slice(line),
+                _ => fields.push(line.to_vec()),
+            }
+        }
+        for field in fields {
+            let Some(colon) = memchr::memchr(b':', &field) else {
+                continue;
+            };
+            let name = String::from_utf8_lossy(&field[..colon]);
+            let wanted = match name.trim() {
+                n if n.eq_ignore_ascii_case("content-type") => "name",
+                n if n.eq_ignore_ascii_case("content-disposition") => "filename",
+                _ => continue,
+            };
+            let value = unfold(&field[colon + 1..]);
+            if wanted == "name" {
+                let declared = value.split(';').next().unwrap_or_default();
+                self.declares_tnef |= declared.to_ascii_lowercase().contains("tnef");
+            }
+            for declared in names::raw_parameter_names(&value, wanted) {
+                names::add_client_names(&declared, &mut self.names);
+            }
+        }
     }
 
     /// The header as read by `choice`; `default_type` applies without a usable

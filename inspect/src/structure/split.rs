@@ -140,7 +140,7 @@ impl Splitter {
             // Python's email ends lines at a bare CR too: its header block ends elsewhere.
             self.note(Ambiguity::BareCr);
         }
-        let header = if bare_cr && cr_lines {
+        let mut header = if bare_cr && cr_lines {
             // mail-parser reads fields line by line on LF: give it the lines this reading sees.
             let lines: Vec<u8> = block
                 .iter()
@@ -155,6 +155,12 @@ impl Splitter {
         } else {
             EntityHeader::analyse(block)
         };
+        if stray_line {
+            // A plain line reader takes every line with a colon for a field, up to the blank
+            // line: the names it finds past the stray line count too (fuzz finding).
+            let full = header_end(buf, start, end, cr_lines);
+            header.add_names_of_unparsed_fields(&buf[start..full]);
+        }
         if self.reading == Reading::STRICT {
             for ambiguity in &header.ambiguity {
                 self.note(*ambiguity);
@@ -614,6 +620,16 @@ mod tests {
     }
 
     const NESTED: &[u8] = b"From: a@b\r\nSubject: s\r\nContent-Type: multipart/mixed; boundary=\"XX\"\r\n\r\npreamble\r\n--XX\r\nContent-Type: text/plain\r\n\r\nhello\r\n--XX\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment;\r\n filename*0*=utf-8''%65vil;\r\n filename*1=\".e\";\r\n filename*2=xe\r\nContent-Transfer-Encoding: base64\r\n\r\nTVqQ\r\n--XX\r\nContent-Type: message/rfc822\r\n\r\nSubject: inner\r\nContent-Type: multipart/mixed; boundary=YY\r\n\r\n--YY\r\nContent-Type: application/x-foo; name=\"=?utf-8?b?c2NyZWVuLnNjcg==?=\"\r\n\r\nabc\r\n--YY--\r\n\r\n--XX--\r\nepilogue\r\n";
+
+    #[test]
+    fn names_past_a_stray_header_line_count() {
+        let raw = b"From: a@b\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\n\
+            Conten\x01pe: x\r\nContent-Disposition: attachment; filename=\"evil.exe\"\r\n\r\n\
+            MZ\r\n--b--\r\n";
+        let s = strict(raw);
+        assert!(s.ambiguity.contains(&Ambiguity::StrayHeaderLine));
+        assert_eq!(s.parts[1].file_names, ["evil.exe"]);
+    }
 
     #[test]
     fn part_ranges_sit_between_delimiter_lines() {
