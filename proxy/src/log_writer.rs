@@ -1,5 +1,5 @@
 //! Log lines leave the runtime threads (issue 16): a formatted line is handed to a bounded
-//! queue and one dedicated thread writes it to stderr. A runtime thread never blocks on a
+//! queue and one dedicated thread writes it to stderr, in batches. A runtime thread never blocks on a
 //! slow journal or a full pipe; when the queue is full the line is dropped and counted
 //! (`popgate_log_lines_dropped_total`) rather than stalling every session.
 //!
@@ -110,18 +110,44 @@ pub fn flush() {
     }
 }
 
+/// Lines are written in batches: after the first line of a batch the thread lets
+/// [`BATCH_WINDOW`] pass, then writes everything queued with one `write`. While it waits a
+/// runtime thread's `try_send` wakes nobody, so a busy proxy pays one write (and one
+/// wake-up) per window instead of per line; a quiet one writes each line at most that late.
+const BATCH_WINDOW: Duration = Duration::from_millis(10);
+
 fn write_lines(lines: &Receiver<Message>) {
     let stderr = std::io::stderr();
-    for message in lines {
-        match message {
-            Message::Line(line) => {
-                let _ = stderr.lock().write_all(&line);
-            }
-            Message::Flush(done) => {
-                let _ = stderr.lock().flush();
-                let _ = done.send(());
-            }
+    let mut batch: Vec<u8> = Vec::new();
+    while let Ok(first) = lines.recv() {
+        let mut flushes = Vec::new();
+        take(first, &mut batch, &mut flushes);
+        if flushes.is_empty() {
+            // Not synchronisation: a deliberate delay so lines gather while nobody waits.
+            #[allow(clippy::disallowed_methods)]
+            std::thread::sleep(BATCH_WINDOW);
         }
+        while let Ok(message) = lines.try_recv() {
+            take(message, &mut batch, &mut flushes);
+        }
+        let mut out = stderr.lock();
+        let _ = out.write_all(&batch);
+        let _ = out.flush();
+        drop(out);
+        batch.clear();
+        if batch.capacity() > 1 << 20 {
+            batch = Vec::new();
+        }
+        for done in flushes {
+            let _ = done.send(());
+        }
+    }
+}
+
+fn take(message: Message, batch: &mut Vec<u8>, flushes: &mut Vec<SyncSender<()>>) {
+    match message {
+        Message::Line(line) => batch.extend_from_slice(&line),
+        Message::Flush(done) => flushes.push(done),
     }
 }
 
