@@ -110,23 +110,16 @@ pub fn flush() {
     }
 }
 
-/// Lines are written in batches: after the first line of a batch the thread lets
-/// [`BATCH_WINDOW`] pass, then writes everything queued with one `write`. While it waits a
-/// runtime thread's `try_send` wakes nobody, so a busy proxy pays one write (and one
-/// wake-up) per window instead of per line; a quiet one writes each line at most that late.
-const BATCH_WINDOW: Duration = Duration::from_millis(10);
-
+/// Lines are written in batches: the thread wakes for a line, then takes every line queued
+/// behind it and writes them all with one `write`. A quiet proxy writes each line at once
+/// (tests and operators read the log right after the event); a busy one pays one write per
+/// batch instead of one per line.
 fn write_lines(lines: &Receiver<Message>) {
     let stderr = std::io::stderr();
     let mut batch: Vec<u8> = Vec::new();
     while let Ok(first) = lines.recv() {
         let mut flushes = Vec::new();
         take(first, &mut batch, &mut flushes);
-        if flushes.is_empty() {
-            // Not synchronisation: a deliberate delay so lines gather while nobody waits.
-            #[allow(clippy::disallowed_methods)]
-            std::thread::sleep(BATCH_WINDOW);
-        }
         while let Ok(message) = lines.try_recv() {
             take(message, &mut batch, &mut flushes);
         }

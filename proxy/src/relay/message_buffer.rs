@@ -22,6 +22,9 @@ use crate::spool::{Spool, SpoolError, SpoolFile};
 /// Bytes kept in memory before they move to the spool.
 pub const SPILL_THRESHOLD: usize = 256 * 1024;
 
+/// Chunks smaller than this are copied onto the previous one instead of kept alone.
+const MIN_CHUNK: usize = 4 * 1024;
+
 /// Why a collected body cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum CollectError {
@@ -42,8 +45,10 @@ pub enum CollectError {
 /// The collected bytes of one message.
 #[derive(Debug)]
 pub struct MessageBuffer {
-    /// Not yet spilled.
-    memory: Vec<u8>,
+    /// Not yet spilled: the chunks as they came (moved in, never copied).
+    memory: Vec<Vec<u8>>,
+    /// Bytes in `memory`.
+    memory_len: usize,
     file: Option<SpoolFile>,
     /// The spill in flight; it gives the file back.
     writing: Option<JoinHandle<Result<SpoolFile, SpoolError>>>,
@@ -60,6 +65,7 @@ impl MessageBuffer {
     pub fn new(cap: u64) -> MessageBuffer {
         MessageBuffer {
             memory: Vec::new(),
+            memory_len: 0,
             file: None,
             writing: None,
             len: 0,
@@ -68,8 +74,8 @@ impl MessageBuffer {
         }
     }
 
-    /// Appends a chunk to memory; see [`MessageBuffer::wants_spill`].
-    pub fn push(&mut self, chunk: &[u8]) {
+    /// Keeps a chunk (moved, not copied); see [`MessageBuffer::wants_spill`].
+    pub fn push(&mut self, chunk: Vec<u8>) {
         self.len += chunk.len() as u64;
         if self.failed.is_some() {
             return;
@@ -78,11 +84,18 @@ impl MessageBuffer {
             self.fail(CollectError::OverCap { cap: self.cap });
             return;
         }
-        self.memory.extend_from_slice(chunk);
+        self.memory_len += chunk.len();
+        match self.memory.last_mut() {
+            // Small chunks join the last one: a server sending tiny records must not cost a
+            // vector each.
+            Some(last) if chunk.len() < MIN_CHUNK => last.extend_from_slice(&chunk),
+            _ => self.memory.push(chunk),
+        }
     }
 
     fn fail(&mut self, error: CollectError) {
         self.memory = Vec::new();
+        self.memory_len = 0;
         self.file = None;
         self.writing = None;
         self.failed = Some(error);
@@ -90,7 +103,7 @@ impl MessageBuffer {
 
     /// Whether enough bytes wait in memory to move them to the spool.
     pub fn wants_spill(&self) -> bool {
-        self.failed.is_none() && self.memory.len() >= SPILL_THRESHOLD
+        self.failed.is_none() && self.memory_len >= SPILL_THRESHOLD
     }
 
     /// Moves the bytes in memory to the spool, off the runtime threads: waits for the
@@ -103,8 +116,8 @@ impl MessageBuffer {
         if self.failed.is_some() {
             return;
         }
-        // A body that spills once is large: the next stretch gets its room at once.
-        let pending = std::mem::replace(&mut self.memory, Vec::with_capacity(SPILL_THRESHOLD));
+        let pending = std::mem::take(&mut self.memory);
+        self.memory_len = 0;
         let file = self.file.take();
         let spool = spool.clone();
         self.writing = Some(tokio::task::spawn_blocking(move || {
@@ -112,7 +125,9 @@ impl MessageBuffer {
                 Some(file) => file,
                 None => SpoolFile::create(&spool)?,
             };
-            file.append(&pending)?;
+            for chunk in &pending {
+                file.append(chunk)?;
+            }
             Ok::<_, SpoolError>(file)
         }));
     }
@@ -164,15 +179,18 @@ impl MessageBuffer {
         if self.writing.is_some() {
             return Err(CollectError::Task("a spill is still in flight".into()));
         }
-        match self.file {
-            None => Ok(self.memory),
-            Some(mut file) => {
-                let mut bytes = Vec::with_capacity(self.len as usize);
-                file.read_all(&mut bytes)?;
-                bytes.extend_from_slice(&self.memory);
-                Ok(bytes)
-            }
+        let mut memory = self.memory;
+        if self.file.is_none() && memory.len() == 1 {
+            return Ok(memory.pop().unwrap_or_default());
         }
+        let mut bytes = Vec::with_capacity(self.len as usize);
+        if let Some(mut file) = self.file {
+            file.read_all(&mut bytes)?;
+        }
+        for chunk in &memory {
+            bytes.extend_from_slice(chunk);
+        }
+        Ok(bytes)
     }
 }
 
@@ -205,22 +223,22 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let spool = Spool::new(dir.path().join("spool"), u64::MAX);
         let mut small = MessageBuffer::new(u64::MAX);
-        small.push(b"hello ");
-        small.push(b"world");
+        small.push(b"hello ".to_vec());
+        small.push(b"world".to_vec());
         assert!(!small.wants_spill());
         assert_eq!(read_back(small).await.unwrap(), b"hello world");
 
         let chunk: Vec<u8> = (0..=255u8).cycle().take(100_000).collect();
         let mut large = MessageBuffer::new(u64::MAX);
         for _ in 0..5 {
-            large.push(&chunk);
+            large.push(chunk.clone());
             if large.wants_spill() {
                 large.spill(&spool).await;
             }
         }
         large.settle().await;
         assert!(large.is_spooled());
-        assert!(large.memory.len() < SPILL_THRESHOLD);
+        assert!(large.memory_len < SPILL_THRESHOLD);
         assert_eq!(large.len(), 500_000);
         assert_eq!(spool.used(), 300_000, "what was spilled counts");
         assert_eq!(read_back(large).await.unwrap(), chunk.repeat(5));
@@ -232,7 +250,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let spool = Spool::new(dir.path().join("spool"), 1000);
         let mut buffer = MessageBuffer::new(u64::MAX);
-        buffer.push(&vec![b'x'; SPILL_THRESHOLD]);
+        buffer.push(vec![b'x'; SPILL_THRESHOLD]);
         buffer.spill(&spool).await;
         buffer.settle().await;
         assert!(!buffer.is_usable());
@@ -242,8 +260,8 @@ mod tests {
         ));
 
         let mut capped = MessageBuffer::new(10);
-        capped.push(b"12345");
-        capped.push(b"678901");
+        capped.push(b"12345".to_vec());
+        capped.push(b"678901".to_vec());
         assert!(matches!(
             capped.into_bytes(),
             Err(CollectError::OverCap { cap: 10 })

@@ -70,13 +70,13 @@ impl MessageJob {
     }
 
     /// The server's next body bytes; a streamed message's decided part goes to the client.
-    pub fn push(&mut self, chunk: &[u8], session: &mut Session) {
-        // Kept in full too: a stream that cannot decide alone needs it.
-        self.body.push(chunk);
+    pub fn push(&mut self, chunk: Vec<u8>, session: &mut Session) {
         if let Some(stream) = self.stream.as_mut() {
-            let wire = stream.push(chunk);
+            let wire = stream.push(&chunk);
             session.deliver_partial(wire, Instant::now());
         }
+        // Kept in full too (moved, not copied): a stream that cannot decide alone needs it.
+        self.body.push(chunk);
     }
 
     /// Whether [`MessageJob::spill`] should run before more bytes are pushed.

@@ -153,7 +153,7 @@ impl Pump<'_> {
                 }
                 Event::MessageData(chunk) => {
                     if let Some(job) = self.job.as_deref_mut() {
-                        job.push(&chunk, self.session);
+                        job.push(chunk, self.session);
                         if job.wants_spill() {
                             return Some(Interrupt::Spill);
                         }

@@ -38,8 +38,10 @@ impl Unstuffer {
                 Position::Done => return,
                 Position::LineStart if byte == b'.' => Position::Dot,
                 Position::LineStart | Position::InLine { after_cr: false } => {
-                    // Copy up to the end of the line at once.
-                    let end = memchr::memchr(b'\n', &chunk[i..]).map_or(chunk.len(), |p| i + p + 1);
+                    // Copy at once up to the next LF a dot follows (the only place a line
+                    // can start with one), or to the chunk's end: most bodies have none.
+                    let end = memchr::memmem::find(&chunk[i..], b"\n.")
+                        .map_or_else(|| chunk.len(), |p| i + p + 1);
                     out.extend_from_slice(&chunk[i..end]);
                     // A line ends at CRLF; the CR is in this same run (the state had none).
                     let ended = end - i >= 2 && chunk[end - 2] == b'\r' && chunk[end - 1] == b'\n';
@@ -110,16 +112,16 @@ impl Restuffer {
         if !self.mid_line && message[0] == b'.' {
             out.push(b'.');
         }
-        // Only a line start can need a dot: look at the byte after each CRLF.
+        // Only a line start can need a dot: look at each LF a dot follows.
         let mut copied = 0;
-        for lf in memchr::memchr_iter(b'\n', message) {
+        for lf in memchr::memmem::find_iter(message, b"\n.") {
             let crlf = if lf == 0 {
                 self.after_cr
             } else {
                 message[lf - 1] == b'\r'
             };
             let next = lf + 1;
-            if crlf && message.get(next) == Some(&b'.') {
+            if crlf {
                 out.extend_from_slice(&message[copied..next]);
                 out.push(b'.');
                 copied = next;
