@@ -54,6 +54,14 @@ impl EntityHeader {
         if block.is_empty() || block == b"\n" || block == b"\r\n" {
             return header;
         }
+        if !block.ends_with(b"\n") {
+            // A message that ends inside its last field (fuzz finding): a line reader takes
+            // that field as it is, mail-parser drops it. POP3 framing ends it with CRLF for
+            // the client anyway.
+            let mut ended = block.to_vec();
+            ended.extend_from_slice(b"\r\n");
+            return EntityHeader::analyse(&ended);
+        }
         let parser = MessageParser::new().with_mime_headers();
         let parsed = panic::catch_unwind(AssertUnwindSafe(|| parser.parse_headers(block)));
         let Ok(Some(message)) = parsed else {
