@@ -20,7 +20,7 @@
 //! POPGATE_BIN=$PWD/target/release/popgate cargo bench -p popgate-tests --bench proxy
 //! ```
 //!
-//! `BENCH_ONLY=bulk,small,rate,cold,held` picks parts; `BENCH_HELD=N` sets the number of held
+//! `BENCH_ONLY=bulk,small,medium,rate,cold,held` picks parts; `BENCH_HELD=N` sets the number of held
 //! sessions per target (default 5000) and `BENCH_HELD_ROUNDS` their rounds (default 1);
 //! `BENCH_RATE_CLIENTS` the concurrent clients of the session-rate part (default 2);
 //! `BENCH_LOG_LEVEL` popgate's log level (default `info`, to measure logging's cost);
@@ -60,8 +60,14 @@ use serde_json::json;
 const BULK_ROUNDS: usize = 9;
 /// Rounds of the many-small-RETRs session per target.
 const SMALL_ROUNDS: usize = 9;
-/// Small messages in the mailbox (numbers 1..=SMALL_COUNT; the big one follows).
+/// Small messages in the mailbox (numbers 1..=SMALL_COUNT; the attachment messages and the
+/// big one follow).
 const SMALL_COUNT: usize = 200;
+/// Messages with a ~100 KiB attachment (numbers SMALL_COUNT+1..=SMALL_COUNT+MEDIUM_COUNT):
+/// issue 16's "200 × 100 KiB RETR in one session".
+const MEDIUM_COUNT: usize = 200;
+/// Size each attachment message reaches at least.
+const MEDIUM_SIZE: usize = 100 * 1024;
 /// Size each small message reaches at least.
 const SMALL_SIZE: usize = 4 * 1024;
 /// Sessions per round of the session-rate test, and concurrent clients.
@@ -163,12 +169,22 @@ fn run() -> Result<()> {
         )?;
     }
     if only("small") {
-        bench_small(
-            &targets,
-            &account,
-            &corpus.messages[..SMALL_COUNT],
-            &mut results,
-        )?;
+        let small = Batch {
+            label: ("2", "2b"),
+            first: 1,
+            messages: &corpus.messages[..SMALL_COUNT],
+            what: format!("~{} KiB text", SMALL_SIZE / 1024),
+        };
+        bench_small(&targets, &account, &small, &mut results)?;
+    }
+    if only("medium") {
+        let medium = Batch {
+            label: ("2c", "2d"),
+            first: SMALL_COUNT + 1,
+            messages: &corpus.messages[SMALL_COUNT..SMALL_COUNT + MEDIUM_COUNT],
+            what: format!("~{} KiB with a base64 attachment", MEDIUM_SIZE / 1024),
+        };
+        bench_small(&targets, &account, &medium, &mut results)?;
     }
     if only("rate") {
         bench_rate(&targets, &account, &mut results)?;
@@ -258,8 +274,49 @@ fn bench_corpus() -> Corpus {
             bytes,
         });
     }
+    for i in 1..=MEDIUM_COUNT {
+        messages.push(medium_message(i));
+    }
     messages.push(Corpus::big_message());
     Corpus::of(messages)
+}
+
+/// A short text part and a base64 attachment, about [`MEDIUM_SIZE`] in all: what most mail
+/// with an attachment looks like.
+fn medium_message(i: usize) -> Message {
+    let mut bytes = format!(
+        "Message-ID: <bench-att-{i}@popgate.test>\r\n\
+         Date: Mon, 6 Jan 2025 11:00:00 +0000\r\n\
+         From: Sender <sender@example.org>\r\n\
+         To: Alice <alice@example.net>\r\n\
+         Subject: Report {i}\r\n\
+         MIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=\"att{i}\"\r\n\r\n\
+         --att{i}\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n\
+         The report is attached.\r\n\r\n\
+         --att{i}\r\nContent-Type: application/pdf; name=\"report-{i}.pdf\"\r\n\
+         Content-Transfer-Encoding: base64\r\n\
+         Content-Disposition: attachment; filename=\"report-{i}.pdf\"\r\n\r\n"
+    )
+    .into_bytes();
+    let mut state = 0x9e37_79b9_7f4a_7c15u64 ^ i as u64;
+    while bytes.len() < MEDIUM_SIZE {
+        let chunk: Vec<u8> = (0..57)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                (state >> 24) as u8
+            })
+            .collect();
+        popgate_tests::corpus::base64_encode_into(&chunk, &mut bytes);
+        bytes.extend_from_slice(b"\r\n");
+    }
+    bytes.extend_from_slice(format!("--att{i}--\r\n").as_bytes());
+    Message {
+        name: format!("bench-att-{i:03}.eml"),
+        bytes,
+    }
 }
 
 struct VecWriter<'a>(&'a mut Vec<u8>);
@@ -691,12 +748,25 @@ fn bench_bulk(
 // ---------------------------------------------------------------------------------------
 // 2. many small RETRs in one session
 
+/// Messages fetched one after another in one session.
+struct Batch<'a> {
+    /// Report labels of the sequential and the pipelined figure.
+    label: (&'static str, &'static str),
+    /// The number of the first message.
+    first: usize,
+    messages: &'a [Message],
+    /// What the messages are, for the report.
+    what: String,
+}
+
 fn bench_small(
     targets: &[Target],
     account: &(String, String),
-    small: &[Message],
+    batch: &Batch<'_>,
     results: &mut Results,
 ) -> Result<()> {
+    let messages = batch.messages;
+    let numbers = batch.first..batch.first + messages.len();
     let mut per_s = vec![Vec::new(); targets.len()];
     let mut piped = vec![Vec::new(); targets.len()];
     for _ in 0..SMALL_ROUNDS {
@@ -704,44 +774,41 @@ fn bench_small(
             let (mut s, _) = Session::open(t)?;
             s.login(account)?;
             let t0 = Instant::now();
-            for (n, m) in small.iter().enumerate() {
-                let r = s.retr(n + 1)?;
-                ensure!(r.body == m.bytes, "{}: message {} differs", t.name, n + 1);
+            for (n, m) in numbers.clone().zip(messages) {
+                let r = s.retr(n)?;
+                ensure!(r.body == m.bytes, "{}: message {n} differs", t.name);
             }
             let elapsed = t0.elapsed();
             s.quit();
-            per_s[i].push(small.len() as f64 / elapsed.as_secs_f64());
+            per_s[i].push(messages.len() as f64 / elapsed.as_secs_f64());
 
             // The same RETRs pipelined (RFC 2449 PIPELINING): every command in one write.
             let (mut s, _) = Session::open(t)?;
             s.login(account)?;
             let t0 = Instant::now();
-            let commands: String = (1..=small.len()).map(|n| format!("RETR {n}\r\n")).collect();
+            let commands: String = numbers.clone().map(|n| format!("RETR {n}\r\n")).collect();
             s.tls.write_all(commands.as_bytes())?;
             s.tls.flush()?;
-            for (n, m) in small.iter().enumerate() {
+            for (n, m) in numbers.clone().zip(messages) {
                 let body = s.read_multiline()?;
-                ensure!(
-                    body == m.bytes,
-                    "{}: pipelined message {} differs",
-                    t.name,
-                    n + 1
-                );
+                ensure!(body == m.bytes, "{}: pipelined message {n} differs", t.name);
             }
             let elapsed = t0.elapsed();
             s.quit();
-            piped[i].push(small.len() as f64 / elapsed.as_secs_f64());
+            piped[i].push(messages.len() as f64 / elapsed.as_secs_f64());
         }
     }
     results.line(format!(
-        "\n[2] {} RETRs of ~{} KiB in one session (sequential, not pipelined), median of {SMALL_ROUNDS}",
-        small.len(),
-        SMALL_SIZE / 1024
+        "\n[{}] {} RETRs of {} in one session (sequential, not pipelined), median of {SMALL_ROUNDS}",
+        batch.label.0,
+        messages.len(),
+        batch.what
     ));
     report_rates(results, targets, &per_s, "msg/s");
     results.line(format!(
-        "\n[2b] the same {} RETRs pipelined (all commands in one write), median of {SMALL_ROUNDS}",
-        small.len()
+        "\n[{}] the same {} RETRs pipelined (all commands in one write), median of {SMALL_ROUNDS}",
+        batch.label.1,
+        messages.len()
     ));
     report_rates(results, targets, &piped, "msg/s");
     Ok(())

@@ -12,8 +12,8 @@ use std::time::Duration;
 use popgate_tests::popgate::{RELAY_ACTION, RELAY_POLICY, STANDARD_PROFILE};
 use popgate_tests::tls_probe::{tls_probe, verifies_against, ProbeMode, ProbeVersions, TlsProbe};
 use popgate_tests::{
-    require_peers, ConfigDir, Corpus, Dovecot, DovecotOptions, FakeServer, Peer, Popgate, Reply,
-    Script, TestPki,
+    require_peers, ConfigDir, Corpus, Dovecot, DovecotOptions, FakeServer, Peer, Pop3Client,
+    Popgate, Reply, Script, TestPki,
 };
 use serde_json::json;
 
@@ -172,6 +172,17 @@ fn upstream_tls_none_with_block_refuses_the_clients_tls() {
     popgate
         .wait_for_log("invalid_certificate is block", SESSION_END)
         .unwrap();
+    // On the plain port the client hears it before any handshake: STLS is neither offered
+    // nor answered `+OK`.
+    let mut client = Pop3Client::connect(popgate.pop3_addr()).unwrap();
+    let capa = client.multiline_command("CAPA").unwrap();
+    assert!(!String::from_utf8_lossy(&capa).contains("STLS"), "{capa:?}");
+    let reply = client.command("STLS").unwrap();
+    assert!(
+        reply.starts_with(b"-ERR STLS not available"),
+        "{}",
+        String::from_utf8_lossy(&reply)
+    );
 }
 
 #[test]

@@ -161,7 +161,8 @@ fn config(bits: u8) -> SessionConfig {
             ClientStls::Terminate,
             ClientStls::Tunnel,
             ClientStls::Refuse,
-        ][usize::from(bits >> 1 & 3) % 3],
+            ClientStls::TerminateOverTls,
+        ][usize::from(bits >> 1 & 3)],
         upstream_stls: [
             UpstreamStls::Never,
             UpstreamStls::Opportunistic,

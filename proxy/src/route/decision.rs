@@ -99,7 +99,21 @@ pub fn decide(inputs: Inputs) -> Decision {
         (TlsSupport::Disabled, TlsActionKind::Inspect) => ClientStls::Refuse,
         (_, TlsActionKind::Inspect) => ClientStls::Terminate,
     };
-    let terminates = kind == PortKind::Pop3s || client_stls == ClientStls::Terminate;
+    // Outbound under `invalid_certificate: block`, a client handshake over a plaintext
+    // server leg is refused: the core answers STLS with -ERR while the leg is plaintext.
+    let block_invalid =
+        direction == Direction::Inbound || invalid_certificate == InvalidCertificate::Block;
+    let client_stls = match client_stls {
+        ClientStls::Terminate if direction == Direction::Outbound && block_invalid => {
+            ClientStls::TerminateOverTls
+        }
+        other => other,
+    };
+    let terminates = kind == PortKind::Pop3s
+        || matches!(
+            client_stls,
+            ClientStls::Terminate | ClientStls::TerminateOverTls
+        );
     let client_cert = terminates.then_some(match direction {
         Direction::Inbound => ClientCertSource::ProxyServer,
         Direction::Outbound => ClientCertSource::Minted,
@@ -107,7 +121,7 @@ pub fn decide(inputs: Inputs) -> Decision {
     let server = match (kind, upstream_tls) {
         (PortKind::Pop3s, UpstreamTls::None) => ServerTls::None,
         (PortKind::Pop3s, _) => ServerTls::Implicit,
-        (PortKind::Pop3, UpstreamTls::Match) if client_stls == ClientStls::Terminate => {
+        (PortKind::Pop3, UpstreamTls::Match) if terminates => {
             ServerTls::Stls(UpstreamStls::WithClient)
         }
         (PortKind::Pop3, UpstreamTls::Match | UpstreamTls::None) => ServerTls::None,
@@ -122,8 +136,7 @@ pub fn decide(inputs: Inputs) -> Decision {
         client_implicit: kind == PortKind::Pop3s,
         server,
         plain_port: kind == PortKind::Pop3s && server != ServerTls::Implicit,
-        block_invalid: direction == Direction::Inbound
-            || invalid_certificate == InvalidCertificate::Block,
+        block_invalid,
         fallback: upstream_tls == UpstreamTls::Opportunistic,
     })
 }
@@ -322,5 +335,21 @@ mod tests {
         assert_eq!(legs.client_cert, None);
         assert_eq!(legs.server, ServerTls::None);
         assert!(legs.block_invalid, "invalid_certificate: block");
+    }
+
+    #[test]
+    fn outbound_block_terminates_stls_only_over_a_tls_server_leg() {
+        for mode in [Match, Opportunistic, Mandatory, NoTls] {
+            let mut i = inputs(Pop3, mode, Outbound);
+            i.invalid_certificate = InvalidCertificate::Block;
+            let Decision::Session(legs) = decide(i) else {
+                panic!("a session");
+            };
+            assert_eq!(legs.client_stls, ClientStls::TerminateOverTls, "{mode:?}");
+            assert_eq!(legs.client_cert, Some(Minted), "{mode:?}");
+            if mode == Match {
+                assert_eq!(legs.server, Stls(UpstreamStls::WithClient));
+            }
+        }
     }
 }

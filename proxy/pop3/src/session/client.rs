@@ -196,7 +196,14 @@ impl Session {
             self.reply_local("-ERR STLS is only allowed before login\r\n");
             return;
         }
-        match self.config.client_stls {
+        let stls = match self.config.client_stls {
+            ClientStls::TerminateOverTls if !self.server_tls_available() => ClientStls::Refuse,
+            ClientStls::TerminateOverTls => ClientStls::Terminate,
+            other => other,
+        };
+        match stls {
+            ClientStls::Refuse if self.config.client_stls == ClientStls::TerminateOverTls => self
+                .reply_local("-ERR STLS not available: the mail server connection is not TLS\r\n"),
             ClientStls::Refuse => self.reply_local("-ERR STLS not available\r\n"),
             ClientStls::Tunnel | ClientStls::Terminate
                 if !self.client_in.is_empty() || self.client_eof =>
@@ -207,7 +214,7 @@ impl Session {
                 self.forward(cmd);
                 self.client_state = ClientState::AwaitingTls;
             }
-            ClientStls::Terminate => {
+            ClientStls::Terminate | ClientStls::TerminateOverTls => {
                 self.client_state = ClientState::AwaitingTls;
                 if self.config.upstream_stls == UpstreamStls::WithClient && !self.server_tls {
                     self.send_internal(Internal::Stls);
@@ -216,6 +223,11 @@ impl Session {
                 self.flush_front();
             }
         }
+    }
+
+    /// Whether the server leg is TLS, or becomes TLS with the client's STLS.
+    pub(super) fn server_tls_available(&self) -> bool {
+        self.server_tls || self.config.upstream_stls == UpstreamStls::WithClient
     }
 
     fn forward(&mut self, cmd: Command) {

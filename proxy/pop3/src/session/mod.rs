@@ -54,6 +54,12 @@ pub enum ClientStls {
     Tunnel,
     /// Refused with `-ERR` and not offered in CAPA (`drop`, or not possible here).
     Refuse,
+    /// As [`ClientStls::Terminate`] while the server leg is TLS (or starts it with the
+    /// client's STLS); refused and not offered while it is plaintext. For outbound
+    /// sessions under `invalid_certificate: block`, whose client handshake would be refused
+    /// over a plaintext server leg: the client hears `-ERR` instead of a `+OK` followed by
+    /// a failed handshake (SPEC §4).
+    TerminateOverTls,
 }
 
 /// Whether the proxy starts TLS toward the server with STLS on its own (SPEC §4 upstream_tls).

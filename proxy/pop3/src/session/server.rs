@@ -397,6 +397,7 @@ impl Session {
                     self.server_caps.as_ref().is_some_and(|caps| caps.stls)
                 }
                 super::ClientStls::Refuse => false,
+                super::ClientStls::TerminateOverTls => self.server_tls_available(),
             }
     }
 

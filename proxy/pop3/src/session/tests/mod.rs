@@ -266,6 +266,34 @@ fn capa_offers_stls_when_terminating_and_not_after_tls() {
 }
 
 #[test]
+fn stls_that_needs_a_tls_server_leg_is_refused_over_a_plaintext_one() {
+    let config = SessionConfig {
+        client_stls: ClientStls::TerminateOverTls,
+        upstream_stls: UpstreamStls::Never,
+        ..SessionConfig::default()
+    };
+    let mut h = Harness::greeted(config);
+    h.client(b"CAPA\r\n");
+    h.server(CAPA);
+    let capa = text(&h.take_client());
+    assert!(!capa.contains("STLS"), "not offered: {capa}");
+    h.client(b"STLS\r\n");
+    assert!(text(&h.take_client()).starts_with("-ERR STLS not available"));
+    assert_eq!(h.take_server(), b"CAPA\r\n", "STLS is answered here");
+    assert!(!h.events.contains(&Event::StartTls(Side::Client)));
+
+    // With the server's STLS started alongside the client's, the client's STLS goes on.
+    let config = SessionConfig {
+        client_stls: ClientStls::TerminateOverTls,
+        upstream_stls: UpstreamStls::WithClient,
+        ..SessionConfig::default()
+    };
+    let mut h = Harness::greeted(config);
+    h.client(b"STLS\r\n");
+    assert_eq!(h.take_server(), b"STLS\r\n");
+}
+
+#[test]
 fn commands_pipelined_after_stls_are_an_injection() {
     let config = SessionConfig {
         client_stls: ClientStls::Terminate,
