@@ -215,6 +215,9 @@ impl Splitter {
             }
             (_, _, true) => {
                 let leaf_end = self.leaf_end(buf, body_start, end, ctx);
+                // Bytes outside the alphabet make decoders disagree about the nested
+                // message as much as about a leaf (fuzz finding).
+                self.note_bad_base64(&view, &buf[body_start..leaf_end]);
                 let decoded = view
                     .encoding
                     .decode(&buf[body_start..leaf_end])
@@ -236,18 +239,21 @@ impl Splitter {
             _ => {
                 let leaf_end = self.leaf_end(buf, body_start, end, ctx);
                 let body = &buf[body_start..leaf_end];
-                if view.encoding == TransferEncoding::Base64
-                    && !crate::decode::is_clean_base64(body)
-                {
-                    self.note_damage(Damage::BadBase64 {
-                        content_type: view.content_type.clone(),
-                    });
-                }
+                self.note_bad_base64(&view, body);
                 self.carriers(index, body, view.encoding, header.declares_tnef);
                 leaf_end
             }
         };
         (header.has_fields, entity_end)
+    }
+
+    /// Notes a base64 body with bytes outside the alphabet as damage.
+    fn note_bad_base64(&mut self, view: &super::header::View, body: &[u8]) {
+        if view.encoding == TransferEncoding::Base64 && !crate::decode::is_clean_base64(body) {
+            self.note_damage(Damage::BadBase64 {
+                content_type: view.content_type.clone(),
+            });
+        }
     }
 
     /// Where a leaf that starts its body at `body_start` ends.
