@@ -279,10 +279,11 @@ impl Splitter {
         if !tnef && !uuencode {
             return;
         }
-        if uuencode
-            && encoding == TransferEncoding::Identity
-            && memmem::find(body, b"begin").is_none()
-        {
+        // Without a `begin`, a text part carries nothing, unless it is TNEF as well (its
+        // type unusable, hence text, but named TNEF: fuzz finding).
+        let uuencode = uuencode
+            && (encoding != TransferEncoding::Identity || memmem::find(body, b"begin").is_some());
+        if !tnef && !uuencode {
             return;
         }
         let content = encoding.decode(body);
