@@ -75,19 +75,17 @@ impl Streaming {
     /// Feeds the server's next bytes (dot-stuffed); returns the wire bytes the client may
     /// have now.
     pub fn push(&mut self, chunk: &[u8]) -> &[u8] {
-        self.message.clear();
-        self.unstuffer.push(chunk, &mut self.message);
-        self.size += self.message.len();
+        // Borrowed when the chunk holds no stuffed line (most do): no copy.
+        let message = self.unstuffer.unstuff(chunk, &mut self.message);
+        self.size += message.len();
         if self.head.len() < HEAD_KEPT {
             let room = HEAD_KEPT - self.head.len();
             self.head
-                .extend_from_slice(&self.message[..room.min(self.message.len())]);
+                .extend_from_slice(&message[..room.min(message.len())]);
         }
         self.decided.clear();
-        self.inspector.push(&self.message, &mut self.decided);
-        self.wire.clear();
-        self.restuffer.push(&self.decided, &mut self.wire);
-        &self.wire
+        self.inspector.push(message, &mut self.decided);
+        self.restuffer.restuff(&self.decided, &mut self.wire)
     }
 
     /// Ends the stream: done when the inspector decided alone, else it needs the whole

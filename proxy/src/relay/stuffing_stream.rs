@@ -89,6 +89,32 @@ impl Unstuffer {
         }
     }
 
+    /// The message bytes of `chunk`: `chunk` itself when it cannot hold a stuffed dot or
+    /// the terminator (the common case: no copy), else unstuffed into `scratch`.
+    pub fn unstuff<'a>(&mut self, chunk: &'a [u8], scratch: &'a mut Vec<u8>) -> &'a [u8] {
+        let plain_start = match self.at {
+            Position::LineStart => chunk.first() != Some(&b'.'),
+            Position::InLine { after_cr: false } => true,
+            _ => false,
+        };
+        if let (true, Some(&last)) = (plain_start, chunk.last()) {
+            if memchr::memmem::find(chunk, b"\n.").is_none() {
+                let ended = chunk.len() >= 2 && chunk.ends_with(b"\r\n");
+                self.at = if ended {
+                    Position::LineStart
+                } else {
+                    Position::InLine {
+                        after_cr: last == b'\r',
+                    }
+                };
+                return chunk;
+            }
+        }
+        scratch.clear();
+        self.push(chunk, scratch);
+        scratch
+    }
+
     /// Whether the terminator line has been seen.
     pub fn is_done(&self) -> bool {
         self.at == Position::Done
@@ -137,6 +163,30 @@ impl Restuffer {
             };
         self.mid_line = !ends_crlf;
         self.after_cr = last == b'\r';
+    }
+
+    /// The wire form of `message`: `message` itself when no line in it starts with a dot
+    /// (no copy), else restuffed into `scratch`.
+    pub fn restuff<'a>(&mut self, message: &'a [u8], scratch: &'a mut Vec<u8>) -> &'a [u8] {
+        let Some(&last) = message.last() else {
+            return message;
+        };
+        let dot_first = !self.mid_line && message[0] == b'.';
+        if dot_first || memchr::memmem::find(message, b"\n.").is_some() {
+            scratch.clear();
+            self.push(message, scratch);
+            return scratch;
+        }
+        let end = message.len() - 1;
+        let ends_crlf = last == b'\n'
+            && if end == 0 {
+                self.after_cr
+            } else {
+                message[end - 1] == b'\r'
+            };
+        self.mid_line = !ends_crlf;
+        self.after_cr = last == b'\r';
+        message
     }
 
     /// Ends the body: CRLF if the message did not end with one, then the terminator.
@@ -204,6 +254,13 @@ mod tests {
             }
             r.finish(&mut streamed);
             prop_assert_eq!(&streamed, &batch);
+            let (mut borrowed, mut scratch) = (Vec::new(), Vec::new());
+            let mut r = Restuffer::default();
+            for piece in message.chunks(cut) {
+                borrowed.extend_from_slice(r.restuff(piece, &mut scratch));
+            }
+            r.finish(&mut borrowed);
+            prop_assert_eq!(&borrowed, &batch);
 
             let body = &batch[..batch.len() - 3];
             let want = popgate_inspect::unstuff(body);
@@ -211,6 +268,15 @@ mod tests {
             let mut got = Vec::new();
             for piece in batch.chunks(cut) {
                 u.push(piece, &mut got);
+            }
+            prop_assert!(u.is_done());
+            prop_assert_eq!(&got, &want);
+
+            // The borrowing form gives the same bytes.
+            let mut u = Unstuffer::default();
+            let (mut got, mut scratch) = (Vec::new(), Vec::new());
+            for piece in batch.chunks(cut) {
+                got.extend_from_slice(u.unstuff(piece, &mut scratch));
             }
             prop_assert!(u.is_done());
             prop_assert_eq!(got, want);
