@@ -108,6 +108,14 @@ fn sni_chooses_between_policies_on_one_pop3s_port() {
         &corpus.messages[0].bytes,
         "message 1 via the domain policy",
     );
+    // The server's answer is remembered: the next connection claiming the name costs no
+    // handshake with the server (one per connection would let clients make popgate
+    // handshake at will).
+    let again = curl_pop3s_with_sni("pop.mail.example", port, dovecot.user(), dovecot.password());
+    assert!(again.status.success(), "{}", popgate.log_text());
+    popgate
+        .wait_for_log("SNI answer remembered", Duration::from_secs(10))
+        .unwrap();
 
     // A name matching the domain policy that the server's certificate does not prove: a
     // client lying to pick a policy. Ignored: the connection is matched on addresses alone.

@@ -154,8 +154,8 @@ impl Connection {
         let timeout = prepared.config.global().limits().handshake_timeout();
         let sni = client_sni(&stream, accepted.kind, timeout).await;
         let sessions = &shared.sessions;
-        let selected =
-            names::select(&prepared, &shared.dns, sessions, accepted, sni, timeout).await;
+        let memory = (&shared.dns, &shared.sni_proofs);
+        let selected = names::select(&prepared, memory, sessions, accepted, sni, timeout).await;
         let Some(Selection { policy, names }) = selected else {
             info!("no policy matches the connection; refused");
             metrics::connection(ConnectionResult::NoPolicy);

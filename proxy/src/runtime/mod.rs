@@ -16,6 +16,7 @@ mod accept;
 pub mod limits;
 mod listeners;
 mod names;
+mod sni_proofs;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -50,6 +51,8 @@ pub struct Shared {
     local_addresses: crate::net::local_addrs::LocalAddresses,
     /// DNS answers for domain entries and SNI confirmation.
     dns: crate::net::dns_cache::DnsCache,
+    /// Servers' answers to SNI confirmation, forgotten at every reload.
+    sni_proofs: sni_proofs::SniProofs,
     next_id: AtomicU64,
     /// Turns true when the shutdown grace is over: every session task ends.
     closing: watch::Sender<bool>,
@@ -172,6 +175,7 @@ pub async fn run(
         own_listeners: RwLock::new(Vec::new()),
         local_addresses: Default::default(),
         dns: Default::default(),
+        sni_proofs: Default::default(),
         next_id: AtomicU64::new(1),
         closing: watch::Sender::new(false),
         registry: crate::registry::Registry::new(),
@@ -352,6 +356,7 @@ async fn reload(shared: &Arc<Shared>, listeners: &mut Listeners, trigger: &str) 
         .status
         .applied(trigger, prepared.config.global().state());
     crate::metrics::certificate_expiry_from(&shared.dir);
+    shared.sni_proofs.clear();
     shared.current.send_replace(Arc::new(prepared));
     listeners.apply(change, shared).await;
     shared.status.set_listeners(&listeners.addresses());

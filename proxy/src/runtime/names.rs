@@ -9,14 +9,15 @@
 //!   (`tproxy`/`redirect`), or when the server the SNI's policy would connect to proves the
 //!   name: its certificate chains to the profile's trust anchors and is valid for it,
 //!   whatever `certificate_validation` says. That costs one TLS handshake with the server,
-//!   made only when the SNI would change the policy chosen.
+//!   made only when the SNI would change the policy chosen, and its answer is remembered
+//!   for a minute.
 //!
 //! An unconfirmed SNI is ignored (and logged); the connection is matched on addresses and
 //! confirmed names alone. DNS answers come from [`DnsCache`] (60 s lifetime, documented
-//! there). No POP3 here; `accept.rs` calls [`select`].
+//! there); the servers' answers from [`SniProofs`] (the same lifetime, emptied at reloads). No POP3 here; `accept.rs` calls [`select`].
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use popgate_policy::{AddressMatcher, ConnectionFacts, Interception, Policy};
 use rustls::pki_types::ServerName;
@@ -24,6 +25,7 @@ use rustls::ClientConfig;
 use tokio_rustls::TlsConnector;
 use tracing::{debug, info};
 
+use super::sni_proofs::{ProofKey, SniProofs};
 use crate::config::prepared::Prepared;
 use crate::net::dns_cache::DnsCache;
 use crate::net::upstream::{self, ConnectOptions};
@@ -46,7 +48,7 @@ pub struct Selection<'p> {
 /// Cancel safety: safe (nothing is kept but cached DNS answers).
 pub async fn select<'p>(
     prepared: &'p Prepared,
-    dns: &DnsCache,
+    (dns, proofs): (&DnsCache, &SniProofs),
     sessions: &Arc<SessionShared>,
     accepted: Accepted,
     sni: Option<String>,
@@ -81,7 +83,8 @@ pub async fn select<'p>(
             .select(&facts(accepted, &claimed_names))
             .filter(|claimed| chosen.map(Policy::name) != Some(claimed.name()));
         if let Some(claimed) = claimed {
-            if certificate_proves(prepared, sessions, claimed, accepted, &sni, timeout).await {
+            let target = (claimed, accepted);
+            if certificate_proves(prepared, sessions, proofs, target, &sni, timeout).await {
                 debug!(sni = %sni, "SNI confirmed by the server's certificate");
                 chosen = Some(claimed);
                 names = claimed_names;
@@ -127,8 +130,8 @@ fn facts(accepted: Accepted, names: &[String]) -> ConnectionFacts<'_> {
 async fn certificate_proves(
     prepared: &Prepared,
     sessions: &Arc<SessionShared>,
-    policy: &Policy,
-    accepted: Accepted,
+    proofs: &SniProofs,
+    (policy, accepted): (&Policy, Accepted),
     sni: &str,
     timeout: Duration,
 ) -> bool {
@@ -138,6 +141,25 @@ async fn certificate_proves(
     let Some(target) = tls_target(prepared, sessions, policy, accepted) else {
         return false;
     };
+    let key = ProofKey {
+        profile: policy.action().tls().profile().name().to_owned(),
+        server: (target.host.clone(), target.port),
+        sni: sni.to_owned(),
+    };
+    if let Some(proved) = proofs.get(&key, Instant::now()) {
+        debug!(
+            sni,
+            proved, "SNI answer remembered; no handshake with the server"
+        );
+        return proved;
+    }
+    let proved = handshake_proves(target, name, timeout).await;
+    proofs.insert(key, proved, Instant::now());
+    proved
+}
+
+/// Asks the server for its certificate and judges it for `name`.
+async fn handshake_proves(target: TlsTarget, name: ServerName<'static>, timeout: Duration) -> bool {
     let attempt = async {
         let tcp = upstream::connect(&target.host, target.port, &target.connect, timeout)
             .await
