@@ -122,16 +122,30 @@ fn mapi_names(data: &[u8]) -> Option<Vec<String>> {
                 _ => None,
             };
             let value = value?;
-            if NAME_PROPS.contains(&id) {
-                match base {
-                    0x1E => names.push(c_string(value)),
-                    0x1F => names.push(utf16_string(value)),
-                    _ => {}
-                }
+            let text = match base {
+                0x1E => c_string(value),
+                0x1F => utf16_string(value),
+                _ => continue,
+            };
+            // Another string property that reads as a file name counts too: readers differ
+            // in what they show and save (fuzz finding: a name in PR_ATTACH_CONTENT_BASE).
+            if NAME_PROPS.contains(&id) || looks_like_file_name(&text) {
+                names.push(text);
             }
         }
     }
     Some(names)
+}
+
+/// Whether `text` ends in a file extension (a dot and 1 to 8 letters or digits), as a name
+/// does and a MIME type, a content id or a date does not.
+fn looks_like_file_name(text: &str) -> bool {
+    let trimmed = text.trim_end_matches(|c: char| c == '\0' || c.is_whitespace());
+    trimmed.rsplit_once('.').is_some_and(|(stem, ext)| {
+        !stem.is_empty()
+            && (1..=8).contains(&ext.len())
+            && ext.chars().all(|c| c.is_ascii_alphanumeric())
+    })
 }
 
 fn c_string(bytes: &[u8]) -> String {
@@ -256,6 +270,29 @@ pub(crate) mod tests {
             attachment_names(&data[..data.len() - 3]),
             Err(TnefError::Truncated { .. })
         ));
+    }
+
+    #[test]
+    fn other_string_properties_count_when_they_read_as_file_names() {
+        assert!(looks_like_file_name("report 2026.scr"));
+        assert!(looks_like_file_name("http://host/evil.exe\0"));
+        for other in [
+            "application/pdf",
+            "<part1.abc@x>",
+            "IPM.Note.",
+            "plain",
+            ".scr",
+        ] {
+            assert!(!looks_like_file_name(other), "{other}");
+        }
+        // A name moved to another property id is still found.
+        let mut data = sample("a.txt", Some("b.exe"));
+        let tag = [0x1F, 0x00, 0x07, 0x37];
+        let at = data.windows(4).position(|w| w == tag).unwrap();
+        data[at + 2..at + 4].copy_from_slice(&0x3711u16.to_le_bytes());
+        assert!(attachment_names(&data)
+            .unwrap()
+            .contains(&"b.exe".to_owned()));
     }
 
     #[test]
