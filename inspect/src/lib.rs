@@ -32,6 +32,7 @@ mod decode;
 mod encoding;
 mod inspection;
 mod names;
+mod parameters;
 mod parsed;
 mod replacement;
 mod rewrite;

@@ -7,7 +7,7 @@
 //! and trailing white space and dots removed (Windows drops them: `evil.exe. ` opens as
 //! `evil.exe`). Control characters inside the name are removed in one more variant.
 //!
-//! Besides mail-parser's decoded parameters, [`raw_parameter_names`] reads `name`/`filename`
+//! Besides mail-parser's decoded parameters, [`raw_parameter_names`](crate::parameters::raw_parameter_names) reads `name`/`filename`
 //! parameters straight from the field text with its own small RFC 2231/2047 decoding, so a
 //! parameter mail-parser drops or spells differently still counts. No I/O here.
 
@@ -31,194 +31,6 @@ pub(crate) fn add_client_names(declared: &str, names: &mut Vec<String>) {
             names.push(name);
         }
     }
-}
-
-/// Every `name`/`filename` parameter value in one unfolded Content-Type or
-/// Content-Disposition field value, decoded: RFC 2231 continuations, charset and
-/// percent-encoding, and RFC 2047 encoded words. `wanted` is `name` or `filename`.
-pub(crate) fn raw_parameter_names(value: &str, wanted: &str) -> Vec<String> {
-    let mut plain: Vec<String> = Vec::new();
-    // (index, extended, text) of `wanted*N` / `wanted*N*` / `wanted*` pieces.
-    let mut pieces: Vec<(u32, bool, String)> = Vec::new();
-    for (name, text) in parameters(value) {
-        let lower = name.to_ascii_lowercase();
-        let Some(rest) = lower.strip_prefix(wanted) else {
-            continue;
-        };
-        if rest.is_empty() {
-            plain.push(decode_encoded_words(&text));
-        } else if let Some(star) = rest.strip_prefix('*') {
-            let extended = star.ends_with('*') || star.is_empty();
-            let index = star.trim_end_matches('*').parse::<u32>().unwrap_or(0);
-            pieces.push((index, extended, text));
-        }
-    }
-    if !pieces.is_empty() {
-        pieces.sort_by_key(|(index, _, _)| *index);
-        let first = joined_pieces(&pieces, Prefix::FirstQuotes);
-        // A first piece with more than two `'` has two readings: the charset and language
-        // end at the second quote (RFC 2231) or, for a lenient reader, at the last one
-        // (fuzz finding).
-        let last = joined_pieces(&pieces, Prefix::LastQuote);
-        plain.push(decode_encoded_words(&first));
-        if last != first {
-            plain.push(decode_encoded_words(&last));
-        }
-    }
-    plain
-}
-
-/// Where the `charset'language'` prefix of a first extended piece ends.
-#[derive(Clone, Copy)]
-enum Prefix {
-    FirstQuotes,
-    LastQuote,
-}
-
-/// The RFC 2231 pieces (sorted by index) joined and percent-decoded into one value.
-fn joined_pieces(pieces: &[(u32, bool, String)], prefix: Prefix) -> String {
-    let mut bytes: Vec<u8> = Vec::new();
-    let mut charset_utf8 = true;
-    for (position, (_, extended, text)) in pieces.iter().enumerate() {
-        let mut text = text.as_str();
-        if *extended && position == 0 {
-            let split = match prefix {
-                Prefix::FirstQuotes => {
-                    let mut split = text.splitn(3, '\'');
-                    match (split.next(), split.next(), split.next()) {
-                        (Some(charset), Some(_), Some(rest)) => Some((charset, rest)),
-                        _ => None,
-                    }
-                }
-                Prefix::LastQuote => text.rfind('\'').map(|at| {
-                    let charset = text.split('\'').next().unwrap_or_default();
-                    (charset, &text[at + 1..])
-                }),
-            };
-            if let Some((charset, rest)) = split {
-                charset_utf8 = !charset.eq_ignore_ascii_case("iso-8859-1")
-                    && !charset.eq_ignore_ascii_case("latin1");
-                text = rest;
-            }
-        }
-        if *extended {
-            bytes.extend(percent_decode(text));
-        } else {
-            bytes.extend_from_slice(text.as_bytes());
-        }
-    }
-    if charset_utf8 {
-        String::from_utf8_lossy(&bytes).into_owned()
-    } else {
-        bytes.iter().map(|&b| char::from(b)).collect()
-    }
-}
-
-/// `(name, value)` of each `;`-separated parameter, quoted strings unquoted.
-fn parameters(value: &str) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    let mut chars = value.chars().peekable();
-    // Skip the type/subtype or disposition type.
-    for c in chars.by_ref() {
-        if c == ';' {
-            break;
-        }
-    }
-    loop {
-        let mut name = String::new();
-        for c in chars.by_ref() {
-            match c {
-                '=' => break,
-                ';' => name.clear(),
-                _ => name.push(c),
-            }
-        }
-        let name = name.trim().to_owned();
-        if name.is_empty() && chars.peek().is_none() {
-            return out;
-        }
-        while chars.peek().is_some_and(|c| c.is_whitespace()) {
-            chars.next();
-        }
-        let mut text = String::new();
-        let mut lenient = Vec::new();
-        if chars.peek() == Some(&'"') {
-            chars.next();
-            while let Some(c) = chars.next() {
-                match c {
-                    '"' => break,
-                    '\\' => text.extend(chars.next()),
-                    _ => text.push(c),
-                }
-            }
-            let trailing = trailing_text(&mut chars);
-            let trailing = trailing.trim();
-            if !trailing.is_empty() {
-                // Text after the closing quote (fuzz finding: `name="a; name="evil.exe"`):
-                // a lenient reader glues it on, one that quotes from the first to the last
-                // `"` keeps the quote too. Both readings are judged.
-                let glued = format!("{text}{}", trailing.replace('"', ""));
-                let spanned = format!("{text}\"{}", trailing.strip_suffix('"').unwrap_or(trailing));
-                lenient = vec![glued, spanned];
-            }
-        } else {
-            for c in chars.by_ref() {
-                if c == ';' {
-                    break;
-                }
-                text.push(c);
-            }
-            text = text.trim().to_owned();
-        }
-        if !name.is_empty() {
-            out.push((name.clone(), text));
-            out.extend(lenient.into_iter().map(|reading| (name.clone(), reading)));
-        }
-        if chars.peek().is_none() {
-            return out;
-        }
-    }
-}
-
-/// What follows a quoted value up to the `;` that ends the parameter, where a `"` in it
-/// opens a quoted stretch that a `;` does not end.
-fn trailing_text(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) -> String {
-    let mut trailing = String::new();
-    let mut quoted = false;
-    while let Some(c) = chars.next() {
-        match c {
-            ';' if !quoted => break,
-            '"' => quoted = !quoted,
-            '\\' if quoted => {
-                trailing.push(c);
-                trailing.extend(chars.next());
-                continue;
-            }
-            _ => {}
-        }
-        trailing.push(c);
-    }
-    trailing
-}
-
-fn percent_decode(text: &str) -> Vec<u8> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| char::from(b).to_digit(16);
-        match (bytes[i], bytes.get(i + 1), bytes.get(i + 2)) {
-            (b'%', Some(&h), Some(&l)) if hex(h).is_some() && hex(l).is_some() => {
-                out.push((hex(h).unwrap_or(0) * 16 + hex(l).unwrap_or(0)) as u8);
-                i += 3;
-            }
-            (b, _, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    out
 }
 
 /// Decodes RFC 2047 encoded words (`=?charset?B|Q?text?=`) anywhere in `text`; UTF-8 and
@@ -293,6 +105,7 @@ fn is_invisible(c: char) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::parameters::raw_parameter_names;
 
     #[test]
     fn names_are_normalised_as_clients_save_them() {

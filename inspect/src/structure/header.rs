@@ -6,7 +6,8 @@
 //! a `boundary` parameter) and the first and last disagree, readers differ (SPEC §4): the
 //! header reports that as an [`Ambiguity`] and [`EntityHeader::view`] answers for either
 //! reading. Names come from every field regardless, decoded by mail-parser and by
-//! `names::raw_parameter_names`, then normalised as a client saves them. No I/O here.
+//! `parameters::raw_parameter_names` (every reader's split), then normalised as a client
+//! saves them. No I/O here.
 
 use std::panic::{self, AssertUnwindSafe};
 
@@ -103,7 +104,7 @@ impl EntityHeader {
                 let declared = raw_text.split(';').next().unwrap_or_default();
                 header.declares_tnef |= declared.to_ascii_lowercase().contains("tnef");
             }
-            for declared in names::raw_parameter_names(&raw_text, wanted) {
+            for declared in crate::parameters::raw_parameter_names(&raw_text, wanted) {
                 names::add_client_names(&declared, &mut header.names);
             }
             let HeaderValue::ContentType(ct) = &field.value else {
@@ -167,7 +168,7 @@ impl EntityHeader {
                 let declared = value.split(';').next().unwrap_or_default();
                 self.declares_tnef |= declared.to_ascii_lowercase().contains("tnef");
             }
-            for declared in names::raw_parameter_names(&value, wanted) {
+            for declared in crate::parameters::raw_parameter_names(&value, wanted) {
                 names::add_client_names(&declared, &mut self.names);
             }
         }
