@@ -26,7 +26,7 @@ pub fn bind(addr: SocketAddr, transparent: bool) -> io::Result<TcpListener> {
     if transparent {
         set_transparent(&socket, addr)?;
     }
-    socket.set_nodelay(true)?;
+    socket.set_tcp_nodelay(true)?;
     socket.set_nonblocking(true)?;
     socket.bind(&addr.into())?;
     socket.listen(BACKLOG)?;

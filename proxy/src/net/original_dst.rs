@@ -17,9 +17,9 @@ use socket2::SockRef;
 pub fn redirected(socket: &impl AsFd, local: SocketAddr) -> io::Result<SocketAddr> {
     let socket = SockRef::from(socket);
     let original = if local.is_ipv4() {
-        socket.original_dst()?
+        socket.original_dst_v4()?
     } else {
-        socket.original_dst_ipv6()?
+        socket.original_dst_v6()?
     };
     original
         .as_socket()

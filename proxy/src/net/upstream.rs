@@ -70,7 +70,7 @@ fn upstream_socket(addr: SocketAddr, options: &ConnectOptions) -> io::Result<Soc
             socket.bind(&SocketAddr::new(source.ip(), 0).into())?;
         }
     }
-    socket.set_nodelay(true)?;
+    socket.set_tcp_nodelay(true)?;
     socket.set_nonblocking(true)?;
     Ok(socket)
 }
@@ -78,26 +78,8 @@ fn upstream_socket(addr: SocketAddr, options: &ConnectOptions) -> io::Result<Soc
 /// Sets `IP_TRANSPARENT` or `IPV6_TRANSPARENT` to match the address family.
 pub fn set_transparent(socket: &Socket, addr: SocketAddr) -> io::Result<()> {
     if addr.is_ipv4() {
-        socket.set_ip_transparent(true)
+        socket.set_ip_transparent_v4(true)
     } else {
-        // socket2 0.5 has no IPV6_TRANSPARENT (nor nix 0.29): the one raw option left.
-        use std::os::fd::AsRawFd;
-        let on: libc::c_int = 1;
-        // SAFETY: a valid socket descriptor, and a pointer/length pair describing `on`, which
-        // outlives the call.
-        let rc = unsafe {
-            libc::setsockopt(
-                socket.as_raw_fd(),
-                libc::SOL_IPV6,
-                libc::IPV6_TRANSPARENT,
-                (&on as *const libc::c_int).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            )
-        };
-        if rc == 0 {
-            Ok(())
-        } else {
-            Err(io::Error::last_os_error())
-        }
+        socket.set_ip_transparent_v6(true)
     }
 }
