@@ -126,9 +126,13 @@ impl EntityHeader {
             }
             let kind = ct.ctype().trim().to_ascii_lowercase();
             if is_type {
-                let mime = ct
-                    .subtype()
-                    .map(|sub| format!("{kind}/{}", sub.trim().to_ascii_lowercase()));
+                // `multipart/` (no subtype) is a multipart for Python's `email` and for any
+                // reader that looks at the major type alone (fuzz finding).
+                let raw_type = raw_text.split(';').next().unwrap_or_default().trim();
+                let mime = match ct.subtype() {
+                    Some(sub) => Some(format!("{kind}/{}", sub.trim().to_ascii_lowercase())),
+                    None => raw_type.ends_with('/').then(|| format!("{kind}/")),
+                };
                 header
                     .types
                     .push((mime.filter(|m| valid_mime(m)), boundaries));
@@ -233,12 +237,13 @@ fn unfold(raw: &[u8]) -> String {
         .collect()
 }
 
-/// Whether `mime` reads as `type/subtype`. Deliberately loose, like Python's `email`
-/// (only a missing `/` makes it unusable): a reader that takes `multipart/mix\u{e4}` for a
-/// multipart must not meet a stricter popgate that calls it text.
+/// Whether `mime` reads as `type/subtype`. Deliberately loose, like Python's `email`: only
+/// a missing `/` or major type makes it unusable (`multipart/` is a multipart). A reader
+/// that takes `multipart/mix\u{e4}` for a multipart must not meet a stricter popgate that
+/// calls it text.
 fn valid_mime(mime: &str) -> bool {
     mime.split_once('/')
-        .is_some_and(|(kind, sub)| !kind.is_empty() && !sub.is_empty())
+        .is_some_and(|(kind, _)| !kind.is_empty())
 }
 
 #[cfg(test)]
