@@ -121,7 +121,9 @@ impl EntityHeader {
                 if base.eq_ignore_ascii_case(wanted) {
                     names::add_client_names(&attribute.value, &mut header.names);
                 } else if is_type && base.eq_ignore_ascii_case("boundary") {
-                    boundaries.push(attribute.value.to_string());
+                    // RFC 2046 ends a boundary with a non-space; an unterminated quote left
+                    // `"L ` as `L ` for mail-parser while line readers trim it (fuzz finding).
+                    boundaries.push(attribute.value.trim_end().to_string());
                 }
             }
             let kind = ct.ctype().trim().to_ascii_lowercase();
