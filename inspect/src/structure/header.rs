@@ -143,15 +143,18 @@ impl EntityHeader {
             }
         }
         header.note_disagreements(&dispositions);
-        header.add_names_of_unparsed_fields(block);
+        header.add_unparsed_fields(block, true);
         header
     }
 
-    /// Reads the names in every `Content-Type` / `Content-Disposition` line of `block` as a
-    /// plain line reader does (any line with a colon is a field, folded lines joined), so a
-    /// field mail-parser stops short of still counts (fuzz finding: a line with control
-    /// characters in its name ended mail-parser's fields, not a line reader's).
-    pub(crate) fn add_names_of_unparsed_fields(&mut self, block: &[u8]) {
+    /// Reads every `Content-Type` / `Content-Disposition` line of `block` as a plain line
+    /// reader does (any line with a colon is a field, folded lines joined), so a field
+    /// mail-parser stops short of still counts (fuzz findings: a line with control
+    /// characters in its name ended mail-parser's fields, not a line reader's). Its names
+    /// join the header's; with `types`, and when mail-parser found no Content-Type at all,
+    /// the line reader's type and boundary become the header's too.
+    pub(crate) fn add_unparsed_fields(&mut self, block: &[u8], types: bool) {
+        let take_types = types && self.types.is_empty();
         let mut fields: Vec<Vec<u8>> = Vec::new();
         for line in block.split_inclusive(|&b| b == b'\n') {
             match (line.first(), fields.last_mut()) {
@@ -172,7 +175,16 @@ impl EntityHeader {
             let value = unfold(&field[colon + 1..]);
             if wanted == "name" {
                 let declared = value.split(';').next().unwrap_or_default();
-                self.declares_tnef |= declared.to_ascii_lowercase().contains("tnef");
+                let mime = declared.trim().to_ascii_lowercase();
+                self.declares_tnef |= mime.contains("tnef");
+                if take_types {
+                    let boundaries = crate::parameters::raw_parameter_names(&value, "boundary")
+                        .into_iter()
+                        .map(|b| b.trim_end().to_owned())
+                        .collect();
+                    self.types
+                        .push((Some(mime).filter(|m| valid_mime(m)), boundaries));
+                }
             }
             for declared in crate::parameters::raw_parameter_names(&value, wanted) {
                 names::add_client_names(&declared, &mut self.names);

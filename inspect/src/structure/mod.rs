@@ -49,6 +49,16 @@ pub(crate) enum FieldChoice {
     Last,
 }
 
+/// Where a reader ends a header block that holds a line which is no field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StrayLine {
+    /// At that line: the body starts there (Python's `email`).
+    EndsHeader,
+    /// At the blank line: the line is skipped or taken as a field (a plain line reader,
+    /// mail-parser). The lenient split always reads so.
+    Skipped,
+}
+
 /// One way of reading a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Reading {
@@ -56,6 +66,8 @@ pub(crate) struct Reading {
     pub split: Split,
     /// Which repeated field counts.
     pub fields: FieldChoice,
+    /// Where a header with a stray line ends.
+    pub stray: StrayLine,
 }
 
 impl Reading {
@@ -63,29 +75,43 @@ impl Reading {
     pub(crate) const STRICT: Reading = Reading {
         split: Split::Strict,
         fields: FieldChoice::First,
+        stray: StrayLine::EndsHeader,
     };
 
     /// The other readings judged when the strict one met an ambiguity.
-    pub(crate) const OTHERS: [Reading; 5] = [
+    pub(crate) const OTHERS: [Reading; 6] = [
         Reading {
             split: Split::Strict,
             fields: FieldChoice::Last,
+            stray: StrayLine::EndsHeader,
         },
         Reading {
             split: Split::Universal,
             fields: FieldChoice::First,
+            stray: StrayLine::EndsHeader,
         },
         Reading {
             split: Split::Universal,
             fields: FieldChoice::Last,
+            stray: StrayLine::EndsHeader,
         },
         Reading {
             split: Split::Lenient,
             fields: FieldChoice::First,
+            stray: StrayLine::Skipped,
         },
         Reading {
             split: Split::Lenient,
             fields: FieldChoice::Last,
+            stray: StrayLine::Skipped,
+        },
+        // A plain line reader: strict split, but a stray header line does not end the
+        // header (fuzz finding: the strict and the lenient reading each missed a part it
+        // sees).
+        Reading {
+            split: Split::Strict,
+            fields: FieldChoice::First,
+            stray: StrayLine::Skipped,
         },
     ];
 }

@@ -4,7 +4,7 @@
 
 use memchr::memmem;
 
-use super::{Ambiguity, Damage, EntityHeader, Part, Reading, Split, Structure, Target};
+use super::{Ambiguity, Damage, EntityHeader, Part, Reading, Split, StrayLine, Structure, Target};
 use crate::carrier;
 use crate::decode::TransferEncoding;
 use crate::names;
@@ -125,8 +125,9 @@ impl Splitter {
             return (true, end);
         }
         let cr_lines = self.reading.split == Split::Universal;
-        let (body_start, stray_line) = match self.reading.split {
-            Split::Lenient => (header_end(buf, start, end, false), false),
+        let (body_start, stray_line) = match (self.reading.split, self.reading.stray) {
+            (Split::Lenient, _) => (header_end(buf, start, end, false), false),
+            (_, StrayLine::Skipped) => (header_end(buf, start, end, cr_lines), false),
             _ => header_end_strict(buf, start, end, cr_lines),
         };
         if stray_line {
@@ -159,7 +160,7 @@ impl Splitter {
             // A plain line reader takes every line with a colon for a field, up to the blank
             // line: the names it finds past the stray line count too (fuzz finding).
             let full = header_end(buf, start, end, cr_lines);
-            header.add_names_of_unparsed_fields(&buf[start..full]);
+            header.add_unparsed_fields(&buf[start..full], false);
         }
         if self.reading == Reading::STRICT {
             for ambiguity in &header.ambiguity {
@@ -677,6 +678,7 @@ mod tests {
             Reading {
                 split: Split::Lenient,
                 fields: FieldChoice::First,
+                stray: StrayLine::Skipped,
             },
         );
         assert_eq!(types(&lenient).len(), 2, "{lenient:?}");
