@@ -154,15 +154,7 @@ impl Restuffer {
             }
         }
         out.extend_from_slice(&message[copied..]);
-        let end = message.len() - 1;
-        let ends_crlf = last == b'\n'
-            && if end == 0 {
-                self.after_cr
-            } else {
-                message[end - 1] == b'\r'
-            };
-        self.mid_line = !ends_crlf;
-        self.after_cr = last == b'\r';
+        self.note_end(message, last);
     }
 
     /// The wire form of `message`: `message` itself when no line in it starts with a dot
@@ -177,6 +169,13 @@ impl Restuffer {
             self.push(message, scratch);
             return scratch;
         }
+        self.note_end(message, last);
+        message
+    }
+
+    /// Remembers where `message` (ending with `last`) left the line: the next chunk's
+    /// first byte starts a line only after a CRLF.
+    fn note_end(&mut self, message: &[u8], last: u8) {
         let end = message.len() - 1;
         let ends_crlf = last == b'\n'
             && if end == 0 {
@@ -186,7 +185,6 @@ impl Restuffer {
             };
         self.mid_line = !ends_crlf;
         self.after_cr = last == b'\r';
-        message
     }
 
     /// Ends the body: CRLF if the message did not end with one, then the terminator.
