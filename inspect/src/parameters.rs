@@ -105,10 +105,10 @@ fn joined_pieces(pieces: &[(u32, bool, String)], prefix: Prefix) -> String {
 /// text on and as one that quotes from the first to the last `"`. Each reading is a whole
 /// list, so RFC 2231 pieces are joined within one reading.
 fn parameter_readings(value: &str) -> Vec<Vec<(String, String)>> {
-    let mut strict = Vec::new();
-    let mut glued = Vec::new();
-    let mut spanned = Vec::new();
-    let mut lenient_differs = false;
+    let mut strict: Vec<(String, String)> = Vec::new();
+    // (position in `strict`, glued text, first-to-last-quote text) of the values with text
+    // after their closing quote; the other readings differ from `strict` only there.
+    let mut lenient: Vec<(usize, String, String)> = Vec::new();
     let mut chars = value.chars().peekable();
     // Skip the type/subtype or disposition type.
     for c in chars.by_ref() {
@@ -161,15 +161,9 @@ fn parameter_readings(value: &str) -> Vec<Vec<(String, String)>> {
             text = text.trim().to_owned();
         }
         if !name.is_empty() {
-            let (glued_text, spanned_text) = match readings {
-                Some(readings) => {
-                    lenient_differs = true;
-                    readings
-                }
-                None => (text.clone(), text.clone()),
-            };
-            glued.push((name.clone(), glued_text));
-            spanned.push((name.clone(), spanned_text));
+            if let Some((glued, spanned)) = readings {
+                lenient.push((strict.len(), glued, spanned));
+            }
             strict.push((name, text));
         }
         if chars.peek().is_none() {
@@ -177,7 +171,12 @@ fn parameter_readings(value: &str) -> Vec<Vec<(String, String)>> {
         }
     }
     let mut readings = vec![strict];
-    if lenient_differs {
+    if !lenient.is_empty() {
+        let (mut glued, mut spanned) = (readings[0].clone(), readings[0].clone());
+        for (at, glued_text, spanned_text) in lenient {
+            glued[at].1 = glued_text;
+            spanned[at].1 = spanned_text;
+        }
         readings.extend([glued, spanned]);
     }
     let toggled = toggled_parameters(value);
