@@ -245,6 +245,19 @@ mod tests {
         assert_eq!(spool.used(), 0);
     }
 
+    #[test]
+    fn tiny_chunks_join_instead_of_costing_a_vector_each() {
+        let mut buffer = MessageBuffer::new(u64::MAX);
+        buffer.push(vec![b'x'; MIN_CHUNK]);
+        for _ in 0..10_000 {
+            buffer.push(vec![b'y']);
+        }
+        assert_eq!(buffer.memory.len(), 1, "a hostile server's 1-byte records");
+        assert_eq!(buffer.memory_len, MIN_CHUNK + 10_000);
+        buffer.push(vec![b'z'; MIN_CHUNK]);
+        assert_eq!(buffer.memory.len(), 2);
+    }
+
     #[tokio::test]
     async fn a_full_spool_or_the_cap_makes_the_body_unusable() {
         let dir = tempfile::tempdir().unwrap();

@@ -87,4 +87,15 @@ mod tests {
         proofs.clear();
         assert_eq!(proofs.get(&key("b"), now), None);
     }
+
+    #[test]
+    fn made_up_names_cannot_grow_the_memory_past_its_bound() {
+        let proofs = SniProofs::default();
+        let now = Instant::now();
+        for n in 0..MAX_PROOFS + 10 {
+            proofs.insert(key(&format!("n{n}.example")), false, now);
+        }
+        let kept = proofs.answers.lock().unwrap().len();
+        assert!(kept <= MAX_PROOFS, "{kept}");
+    }
 }
