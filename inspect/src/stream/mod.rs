@@ -819,6 +819,9 @@ fn describe_analysed(block: &[u8], header: EntityHeader) -> Option<(Shape, Part,
     let shape = match view.content_type.as_str() {
         "multipart/digest" => return None,
         mime if mime.starts_with("multipart/") => {
+            if header.unclear_boundary {
+                return None;
+            }
             Shape::Multipart(view.boundary.clone()?.into_bytes())
         }
         "message/rfc822" | "message/global" if identity => Shape::Message,

@@ -35,6 +35,9 @@ pub(crate) struct EntityHeader {
     /// read (fuzz finding: `application/vnd&ms-tnef` reads as text/plain here but opens as
     /// TNEF in a reader that keys on the raw type).
     pub declares_tnef: bool,
+    /// Whether a `boundary` parameter is one readers take differently (see
+    /// [`is_plain_boundary`]): the structure is then unclear and judged as damage.
+    pub unclear_boundary: bool,
 }
 
 /// The header as one reading sees it.
@@ -123,7 +126,10 @@ impl EntityHeader {
                 } else if is_type && base.eq_ignore_ascii_case("boundary") {
                     // RFC 2046 ends a boundary with a non-space; an unterminated quote left
                     // `"L ` as `L ` for mail-parser while line readers trim it (fuzz finding).
-                    boundaries.push(attribute.value.trim_end().to_string());
+                    let boundary = attribute.value.trim_end();
+                    header.unclear_boundary |=
+                        !is_plain_boundary(boundary) || has_encoded_boundary(&raw_text);
+                    boundaries.push(boundary.to_string());
                 }
             }
             let kind = ct.ctype().trim().to_ascii_lowercase();
@@ -178,10 +184,13 @@ impl EntityHeader {
                 let mime = declared.trim().to_ascii_lowercase();
                 self.declares_tnef |= mime.contains("tnef");
                 if take_types {
-                    let boundaries = crate::parameters::raw_parameter_names(&value, "boundary")
-                        .into_iter()
-                        .map(|b| b.trim_end().to_owned())
-                        .collect();
+                    let boundaries: Vec<String> =
+                        crate::parameters::raw_parameter_names(&value, "boundary")
+                            .into_iter()
+                            .map(|b| b.trim_end().to_owned())
+                            .collect();
+                    self.unclear_boundary |= has_encoded_boundary(&value)
+                        || boundaries.iter().any(|b| !is_plain_boundary(b));
                     self.types
                         .push((Some(mime).filter(|m| valid_mime(m)), boundaries));
                 }
@@ -258,6 +267,33 @@ fn unfold(raw: &[u8]) -> String {
 fn valid_mime(mime: &str) -> bool {
     mime.split_once('/')
         .is_some_and(|(kind, _)| !kind.is_empty())
+}
+
+/// Whether every reader takes `boundary` as the same delimiter. RFC 2046 allows spaces
+/// inside a boundary, but readers that trim it, split it at white space or decode encoded
+/// words in it disagree about a leading space, a run of spaces, a control character
+/// (vertical tab, form feed, tab) or an `=?…?=` (fuzz finding: `"\x0binner"` was `inner`
+/// for a line reader, so the part after `--inner` went unjudged). No mailer writes such a
+/// boundary.
+fn is_plain_boundary(boundary: &str) -> bool {
+    let starts_plain = boundary.chars().next().is_some_and(|c| !c.is_whitespace());
+    let plain_chars = boundary
+        .chars()
+        .all(|c| !c.is_control() && (c == ' ' || !c.is_whitespace()));
+    starts_plain && plain_chars && !boundary.contains("  ") && !has_encoded_word(boundary)
+}
+
+/// Whether an encoded word follows a `boundary` key in a raw Content-Type value:
+/// mail-parser decodes it, a reader that does not splits at the raw text.
+fn has_encoded_boundary(raw: &str) -> bool {
+    raw.to_ascii_lowercase()
+        .find("boundary")
+        .is_some_and(|at| has_encoded_word(&raw[at..]))
+}
+
+fn has_encoded_word(text: &str) -> bool {
+    text.find("=?")
+        .is_some_and(|at| text[at + 2..].contains("?="))
 }
 
 #[cfg(test)]

@@ -206,6 +206,9 @@ pub(crate) enum Damage {
     TooManyParts,
     /// A multipart without a boundary parameter.
     MultipartWithoutBoundary,
+    /// A boundary readers take differently: white space at its start or in a run, control
+    /// characters, an encoded word.
+    UnclearBoundary,
     /// A TNEF attachment whose contents cannot be listed.
     Tnef(TnefError),
     /// A base64 body with bytes outside the alphabet: readers decode it differently (or
@@ -224,6 +227,9 @@ impl fmt::Display for Damage {
             Damage::TooDeep => f.write_str("MIME structure is nested too deep"),
             Damage::TooManyParts => f.write_str("message has too many MIME parts"),
             Damage::MultipartWithoutBoundary => f.write_str("a multipart has no boundary"),
+            Damage::UnclearBoundary => {
+                f.write_str("a multipart boundary has white space or control characters that readers treat differently")
+            }
             Damage::Tnef(error) => write!(f, "a TNEF attachment cannot be read: {error}"),
             Damage::BadBase64 { content_type } => {
                 write!(

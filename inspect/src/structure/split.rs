@@ -190,6 +190,9 @@ impl Splitter {
         };
         let entity_end = match (&view.boundary, is_multipart, is_message) {
             (Some(boundary), true, _) => {
+                if header.unclear_boundary {
+                    self.note_damage(Damage::UnclearBoundary);
+                }
                 let default_type = if view.content_type == "multipart/digest" {
                     "message/rfc822"
                 } else {
@@ -682,6 +685,26 @@ mod tests {
             },
         );
         assert_eq!(types(&lenient).len(), 2, "{lenient:?}");
+    }
+
+    #[test]
+    fn a_boundary_readers_trim_differently_is_damage() {
+        for boundary in [
+            "\x0binner",
+            " inner",
+            "in\tner",
+            "in  ner",
+            "=?utf-8?q?inner?=",
+        ] {
+            let raw = format!("Subject: x\r\nContent-Type: multipart/mixed; boundary=\"{boundary}\"\r\n\r\n--inner\r\nContent-Type: application/x-foo; name=evil.exe\r\n\r\nMZ\r\n--inner--\r\n");
+            let s = strict(raw.as_bytes());
+            assert_eq!(s.damage, Some(Damage::UnclearBoundary), "{boundary:?}");
+        }
+        for boundary in ["----=_Part_1", "a b", "=?x"] {
+            let block = format!("Content-Type: multipart/mixed; boundary=\"{boundary}\"\r\n\r\n");
+            let header = EntityHeader::analyse(block.as_bytes());
+            assert!(!header.unclear_boundary, "{boundary:?}");
+        }
     }
 
     #[test]
