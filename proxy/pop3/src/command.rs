@@ -153,6 +153,27 @@ impl Command {
         }
     }
 
+    /// Whether a server may accept this command before login (RFC 1939 AUTHORIZATION
+    /// state, RFC 2449, 2595, 5034, 6856): the login commands, `CAPA`, `STLS`, `QUIT`,
+    /// `UTF8` and `LANG`. Everything else (`NOOP`, `STAT`, `RETR`, unknown verbs) can only
+    /// be refused there, so the proxy refuses it itself and a client that floods them
+    /// costs the server nothing (and cannot pass `XCLIENT` to a server that trusts the
+    /// gateway's address).
+    pub fn is_valid_before_login(&self) -> bool {
+        match self.verb {
+            Verb::User | Verb::Pass | Verb::Apop | Verb::Auth | Verb::Capa | Verb::Stls => true,
+            Verb::Quit => true,
+            Verb::Other => {
+                let verb = self.raw[..self.args.start]
+                    .split(|&b| is_blank(b) || b == b'\r' || b == b'\n')
+                    .find(|part| !part.is_empty())
+                    .unwrap_or_default();
+                verb.eq_ignore_ascii_case(b"UTF8") || verb.eq_ignore_ascii_case(b"LANG")
+            }
+            _ => false,
+        }
+    }
+
     /// Whether the line carries a credential and must never be logged in full.
     pub fn carries_secret(&self) -> bool {
         matches!(self.verb, Verb::Pass | Verb::Apop | Verb::Auth)
@@ -229,6 +250,42 @@ fn classify(verb: &[u8]) -> Verb {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_authorization_commands_are_valid_before_login() {
+        for line in [
+            "USER a\r\n",
+            "pass x\r\n",
+            "AUTH\r\n",
+            "capa\r\n",
+            "STLS\r\n",
+            "QUIT\r\n",
+        ] {
+            assert!(
+                Command::parse(line.as_bytes()).is_valid_before_login(),
+                "{line}"
+            );
+        }
+        for line in ["UTF8\r\n", " lang\tde\r\n", "APOP a b\r\n"] {
+            assert!(
+                Command::parse(line.as_bytes()).is_valid_before_login(),
+                "{line}"
+            );
+        }
+        for line in [
+            "NOOP\r\n",
+            "STAT\r\n",
+            "RETR 1\r\n",
+            "XCLIENT ADDR=1.2.3.4\r\n",
+            "\r\n",
+            "UTF8X\r\n",
+        ] {
+            assert!(
+                !Command::parse(line.as_bytes()).is_valid_before_login(),
+                "{line:?}"
+            );
+        }
+    }
 
     #[test]
     fn verbs_are_case_insensitive_and_args_split() {

@@ -142,6 +142,13 @@ impl Session {
             self.reply_local("-ERR [AUTH] TLS required\r\n");
             return;
         }
+        if self.state == Pop3State::Authorization
+            && !cmd.is_valid_before_login()
+            && !self.login_pending()
+        {
+            self.reply_local("-ERR command not valid before login\r\n");
+            return;
+        }
         match verb {
             Verb::Stls => self.handle_client_stls(cmd),
             Verb::User | Verb::Pass | Verb::Apop | Verb::Auth
@@ -167,6 +174,15 @@ impl Session {
             }
             _ => self.forward(cmd),
         }
+    }
+
+    /// Whether a forwarded login command still waits for its answer: a command pipelined
+    /// behind it may be meant for the TRANSACTION state it opens.
+    fn login_pending(&self) -> bool {
+        self.pending.iter().any(|pending| {
+            matches!(pending, Pending::Forwarded(f)
+                if matches!(f.verb, Verb::User | Verb::Pass | Verb::Apop | Verb::Auth))
+        })
     }
 
     /// Why policy refuses this login command, as the `-ERR` line to send, if it does.

@@ -52,7 +52,7 @@ const FRAMING: [(&[u8], Violation); 7] = [
 fn streamed_message_with_a_lenient_terminator_never_gets_one() {
     for (body, violation) in FRAMING {
         for chunk in 1..=body.len() {
-            let mut h = Harness::greeted(SessionConfig::default());
+            let mut h = Harness::logged_in(SessionConfig::default());
             h.client(b"RETR 1\r\n");
             h.server(b"+OK\r\n");
             for piece in body.chunks(chunk) {
@@ -75,7 +75,7 @@ fn streamed_message_with_a_lenient_terminator_never_gets_one() {
 #[test]
 fn inspected_message_with_a_lenient_terminator_gets_err_and_nothing_else() {
     for (body, violation) in FRAMING {
-        let mut h = Harness::greeted(SessionConfig::default().with_rules(|r| {
+        let mut h = Harness::logged_in(SessionConfig::default().with_rules(|r| {
             r.inspect_messages = true;
         }));
         h.client(b"RETR 1\r\n");
@@ -96,7 +96,7 @@ fn inspected_message_with_a_lenient_terminator_gets_err_and_nothing_else() {
 
 #[test]
 fn dot_cr_at_a_line_start_is_held_until_its_lf() {
-    let mut h = Harness::greeted(SessionConfig::default());
+    let mut h = Harness::logged_in(SessionConfig::default());
     h.client(b"RETR 1\r\nNOOP\r\n");
     h.server(b"+OK\r\nbody\r\n.\r");
     assert_eq!(h.take_client(), b"+OK\r\nbody\r\n.");
@@ -191,7 +191,7 @@ fn tab_separated_pass_is_a_pass() {
 
 #[test]
 fn bare_cr_in_a_line_is_a_violation_on_either_side() {
-    let mut h = Harness::greeted(SessionConfig::default());
+    let mut h = Harness::logged_in(SessionConfig::default());
     h.client(b"NOOP\rDELE 1\r\n");
     assert_eq!(h.take_server(), b"");
     assert_eq!(
@@ -201,7 +201,7 @@ fn bare_cr_in_a_line_is_a_violation_on_either_side() {
             Violation::BareCr
         ))
     );
-    let mut h = Harness::greeted(SessionConfig::default());
+    let mut h = Harness::logged_in(SessionConfig::default());
     h.client(b"RETR 1\r\n");
     h.server(b"+OK\r.\r\n");
     assert_eq!(
@@ -219,7 +219,7 @@ fn bare_cr_in_a_line_is_a_violation_on_either_side() {
 
 #[test]
 fn half_close_after_pipelined_dele_quit_waits_for_the_replies() {
-    let mut h = Harness::greeted(SessionConfig::default());
+    let mut h = Harness::logged_in(SessionConfig::default());
     h.client(b"DELE 1\r\nQUIT\r\n");
     h.session.handle_eof(Side::Client, h.now);
     h.drain();
@@ -235,7 +235,7 @@ fn half_close_after_pipelined_dele_quit_waits_for_the_replies() {
 
 #[test]
 fn half_close_with_nothing_outstanding_finishes_and_drops_a_partial_line() {
-    let mut h = Harness::greeted(SessionConfig::default());
+    let mut h = Harness::logged_in(SessionConfig::default());
     h.client(b"NOOP\r\nDELE");
     h.session.handle_eof(Side::Client, h.now);
     h.drain();
@@ -396,7 +396,7 @@ fn a_delivered_body_that_is_not_one_framed_body_is_withheld() {
         b"a\r\n.\r\nsmuggled\r\n.\r\n",
         b"no end\r\n",
     ] {
-        let mut h = Harness::greeted(SessionConfig::default().with_rules(|r| {
+        let mut h = Harness::logged_in(SessionConfig::default().with_rules(|r| {
             r.inspect_messages = true;
         }));
         h.client(b"RETR 1\r\n");

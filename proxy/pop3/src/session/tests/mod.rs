@@ -42,6 +42,18 @@ impl Harness {
         h
     }
 
+    /// Greeted and logged in with USER/PASS: TRANSACTION commands reach the server.
+    fn logged_in(config: SessionConfig) -> Harness {
+        let mut h = Harness::greeted(config);
+        h.client(b"USER u\r\nPASS p\r\n");
+        h.server(b"+OK\r\n+OK logged in\r\n");
+        assert_eq!(h.session.pop3_state(), Pop3State::Transaction);
+        h.take_client();
+        h.take_server();
+        h.events.clear();
+        h
+    }
+
     fn client(&mut self, bytes: &[u8]) {
         self.session.handle_bytes(Side::Client, bytes, self.now);
         self.drain();
@@ -107,7 +119,7 @@ fn greeting_passes_unchanged_and_commands_are_forwarded() {
 
 #[test]
 fn pipelined_commands_get_responses_in_order() {
-    let mut h = Harness::greeted(SessionConfig {
+    let mut h = Harness::logged_in(SessionConfig {
         client_stls: ClientStls::Refuse,
         ..SessionConfig::default()
     });
@@ -137,23 +149,39 @@ fn local_refusals_keep_pipelined_order() {
         };
     });
     let mut h = Harness::greeted(config);
-    h.client(b"NOOP\r\nUSER bob\r\nNOOP\r\n");
-    assert_eq!(h.take_server(), b"NOOP\r\nNOOP\r\n");
+    h.client(b"CAPA\r\nUSER bob\r\nCAPA\r\n");
+    assert_eq!(h.take_server(), b"CAPA\r\nCAPA\r\n");
     assert_eq!(h.take_client(), b"");
-    h.server(b"+OK one\r\n");
+    h.server(b"+OK one\r\n.\r\n");
     assert_eq!(
         text(&h.take_client()),
-        "+OK one\r\n-ERR [AUTH] login method not permitted by policy\r\n"
+        "+OK one\r\n.\r\n-ERR [AUTH] login method not permitted by policy\r\n"
     );
-    h.server(b"+OK two\r\n");
-    assert_eq!(h.take_client(), b"+OK two\r\n");
+    h.server(b"+OK two\r\n.\r\n");
+    assert_eq!(h.take_client(), b"+OK two\r\n.\r\n");
+}
+
+#[test]
+fn commands_only_valid_after_login_are_refused_locally_before_it() {
+    let mut h = Harness::greeted(SessionConfig::default());
+    h.client(&b"NOOP\r\n".repeat(3));
+    assert_eq!(h.take_server(), b"", "the server never sees them");
+    assert_eq!(
+        text(&h.take_client()),
+        "-ERR command not valid before login\r\n".repeat(3)
+    );
+    // Pipelined behind a login, they are the server's to answer.
+    h.client(b"USER a\r\nPASS b\r\nSTAT\r\n");
+    assert_eq!(h.take_server(), b"USER a\r\nPASS b\r\nSTAT\r\n");
+    h.server(b"+OK\r\n+OK\r\n+OK 0 0\r\n");
+    assert_eq!(h.take_client(), b"+OK\r\n+OK\r\n+OK 0 0\r\n");
 }
 
 #[test]
 fn message_bytes_pass_unchanged_in_any_split() {
     let body: &[u8] = b"+OK 40 octets\r\nFrom: a\r\n\r\n..leading dot\r\n..\r\nx.\r\n.\r\n";
     for chunk in 1..body.len() {
-        let mut h = Harness::greeted(SessionConfig::default());
+        let mut h = Harness::logged_in(SessionConfig::default());
         h.client(b"RETR 1\r\nNOOP\r\n");
         for piece in body.chunks(chunk) {
             h.server(piece);
@@ -167,7 +195,7 @@ fn message_bytes_pass_unchanged_in_any_split() {
 
 #[test]
 fn truncated_message_never_gets_a_terminator() {
-    let mut h = Harness::greeted(SessionConfig::default());
+    let mut h = Harness::logged_in(SessionConfig::default());
     h.client(b"RETR 1\r\n");
     h.server(b"+OK\r\nline one\r\nline two");
     h.session.handle_eof(Side::Server, h.now);
@@ -179,7 +207,7 @@ fn truncated_message_never_gets_a_terminator() {
 
 #[test]
 fn overlong_body_line_closes_without_terminator() {
-    let mut h = Harness::greeted(SessionConfig::default().with_rules(|r| {
+    let mut h = Harness::logged_in(SessionConfig::default().with_rules(|r| {
         r.max_body_line = 100;
     }));
     h.client(b"RETR 1\r\n");
@@ -200,7 +228,7 @@ fn overlong_body_line_closes_without_terminator() {
 
 #[test]
 fn overlong_status_line_gets_err() {
-    let mut h = Harness::greeted(SessionConfig::default());
+    let mut h = Harness::logged_in(SessionConfig::default());
     h.client(b"STAT\r\n");
     let mut reply = b"+OK ".to_vec();
     reply.extend(std::iter::repeat_n(b'x', 600));
@@ -440,8 +468,8 @@ fn client_stls_with_match_mirrors_server_refusal() {
     h.client(b"STLS\r\n");
     h.server(b"-ERR TLS not configured\r\n");
     assert_eq!(h.take_client(), b"-ERR TLS not configured\r\n");
-    h.client(b"NOOP\r\n");
-    assert_eq!(h.take_server(), b"STLS\r\nNOOP\r\n");
+    h.client(b"CAPA\r\n");
+    assert_eq!(h.take_server(), b"STLS\r\nCAPA\r\n");
 }
 
 #[test]
@@ -471,8 +499,8 @@ fn starttls_on_pop3_refuses_commands_before_tls() {
     let mut h = Harness::greeted(config);
     h.client(b"USER alice\r\n");
     assert_eq!(h.take_client(), b"-ERR [AUTH] TLS required\r\n");
-    h.client(b"NOOP\r\n");
-    assert_eq!(h.take_server(), b"NOOP\r\n");
+    h.client(b"CAPA\r\n");
+    assert_eq!(h.take_server(), b"CAPA\r\n");
 }
 
 #[test]
@@ -492,9 +520,9 @@ fn login_requires_tls_refuses_plaintext_login() {
 #[test]
 fn followed_rules_replace_the_old_ones_whole_at_the_next_command() {
     let mut h = Harness::greeted(SessionConfig::default());
-    h.client(b"NOOP\r\n");
-    assert_eq!(h.take_server(), b"NOOP\r\n");
-    h.server(b"+OK\r\n");
+    h.client(b"CAPA\r\n");
+    assert_eq!(h.take_server(), b"CAPA\r\n");
+    h.server(b"+OK\r\n.\r\n");
     h.take_client();
     let stricter = SessionConfig::default().with_rules(|r| r.login_requires_tls = true);
     h.session.follow(stricter.rules.clone());
@@ -550,7 +578,7 @@ fn inspected_message_waits_for_delivery_and_keeps_order() {
     let config = SessionConfig::default().with_rules(|r| {
         r.inspect_messages = true;
     });
-    let mut h = Harness::greeted(config);
+    let mut h = Harness::logged_in(config);
     h.client(b"RETR 3\r\nNOOP\r\n");
     h.server(b"+OK 9 octets\r\nSubject: x\r\n.\r\n+OK noop\r\n");
     assert_eq!(h.take_client(), b"");
@@ -583,7 +611,7 @@ fn tempfail_delivery_answers_err_and_continues() {
     let config = SessionConfig::default().with_rules(|r| {
         r.inspect_messages = true;
     });
-    let mut h = Harness::greeted(config);
+    let mut h = Harness::logged_in(config);
     h.client(b"RETR 1\r\n");
     h.server(b"+OK\r\nx\r\n.\r\n");
     h.session
@@ -594,7 +622,7 @@ fn tempfail_delivery_answers_err_and_continues() {
 
 #[test]
 fn silent_server_times_out_with_err() {
-    let mut h = Harness::greeted(SessionConfig::default());
+    let mut h = Harness::logged_in(SessionConfig::default());
     h.client(b"STAT\r\n");
     let deadline = h.session.poll_timeout().unwrap();
     assert_eq!(deadline, h.now + Duration::from_secs(600));
@@ -644,7 +672,7 @@ fn inspected_top_is_fetched_as_retr() {
     let config = SessionConfig::default().with_rules(|r| {
         r.inspect_messages = true;
     });
-    let mut h = Harness::greeted(config);
+    let mut h = Harness::logged_in(config);
     h.client(b"TOP 2 5\r\n");
     assert_eq!(h.take_server(), b"RETR 2\r\n");
     h.server(b"+OK\r\nSubject: x\r\n\r\nbody\r\n.\r\n");
@@ -661,7 +689,7 @@ fn oversize_message_pauses_then_passes_the_rest() {
         r.inspect_messages = true;
         r.max_inspected_size = 10;
     });
-    let mut h = Harness::greeted(config);
+    let mut h = Harness::logged_in(config);
     h.client(b"RETR 1\r\n");
     h.server(b"+OK\r\n0123456789abcdef\r\n");
     assert!(h.events.contains(&Event::MessageOversize));
@@ -682,7 +710,7 @@ fn oversize_message_discarded_then_replaced() {
         r.inspect_messages = true;
         r.max_inspected_size = 4;
     });
-    let mut h = Harness::greeted(config);
+    let mut h = Harness::logged_in(config);
     h.client(b"RETR 1\r\nNOOP\r\n");
     h.server(b"+OK\r\nlong line\r\n");
     h.session.oversize_discard(h.now);
@@ -703,7 +731,7 @@ fn partial_delivery_streams_decided_bytes_and_completes_in_order() {
     let config = SessionConfig::default().with_rules(|r| {
         r.inspect_messages = true;
     });
-    let mut h = Harness::greeted(config);
+    let mut h = Harness::logged_in(config);
     h.client(b"RETR 1\r\nNOOP\r\n");
     h.server(b"+OK 30 octets\r\nSubject: x\r\n\r\n");
     h.session.deliver_partial(b"Subject: x\r\n\r\n", h.now);
@@ -725,7 +753,7 @@ fn tempfail_after_partial_delivery_ends_the_session_without_terminator() {
     let config = SessionConfig::default().with_rules(|r| {
         r.inspect_messages = true;
     });
-    let mut h = Harness::greeted(config);
+    let mut h = Harness::logged_in(config);
     h.client(b"RETR 1\r\n");
     h.server(b"+OK\r\nSubject: x\r\n\r\nbody\r\n.\r\n");
     h.session.deliver_partial(b"Subject: x\r\n", h.now);
@@ -742,7 +770,7 @@ fn server_closing_inside_a_partially_delivered_message_adds_nothing() {
     let config = SessionConfig::default().with_rules(|r| {
         r.inspect_messages = true;
     });
-    let mut h = Harness::greeted(config);
+    let mut h = Harness::logged_in(config);
     h.client(b"RETR 1\r\n");
     h.server(b"+OK\r\nSubject: x\r\n\r\nfirst line\r\n");
     h.session.deliver_partial(b"Subject: x\r\n\r\n", h.now);
