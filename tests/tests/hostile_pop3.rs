@@ -270,6 +270,52 @@ fn pipelined_user_flood_keeps_memory_bounded_and_cpu_linear() {
     );
 }
 
+/// A client that pipelines commands before the greeting and before logging in (the abuse
+/// bench's flooder) is answered by popgate itself: the server never sees those lines, the
+/// early bytes wait for the greeting instead of ending the session, and another client is
+/// served meanwhile.
+#[test]
+fn a_pre_login_flood_is_answered_by_popgate_and_never_reaches_the_server() {
+    const LINES: usize = 16 * 1024;
+    let (server, popgate) = relay_to_fake(Script::default(), None);
+    let connections_before = server.connections();
+    let mut flooder = std::net::TcpStream::connect(popgate.pop3_addr()).unwrap();
+    flooder.set_read_timeout(Some(SESSION_END)).unwrap();
+    let mut writer = flooder.try_clone().unwrap();
+    let sending = thread::spawn(move || writer.write_all(&b"NOOP\r\n".repeat(LINES)));
+
+    let mut bystander = Pop3Client::connect(popgate.pop3_addr()).unwrap();
+    bystander.login("alice", "secret").unwrap();
+    assert!(bystander.command("NOOP").unwrap().starts_with(b"+OK"));
+
+    let greeting = b"+OK fake POP3 server ready\r\n";
+    let reply = b"-ERR command not valid before login\r\n";
+    let mut want = greeting.to_vec();
+    want.extend_from_slice(&reply.repeat(LINES));
+    let mut got = vec![0u8; want.len()];
+    flooder
+        .read_exact(&mut got)
+        .unwrap_or_else(|e| panic!("the flooder's replies stopped: {e}"));
+    assert!(got == want, "unexpected replies: {}", escape(&got[..200]));
+    sending.join().unwrap().unwrap();
+    flooder.write_all(b"QUIT\r\n").unwrap();
+    let mut bye = Vec::new();
+    let _ = flooder.read_to_end(&mut bye);
+    assert!(bye.starts_with(b"+OK"), "QUIT: {}", escape(&bye));
+
+    let received = server.received();
+    let noops = received.iter().filter(|l| l.as_slice() == b"NOOP").count();
+    assert_eq!(
+        noops, 1,
+        "only the logged-in bystander's NOOP: {received:?}"
+    );
+    assert_eq!(
+        server.connections() - connections_before,
+        2,
+        "one upstream connection per client"
+    );
+}
+
 #[test]
 fn tab_separated_pass_is_never_logged() {
     let (server, popgate) = relay_to_fake(Script::default(), None);

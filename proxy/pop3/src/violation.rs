@@ -33,9 +33,6 @@ pub enum Violation {
         /// The first such byte.
         byte: u8,
     },
-    /// More bytes than a client could need before it has seen the greeting.
-    #[error("too many bytes before the greeting")]
-    TooManyEarlyBytes,
     /// Commands in the same bytes as `STLS`: they would be read as if sent over TLS
     /// (the plaintext injection class of the "NO STARTTLS" study).
     #[error("commands pipelined after STLS")]
@@ -109,7 +106,6 @@ impl Violation {
             Violation::TlsHandshakeFailed => "tls_handshake_failed",
             Violation::CommandLineTooLong { .. } => "command_line_too_long",
             Violation::ForbiddenByte { .. } => "forbidden_byte",
-            Violation::TooManyEarlyBytes => "too_many_early_bytes",
             Violation::PipelinedAfterStls => "pipelined_after_stls",
             Violation::ClientDataBeforeHandshake => "client_data_before_handshake",
             Violation::InvalidGreeting => "invalid_greeting",
@@ -155,7 +151,6 @@ mod tests {
             Violation::TlsHandshakeFailed,
             Violation::CommandLineTooLong { limit: 255 },
             Violation::ForbiddenByte { byte: 0 },
-            Violation::TooManyEarlyBytes,
             Violation::PipelinedAfterStls,
             Violation::ClientDataBeforeHandshake,
             Violation::InvalidGreeting,

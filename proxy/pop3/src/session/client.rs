@@ -7,7 +7,7 @@ use tracing::debug;
 
 use super::{
     ClientState, ClientStls, CloseReason, Event, Forwarded, Internal, Pending, Pop3State, Session,
-    Side, UpstreamStls, MAX_EARLY_CLIENT_BYTES, MAX_PENDING,
+    Side, UpstreamStls, MAX_PENDING,
 };
 use crate::command::{is_blank, line_body_len, Command, Verb};
 use crate::login::{sasl_user, LoginAttempt, LoginMechanism, LoginResult};
@@ -45,9 +45,8 @@ impl Session {
     /// output bounds allow; after the client's EOF, ends the session once all is answered.
     pub(super) fn process_client_input(&mut self) {
         if !self.greeted {
-            if self.client_in.len() > MAX_EARLY_CLIENT_BYTES {
-                self.violation(Side::Client, Violation::TooManyEarlyBytes);
-            }
+            // Kept until the greeting; past MAX_EARLY_CLIENT_BYTES the client is not read
+            // (`wants_read`), so a client that floods early waits instead of reconnecting.
             return;
         }
         while !self.closing && !self.client_in.is_empty() {

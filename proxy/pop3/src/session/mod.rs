@@ -650,6 +650,7 @@ impl Session {
                     && !self.output_full()
                     && self.pending.len() < MAX_PENDING
                     && self.client_in.len() <= self.config.max_sasl_line
+                    && (self.greeted || self.client_in.len() < MAX_EARLY_CLIENT_BYTES)
             }
             Side::Server => {
                 !matches!(
