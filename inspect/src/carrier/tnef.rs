@@ -122,15 +122,22 @@ fn mapi_names(data: &[u8]) -> Option<Vec<String>> {
                 _ => None,
             };
             let value = value?;
-            let text = match base {
-                0x1E => c_string(value),
-                0x1F => utf16_string(value),
+            let texts = match base {
+                0x1E => [Some(c_string(value)), None],
+                0x1F => {
+                    let wide = utf16_string(value);
+                    let narrow = narrowed_utf16_string(value);
+                    [Some(wide.clone()), (narrow != wide).then_some(narrow)]
+                }
                 _ => continue,
             };
-            // Another string property that reads as a file name counts too: readers differ
-            // in what they show and save (fuzz finding: a name in PR_ATTACH_CONTENT_BASE).
-            if NAME_PROPS.contains(&id) || looks_like_file_name(&text) {
-                names.push(text);
+            for text in texts.into_iter().flatten() {
+                // Another string property that reads as a file name counts too: readers
+                // differ in what they show and save (fuzz finding: a name in
+                // PR_ATTACH_CONTENT_BASE).
+                if NAME_PROPS.contains(&id) || looks_like_file_name(&text) {
+                    names.push(text);
+                }
             }
         }
     }
@@ -161,6 +168,17 @@ fn utf16_string(bytes: &[u8]) -> String {
         .take_while(|&u| u != 0)
         .collect();
     String::from_utf16_lossy(&units)
+}
+
+/// A UTF-16 string as a reader that keeps each unit's low byte reads it (up to the first
+/// zero byte): `report.scr` followed by U+1E00 is `report.scr\0` there (fuzz finding).
+fn narrowed_utf16_string(bytes: &[u8]) -> String {
+    bytes
+        .chunks_exact(2)
+        .map(|c| c[0])
+        .take_while(|&b| b != 0)
+        .map(char::from)
+        .collect()
 }
 
 struct Reader<'a> {
@@ -257,6 +275,14 @@ pub(crate) mod tests {
                 "evil document.exe".to_owned()
             ])
         );
+    }
+
+    #[test]
+    fn a_wide_name_is_also_read_as_its_low_bytes() {
+        // U+1E00 after the extension: its low byte ends the name for a narrowing reader.
+        let data = sample("REPORT~1.DOC", Some("report 2026.scr\u{1e00}"));
+        let names = attachment_names(&data).unwrap();
+        assert!(names.contains(&"report 2026.scr".to_owned()), "{names:?}");
     }
 
     #[test]
