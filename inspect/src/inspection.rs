@@ -15,7 +15,7 @@ use crate::parsed;
 use crate::replacement;
 use crate::rewrite::{self, Plan};
 use crate::rules::Rules;
-use crate::structure::{self, Part, Reading, Structure, Target};
+use crate::structure::{self, HeaderCache, Part, Reading, Structure, Target};
 use crate::verdict::Decision;
 
 /// The outcome of inspecting one message.
@@ -83,12 +83,17 @@ pub fn inspect(
 
 /// The strict reading, and every other reading when the strict one met an ambiguity.
 pub(crate) fn readings(message: &[u8]) -> Vec<Structure> {
-    let strict = structure::read(message, Reading::STRICT);
+    let mut headers = HeaderCache::new();
+    let strict = structure::read(message, Reading::STRICT, &mut headers);
     if strict.ambiguity.is_empty() {
         return vec![strict];
     }
     let mut all = vec![strict];
-    all.extend(Reading::OTHERS.iter().map(|r| structure::read(message, *r)));
+    all.extend(
+        Reading::OTHERS
+            .iter()
+            .map(|r| structure::read(message, *r, &mut headers)),
+    );
     all
 }
 

@@ -24,7 +24,7 @@ mod split;
 use std::fmt;
 
 pub(crate) use header::EntityHeader;
-pub(crate) use split::{has_stray_line, read};
+pub(crate) use split::{has_stray_line, read, HeaderCache};
 
 use crate::carrier::TnefError;
 

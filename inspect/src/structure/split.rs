@@ -2,6 +2,8 @@
 //! scan of the chosen [`Split`]. Recursion depth is bounded by [`MAX_DEPTH`] and the work
 //! by [`MAX_ENTITIES`]; past either the message is damaged (unparseable). No I/O here.
 
+use std::collections::HashMap;
+
 use memchr::memmem;
 
 use super::{Ambiguity, Damage, EntityHeader, Part, Reading, Split, StrayLine, Structure, Target};
@@ -15,10 +17,16 @@ pub(crate) const MAX_DEPTH: usize = 64;
 /// The most entities read in one message.
 pub(crate) const MAX_ENTITIES: usize = 100_000;
 
-/// Splits `raw` (an unstuffed RFC 5322 message) under `reading`.
-pub(crate) fn read(raw: &[u8], reading: Reading) -> Structure {
+/// Header blocks already analysed, by their bytes: every reading of one message meets the
+/// same blocks, and [`EntityHeader::analyse`] (a mail-parser pass) depends on nothing else.
+pub(crate) type HeaderCache = HashMap<Vec<u8>, EntityHeader>;
+
+/// Splits `raw` (an unstuffed RFC 5322 message) under `reading`; `headers` carries the
+/// analysed header blocks from one reading of the message to the next.
+pub(crate) fn read(raw: &[u8], reading: Reading, headers: &mut HeaderCache) -> Structure {
     let mut splitter = Splitter {
         reading,
+        headers,
         parts: Vec::new(),
         aliases: Vec::new(),
         damage: None,
@@ -57,8 +65,9 @@ pub(crate) fn read(raw: &[u8], reading: Reading) -> Structure {
     }
 }
 
-struct Splitter {
+struct Splitter<'c> {
     reading: Reading,
+    headers: &'c mut HeaderCache,
     parts: Vec<Part>,
     /// `(part, holder)`: the part's target is the holder's.
     aliases: Vec<(usize, usize)>,
@@ -93,7 +102,7 @@ struct Delimiter {
     close: bool,
 }
 
-impl Splitter {
+impl Splitter<'_> {
     /// Reads the entity in `buf[start..end]`; returns whether its header has a real field.
     /// For the lenient split the entity may end earlier: see [`Splitter::lenient_entity`].
     fn entity(
@@ -152,9 +161,9 @@ impl Splitter {
                     _ => b,
                 })
                 .collect();
-            EntityHeader::analyse(&lines)
+            self.analysed(&lines)
         } else {
-            EntityHeader::analyse(block)
+            self.analysed(block)
         };
         if stray_line {
             // A plain line reader takes every line with a colon for a field, up to the blank
@@ -507,6 +516,16 @@ impl Splitter {
         }
     }
 
+    /// The block's header, analysed once per message.
+    fn analysed(&mut self, block: &[u8]) -> EntityHeader {
+        if let Some(header) = self.headers.get(block) {
+            return header.clone();
+        }
+        let header = EntityHeader::analyse(block);
+        self.headers.insert(block.to_vec(), header.clone());
+        header
+    }
+
     fn note_damage(&mut self, damage: Damage) {
         if self.damage.is_none() {
             self.damage = Some(damage);
@@ -616,7 +635,7 @@ mod tests {
     use super::*;
 
     fn strict(raw: &[u8]) -> Structure {
-        read(raw, Reading::STRICT)
+        read(raw, Reading::STRICT, &mut HeaderCache::new())
     }
 
     fn types(s: &Structure) -> Vec<&str> {
@@ -683,6 +702,7 @@ mod tests {
                 fields: FieldChoice::First,
                 stray: StrayLine::Skipped,
             },
+            &mut HeaderCache::new(),
         );
         assert_eq!(types(&lenient).len(), 2, "{lenient:?}");
     }
@@ -754,7 +774,7 @@ mod fuzz_findings {
     #[test]
     fn non_ascii_multipart_subtype_is_still_a_multipart() {
         let raw = b"Subject: x\r\nContent-Type: multipart/mixe\xe4; boundary=XYZ\r\n\r\n--XYZ\r\nContent-Type: text/plain\r\n\r\nhi\r\n--XYZ\r\nContent-Type: application/octet-stream; name=evil.exe\r\n\r\nMZ\r\n--XYZ--\r\n";
-        let s = read(raw, Reading::STRICT);
+        let s = read(raw, Reading::STRICT, &mut HeaderCache::new());
         assert_eq!(s.parts.len(), 3, "{s:?}");
         assert_eq!(s.parts[2].file_names, ["evil.exe"]);
     }
