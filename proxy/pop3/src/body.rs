@@ -42,6 +42,14 @@ pub enum Scanned {
     End(usize),
 }
 
+/// One step of [`BodyScanner::scan`].
+enum Step {
+    /// Go on at this index.
+    At(usize),
+    /// The terminator ended just before this index.
+    End(usize),
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
     /// At the start of a line (after LF, or the status line).
@@ -78,95 +86,9 @@ impl BodyScanner {
     pub fn scan(&mut self, data: &[u8]) -> Result<Scanned, Violation> {
         let mut i = 0;
         while i < data.len() {
-            match self.state {
-                State::LineStart => {
-                    self.line_len = 0;
-                    if data[i] == b'.' {
-                        self.state = State::Dot;
-                        self.line_len = 1;
-                        i += 1;
-                    } else {
-                        self.state = State::InLine;
-                    }
-                }
-                State::Dot => match data[i] {
-                    b'.' => {
-                        self.state = State::InLine;
-                        self.line_len += 1;
-                        i += 1;
-                    }
-                    b'\r' => {
-                        self.state = State::DotCr;
-                        self.line_len += 1;
-                        i += 1;
-                    }
-                    b'\n' => return Err(Violation::LfOnlyTerminator),
-                    _ => return Err(Violation::UnstuffedDotLine),
-                },
-                State::DotCr => match data[i] {
-                    b'\n' if self.after_bare_lf => return Err(Violation::TerminatorAfterBareLf),
-                    b'\n' => {
-                        self.state = State::LineStart;
-                        self.line_len = 0;
-                        return Ok(Scanned::End(i + 1));
-                    }
-                    _ => return Err(Violation::DotCrWithoutLf),
-                },
-                State::InLine => match memchr::memchr2(b'\n', b'\r', &data[i..]) {
-                    Some(offset) => {
-                        let at = i + offset;
-                        if data[at] == b'\r' && data.get(at + 1) == Some(&b'\n') {
-                            // The common case, CRLF, in one step.
-                            self.line_len += offset + 2;
-                            self.check_line_len()?;
-                            self.state = State::LineStart;
-                            self.after_bare_lf = false;
-                            i = at + 2;
-                            continue;
-                        }
-                        self.line_len += offset + 1;
-                        self.check_line_len()?;
-                        // memchr2 stops at a CR first, so an LF found here has none before
-                        // it (a CRLF split across chunks goes through `State::Cr`).
-                        self.state = if data[at] == b'\n' {
-                            self.after_bare_lf = true;
-                            State::LineStart
-                        } else {
-                            State::Cr
-                        };
-                        i = at + 1;
-                    }
-                    None => {
-                        self.line_len += data.len() - i;
-                        self.check_line_len()?;
-                        i = data.len();
-                    }
-                },
-                State::Cr => {
-                    match data[i] {
-                        b'\n' => {
-                            self.state = State::LineStart;
-                            self.after_bare_lf = false;
-                        }
-                        b'.' => self.state = State::CrDot,
-                        b'\r' => self.state = State::Cr,
-                        _ => {
-                            self.state = State::InLine;
-                            continue;
-                        }
-                    }
-                    self.line_len += 1;
-                    self.check_line_len()?;
-                    i += 1;
-                }
-                State::CrDot => match data[i] {
-                    b'.' => {
-                        self.state = State::InLine;
-                        self.line_len += 1;
-                        i += 1;
-                    }
-                    _ => return Err(Violation::DotAfterBareCr),
-                },
+            match self.step(data, i)? {
+                Step::At(next) => i = next,
+                Step::End(end) => return Ok(Scanned::End(end)),
             }
         }
         if self.state == State::DotCr {
@@ -178,6 +100,81 @@ impl BodyScanner {
             return Ok(Scanned::Body(data.len() - 1));
         }
         Ok(Scanned::Body(data.len()))
+    }
+
+    /// Moves the state on from `data[i]`: where to go on, or where the terminator ended.
+    fn step(&mut self, data: &[u8], i: usize) -> Result<Step, Violation> {
+        let byte = data[i];
+        match (self.state, byte) {
+            (State::LineStart, b'.') => self.enter(State::Dot, 1, i + 1),
+            (State::LineStart, _) => self.enter(State::InLine, 0, i),
+            (State::Dot, b'.') | (State::CrDot, b'.') => self.advance(State::InLine, i),
+            (State::Dot, b'\r') => self.advance(State::DotCr, i),
+            (State::Dot, b'\n') => Err(Violation::LfOnlyTerminator),
+            (State::Dot, _) => Err(Violation::UnstuffedDotLine),
+            (State::DotCr, b'\n') if self.after_bare_lf => Err(Violation::TerminatorAfterBareLf),
+            (State::DotCr, b'\n') => {
+                self.state = State::LineStart;
+                self.line_len = 0;
+                Ok(Step::End(i + 1))
+            }
+            (State::DotCr, _) => Err(Violation::DotCrWithoutLf),
+            (State::CrDot, _) => Err(Violation::DotAfterBareCr),
+            (State::InLine, _) => self.in_line(data, i),
+            (State::Cr, b'\n') => {
+                self.after_bare_lf = false;
+                self.counted(State::LineStart, i)
+            }
+            (State::Cr, b'.') => self.counted(State::CrDot, i),
+            (State::Cr, b'\r') => self.counted(State::Cr, i),
+            // The CR was a bare one; the byte is the line's next.
+            (State::Cr, _) => self.enter(State::InLine, self.line_len, i),
+        }
+    }
+
+    /// Inside a line: jumps to its end (or the chunk's) in one search.
+    fn in_line(&mut self, data: &[u8], i: usize) -> Result<Step, Violation> {
+        let Some(offset) = memchr::memchr2(b'\n', b'\r', &data[i..]) else {
+            self.line_len += data.len() - i;
+            self.check_line_len()?;
+            return Ok(Step::At(data.len()));
+        };
+        let at = i + offset;
+        if data[at] == b'\r' && data.get(at + 1) == Some(&b'\n') {
+            // The common case, CRLF, in one step.
+            self.line_len += offset + 2;
+            self.check_line_len()?;
+            self.after_bare_lf = false;
+            return self.enter(State::LineStart, self.line_len, at + 2);
+        }
+        self.line_len += offset + 1;
+        self.check_line_len()?;
+        // memchr2 stops at a CR first, so an LF found here has none before it (a CRLF split
+        // across chunks goes through `State::Cr`).
+        if data[at] == b'\n' {
+            self.after_bare_lf = true;
+            return self.enter(State::LineStart, self.line_len, at + 1);
+        }
+        self.enter(State::Cr, self.line_len, at + 1)
+    }
+
+    /// Enters `state` with `line_len` bytes of the line seen; goes on at `next`.
+    fn enter(&mut self, state: State, line_len: usize, next: usize) -> Result<Step, Violation> {
+        self.state = state;
+        self.line_len = line_len;
+        Ok(Step::At(next))
+    }
+
+    /// Enters `state`, the byte at `i` counted in the line (no limit check).
+    fn advance(&mut self, state: State, i: usize) -> Result<Step, Violation> {
+        self.enter(state, self.line_len + 1, i + 1)
+    }
+
+    /// As [`BodyScanner::advance`], with the line's limit checked.
+    fn counted(&mut self, state: State, i: usize) -> Result<Step, Violation> {
+        self.line_len += 1;
+        self.check_line_len()?;
+        self.enter(state, self.line_len, i + 1)
     }
 
     fn check_line_len(&self) -> Result<(), Violation> {
