@@ -10,12 +10,12 @@
 
 /// TNEF signature, little-endian.
 const SIGNATURE: u32 = 0x223E_9F78;
-/// attAttachTitle: the attachment's (short) file name.
-const ATT_ATTACH_TITLE: u32 = 0x0001_8010;
-/// attAttachment: the attachment's MAPI properties.
-const ATT_ATTACHMENT: u32 = 0x0006_9005;
-/// attMAPIProps at message level can hold embedded names too; only attachment level is read.
-const LEVEL_ATTACHMENT: u8 = 2;
+/// attAttachTitle (0x0001_8010): the attachment's (short) file name. Attributes are told
+/// apart by the low 16 bits of their id, as readers do (the high 16 bits name the data
+/// type, and a reader that ignores them still reads the attribute: fuzz finding).
+const ATT_ATTACH_TITLE: u16 = 0x8010;
+/// attAttachment (0x0006_9005): the attachment's MAPI properties.
+const ATT_ATTACHMENT: u16 = 0x9005;
 /// MAPI property ids a reader may show or save a file under: PR_ATTACH_LONG_FILENAME,
 /// PR_ATTACH_FILENAME, PR_DISPLAY_NAME, PR_ATTACH_EXTENSION, PR_ATTACH_PATHNAME,
 /// PR_ATTACH_LONG_PATHNAME.
@@ -62,15 +62,14 @@ pub(crate) fn attachment_names(data: &[u8]) -> Result<Vec<String>, TnefError> {
         }
         let offset = reader.at;
         let truncated = TnefError::Truncated { offset };
-        let level = reader.u8().ok_or(truncated)?;
+        // The level byte (1 message, 2 attachment) is not checked: the two attributes read
+        // exist only for attachments, and a reader may not check it either.
+        reader.u8().ok_or(truncated)?;
         let id = reader.u32().ok_or(truncated)?;
         let len = reader.u32().ok_or(truncated)? as usize;
         let value = reader.take(len).ok_or(truncated)?;
         reader.u16().ok_or(truncated)?;
-        if level != LEVEL_ATTACHMENT {
-            continue;
-        }
-        match id {
+        match id as u16 {
             ATT_ATTACH_TITLE => names.push(c_string(value)),
             // A property list that cannot be read whole may hide a name another reader
             // finds (fuzz finding): the container is damaged, not empty.
@@ -242,7 +241,7 @@ pub(crate) mod tests {
         attribute(1, 0x0009_8008, b"IPM.Note\0");
         let mut title_bytes = title.as_bytes().to_vec();
         title_bytes.push(0);
-        attribute(2, ATT_ATTACH_TITLE, &title_bytes);
+        attribute(2, 0x0001_8010, &title_bytes);
         if let Some(long) = long_name {
             let mut props = Vec::new();
             props.extend_from_slice(&2u32.to_le_bytes());
@@ -260,7 +259,7 @@ pub(crate) mod tests {
             let pad = (4 - text.len() % 4) % 4;
             props.extend_from_slice(&text);
             props.extend(std::iter::repeat_n(0u8, pad));
-            attribute(2, ATT_ATTACHMENT, &props);
+            attribute(2, 0x0006_9005, &props);
         }
         out
     }
@@ -275,6 +274,21 @@ pub(crate) mod tests {
                 "evil document.exe".to_owned()
             ])
         );
+    }
+
+    #[test]
+    fn attributes_are_known_by_the_low_half_of_their_id_at_any_level() {
+        let mut data = sample("REPORT~1.DOC", Some("report.scr"));
+        // attAttachment's data-type half and level changed: a reader keyed on 0x9005 and
+        // not on the level still lists the name.
+        let at = data
+            .windows(4)
+            .position(|w| w == 0x0006_9005u32.to_le_bytes())
+            .unwrap();
+        data[at + 3] = 0x0c;
+        data[at - 1] = 7;
+        let names = attachment_names(&data).unwrap();
+        assert!(names.contains(&"report.scr".to_owned()), "{names:?}");
     }
 
     #[test]
