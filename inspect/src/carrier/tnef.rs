@@ -14,6 +14,8 @@ const SIGNATURE: u32 = 0x223E_9F78;
 /// apart by the low 16 bits of their id, as readers do (the high 16 bits name the data
 /// type, and a reader that ignores them still reads the attribute: fuzz finding).
 const ATT_ATTACH_TITLE: u16 = 0x8010;
+/// attAttachTransportFilename (0x0001_9001): the name the attachment was sent under.
+const ATT_ATTACH_TRANSPORT_FILENAME: u16 = 0x9001;
 /// attAttachment (0x0006_9005): the attachment's MAPI properties.
 const ATT_ATTACHMENT: u16 = 0x9005;
 /// MAPI property ids a reader may show or save a file under: PR_ATTACH_LONG_FILENAME,
@@ -70,16 +72,18 @@ pub(crate) fn attachment_names(data: &[u8]) -> Result<Vec<String>, TnefError> {
         let value = reader.take(len).ok_or(truncated)?;
         reader.u16().ok_or(truncated)?;
         match id as u16 {
-            ATT_ATTACH_TITLE => names.push(c_string(value)),
+            ATT_ATTACH_TITLE | ATT_ATTACH_TRANSPORT_FILENAME => names.push(c_string(value)),
             // A property list that cannot be read whole may hide a name another reader
             // finds (fuzz finding): the container is damaged, not empty.
             ATT_ATTACHMENT => {
-                names.extend(mapi_names(value).ok_or(TnefError::Properties { offset })?)
+                names.extend(mapi_names(value).ok_or(TnefError::Properties { offset })?);
+                names.extend(embedded_names(value));
             }
             _ => {}
         }
     }
-    names.retain(|n| !n.is_empty());
+    let mut seen = std::collections::HashSet::new();
+    names.retain(|n| !n.is_empty() && seen.insert(n.clone()));
     Ok(names)
 }
 
@@ -143,14 +147,28 @@ fn mapi_names(data: &[u8]) -> Option<Vec<String>> {
     Some(names)
 }
 
+/// Every string in a property list's raw bytes that reads as a file name, whatever the
+/// property's declared type or place: 8-bit text up to a zero byte, and UTF-16 text read
+/// as its low bytes at either alignment. A reader that keys on a property id and not its
+/// type, or that scans the list for names, finds these too.
+fn embedded_names(list: &[u8]) -> Vec<String> {
+    let even: Vec<u8> = list.iter().step_by(2).copied().collect();
+    let odd: Vec<u8> = list.iter().skip(1).step_by(2).copied().collect();
+    [list, &even, &odd]
+        .into_iter()
+        .flat_map(|bytes| bytes.split(|&b| b == 0))
+        .filter(|piece| piece.len() > 1)
+        .map(|piece| piece.iter().map(|&b| char::from(b)).collect::<String>())
+        .filter(|text| looks_like_file_name(text))
+        .collect()
+}
+
 /// Whether `text` ends in a file extension (a dot and 1 to 8 letters or digits), as a name
 /// does and a MIME type, a content id or a date does not.
 fn looks_like_file_name(text: &str) -> bool {
     let trimmed = text.trim_end_matches(|c: char| c == '\0' || c.is_whitespace());
-    trimmed.rsplit_once('.').is_some_and(|(stem, ext)| {
-        !stem.is_empty()
-            && (1..=8).contains(&ext.len())
-            && ext.chars().all(|c| c.is_ascii_alphanumeric())
+    trimmed.rsplit_once('.').is_some_and(|(_, ext)| {
+        (1..=8).contains(&ext.len()) && ext.chars().all(|c| c.is_ascii_alphanumeric())
     })
 }
 
@@ -292,6 +310,17 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn names_anywhere_in_a_property_list_count_whatever_their_type() {
+        let mut data = sample("a.txt", Some("b.exe"));
+        // PR_ATTACH_LONG_FILENAME declared binary (0x0102): readers keyed on the id read it.
+        let tag = [0x1F, 0x00, 0x07, 0x37];
+        let at = data.windows(4).position(|w| w == tag).unwrap();
+        data[at..at + 2].copy_from_slice(&0x0102u16.to_le_bytes());
+        let names = attachment_names(&data).unwrap();
+        assert!(names.contains(&"b.exe".to_owned()), "{names:?}");
+    }
+
+    #[test]
     fn a_wide_name_is_also_read_as_its_low_bytes() {
         // U+1E00 after the extension: its low byte ends the name for a narrowing reader.
         let data = sample("REPORT~1.DOC", Some("report 2026.scr\u{1e00}"));
@@ -316,15 +345,11 @@ pub(crate) mod tests {
     fn other_string_properties_count_when_they_read_as_file_names() {
         assert!(looks_like_file_name("report 2026.scr"));
         assert!(looks_like_file_name("http://host/evil.exe\0"));
-        for other in [
-            "application/pdf",
-            "<part1.abc@x>",
-            "IPM.Note.",
-            "plain",
-            ".scr",
-        ] {
+        for other in ["application/pdf", "<part1.abc@x>", "IPM.Note.", "plain"] {
             assert!(!looks_like_file_name(other), "{other}");
         }
+        // A name may be all extension: Windows opens `.scr` as a screen saver.
+        assert!(looks_like_file_name(".scr"));
         // A name moved to another property id is still found.
         let mut data = sample("a.txt", Some("b.exe"));
         let tag = [0x1F, 0x00, 0x07, 0x37];
