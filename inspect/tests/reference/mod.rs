@@ -1,8 +1,8 @@
 //! An independent, deliberately plain MIME reader: what a strict RFC 2046 client shows.
 //!
 //! Line-based (LF, a CR before it ignored), first field wins, its own RFC 2231/2047 name
-//! decoding, uuencode `begin` lines in text parts, and a crude scan of TNEF bodies for
-//! `.exe`/`.scr` (8-bit or UTF-16). It shares no code with popgate's reader; the evasion
+//! decoding, uuencode `begin` lines in text parts, and a crude scan of the name-bearing
+//! TNEF attributes for strings ending in `.exe`/`.scr` (8-bit or UTF-16). It shares no code with popgate's reader; the evasion
 //! tests and the `splitter` fuzz target judge popgate's output with it.
 
 #![allow(dead_code)]
@@ -88,16 +88,60 @@ fn entity(bytes: &[u8], default_type: &str, depth: usize, found: &mut Vec<String
             }
         }
     } else if mime.contains("tnef") || names.iter().any(|n| n.eq_ignore_ascii_case("winmail.dat")) {
-        let lower: Vec<u8> = content.iter().map(u8::to_ascii_lowercase).collect();
         for ext in [".exe", ".scr"] {
-            let utf16: Vec<u8> = ext.bytes().flat_map(|b| [b, 0]).collect();
-            if lower.windows(4).any(|w| w == ext.as_bytes())
-                || lower.windows(8).any(|w| w == utf16.as_slice())
-            {
+            if tnef_names_end_in(&content, ext) {
                 found.push(format!("in TNEF: {ext}"));
             }
         }
     }
+}
+
+/// Whether a string in a TNEF stream's name-bearing attributes ends in `ext`: the text
+/// (8-bit, or UTF-16 read a unit at a time) followed by a zero byte or the value's end.
+/// Attributes are walked crudely (level, id, length, value, checksum) and told apart by the
+/// low half of their id: the title (0x8010) and the transport name (0x9001) up to their
+/// NUL, and the MAPI property list (0x9005) whole, are scanned. A file's contents or the message text are not names,
+/// so the other attributes are not; a stream that does not walk to its end is scanned
+/// whole.
+fn tnef_names_end_in(content: &[u8], ext: &str) -> bool {
+    let lower: Vec<u8> = content.iter().map(u8::to_ascii_lowercase).collect();
+    let mut scanned: Vec<&[u8]> = Vec::new();
+    let mut at = 6;
+    while at < lower.len() {
+        let Some(header) = lower.get(at..at + 9) else {
+            scanned = vec![&lower];
+            break;
+        };
+        let id = u16::from_le_bytes([header[1], header[2]]);
+        let len = u32::from_le_bytes([header[5], header[6], header[7], header[8]]) as usize;
+        let Some(value) = lower.get(at + 9..).and_then(|rest| rest.get(..len)) else {
+            scanned = vec![&lower];
+            break;
+        };
+        if lower.len() < at + 9 + len + 2 {
+            scanned = vec![&lower];
+            break;
+        }
+        match id {
+            // One C string: what follows its NUL is not part of the name.
+            0x8010 | 0x9001 => {
+                scanned.push(value.split(|&b| b == 0).next().unwrap_or_default());
+            }
+            0x9005 => scanned.push(value),
+            _ => {}
+        }
+        at += 9 + len + 2;
+    }
+    let utf16: Vec<u8> = ext.bytes().flat_map(|b| [b, 0]).collect();
+    let ends = |value: &[u8], pattern: &[u8]| {
+        value
+            .windows(pattern.len())
+            .enumerate()
+            .any(|(i, w)| w == pattern && value.get(i + pattern.len()).is_none_or(|&b| b == 0))
+    };
+    scanned
+        .iter()
+        .any(|value| ends(value, ext.as_bytes()) || ends(value, &utf16))
 }
 
 /// Header fields (unfolded, first to last) and the body.
