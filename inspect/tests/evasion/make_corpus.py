@@ -21,7 +21,7 @@ TEXT = "Content-Type: text/plain; charset=us-ascii\r\n\r\nHello Bob, see attache
 def exe_part(name_hdrs):
     return name_hdrs + "Content-Transfer-Encoding: base64\r\n\r\n" + EXE_B64
 
-def tnef(title, long_name=None):
+def tnef(title, long_name=None, attach_id=0x00069005, prop_type=0x001F, wide_end=b"\0\0"):
     out = struct.pack("<IH", 0x223E9F78, 1)
     def attr(level, aid, data):
         nonlocal out
@@ -29,9 +29,9 @@ def tnef(title, long_name=None):
     attr(1, 0x00098008, b"IPM.Microsoft Mail.Note\0")
     attr(2, 0x00018010, title.encode("latin-1") + b"\0")
     if long_name:
-        text = long_name.encode("utf-16-le") + b"\0\0"
-        props = struct.pack("<I", 1) + struct.pack("<HH", 0x001F, 0x3707) + struct.pack("<II", 1, len(text)) + text + b"\0" * ((4 - len(text) % 4) % 4)
-        attr(2, 0x00069005, props)
+        text = long_name.encode("utf-16-le") + wide_end
+        props = struct.pack("<I", 1) + struct.pack("<HH", prop_type, 0x3707) + struct.pack("<II", 1, len(text)) + text + b"\0" * ((4 - len(text) % 4) % 4)
+        attr(2, attach_id, props)
     attr(2, 0x0006800F, b"MZ\x90\x00")
     return base64.b64encode(out).decode()
 
@@ -87,6 +87,13 @@ cases["uuencode_in_base64_text"] = mixed("uu_b64", ["Content-Type: text/plain\r\
 cases["uuencode_in_qp_text"] = mixed("uu_qp", ["Content-Type: text/plain\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nHere:\r\n=62egin 644 evil.scr\r\nM35J0\r\n`\r\nend\r\n"])
 cases["tnef_title"] = mixed("tnef_title", [TEXT, "Content-Type: application/ms-tnef; name=\"winmail.dat\"\r\nContent-Disposition: attachment; filename=\"winmail.dat\"\r\nContent-Transfer-Encoding: base64\r\n\r\n" + tnef("EVIL.EXE")])
 cases["tnef_long_name"] = mixed("tnef_long", [TEXT, "Content-Type: application/vnd.ms-tnef\r\nContent-Transfer-Encoding: base64\r\n\r\n" + tnef("REPORT~1.DOC", "report 2026.scr")])
+# TNEF names only a lenient TNEF reader sees (fuzz findings): U+1E00 after the name (a
+# low-byte reader stops at its zero byte), attAttachment's data-type half changed (readers key
+# on 0x9005), the long name declared binary (readers key on the property id)
+TNEF_CT = "Content-Type: application/vnd.ms-tnef\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+cases["tnef_wide_name_low_byte"] = mixed("tnef_low_byte", [TEXT, TNEF_CT + tnef("REPORT~1.DOC", "report 2026.scr", wide_end=b"\0\x1e")])
+cases["tnef_attribute_type_changed"] = mixed("tnef_type", [TEXT, TNEF_CT + tnef("REPORT~1.DOC", "report 2026.scr", attach_id=0x0C069005)])
+cases["tnef_binary_long_name"] = mixed("tnef_binary", [TEXT, TNEF_CT + tnef("REPORT~1.DOC", "report 2026.scr", prop_type=0x0102)])
 # nesting
 cases["nested_rfc822"] = mixed("nested", [TEXT, "Content-Type: message/rfc822\r\n\r\n" + inner_exe.decode()])
 cases["nested_rfc822_base64"] = mixed("nested_b64", [TEXT, "Content-Type: message/rfc822\r\nContent-Transfer-Encoding: base64\r\n\r\n" + b64lines(inner_exe)])
@@ -104,6 +111,8 @@ cases["unclosed_inner_multipart"] = msg("unclosed_inner", 'Content-Type: multipa
 cases["close_in_preamble"] = msg("close_pre", 'Content-Type: multipart/mixed; boundary="XYZ"\r\n', "--XYZ--\r\n--XYZ\r\n" + TEXT + "\r\n--XYZ\r\n" + exe_part('Content-Type: application/octet-stream; name="evil.exe"\r\n') + "\r\n--XYZ--\r\n")
 cases["top_level_msdownload"] = msg("top_exe", 'Content-Type: application/x-msdownload\r\nContent-Transfer-Encoding: base64\r\n', EXE_B64 + "\r\n")
 cases["content_type_case_and_space"] = mixed("ct_case", [TEXT, "Content-Type:   APPLICATION/X-MSDownload ; foo=bar\r\nContent-Transfer-Encoding: base64\r\n\r\n" + EXE_B64])
+# a boundary that starts with a vertical tab: line readers that trim it split at --XYZ (fuzz finding)
+cases["boundary_vertical_tab"] = msg("boundary_vt", 'Content-Type: multipart/mixed; boundary="\x0bXYZ"\r\n', "--XYZ\r\n" + TEXT + "\r\n--XYZ\r\n" + exe_part('Content-Type: application/octet-stream; name="evil.exe"\r\n') + "\r\n--XYZ--\r\n")
 cases["missing_final_boundary_exe"] = mixed("missing_close_exe", [TEXT, exe_part('Content-Type: application/octet-stream; name="evil.exe"\r\n')], close=False)
 
 controls = {}
