@@ -384,6 +384,7 @@ fn opportunistic_handshake_failure_retries_then_plaintext_then_holds_tls_down() 
 
     let mut client = Pop3Client::connect(popgate.pop3_addr()).unwrap();
     assert_eq!(client.greeting(), b"+OK fake POP3 server ready\r\n");
+    client.login("alice", "secret").unwrap();
     assert_eq!(client.command("STAT").unwrap(), b"+OK 0 0\r\n");
     client.quit();
     assert_eq!(
@@ -401,6 +402,7 @@ fn opportunistic_handshake_failure_retries_then_plaintext_then_holds_tls_down() 
 
     // Within the hold-down: plaintext at once, no STLS tried.
     let mut client = Pop3Client::connect(popgate.pop3_addr()).unwrap();
+    client.login("alice", "secret").unwrap();
     assert_eq!(client.command("STAT").unwrap(), b"+OK 0 0\r\n");
     client.quit();
     assert_eq!(server.connections() - connections, 4);

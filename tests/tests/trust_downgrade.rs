@@ -59,7 +59,8 @@ fn probe(popgate: &Popgate, mode: ProbeMode, ca: &Path) -> TlsProbe {
         ProbeMode::Implicit => popgate.pop3s_addr(),
         ProbeMode::Stls => popgate.pop3_addr(),
     };
-    tls_probe(addr, mode, ca, ProbeVersions::Default, &["STAT"]).unwrap()
+    let login_then_stat = ["USER alice", "PASS secret", "STAT"];
+    tls_probe(addr, mode, ca, ProbeVersions::Default, &login_then_stat).unwrap()
 }
 
 /// The client trusting the Proxy Authority fails its handshake; trusting the untrusted CA
@@ -85,7 +86,7 @@ fn assert_untrusted_certificate(popgate: &Popgate, mode: ProbeMode, ca: &Path, u
     );
     assert_eq!(
         trusting_untrusted.responses,
-        ["+OK 0 0\r\n"],
+        ["+OK\r\n", "+OK\r\n", "+OK 0 0\r\n"],
         "{mode:?}: the session itself still works"
     );
     let leaf = trusting_untrusted.peer_cert_pem.unwrap();
