@@ -61,6 +61,40 @@ pub(crate) fn decode_encoded_words(text: &str) -> String {
     out.replace('\u{1}', "")
 }
 
+/// The other way decoders segment encoded words: each white-space-separated token that
+/// starts with `=?` and ends with `?=` is one word (charset, encoding, text split at the
+/// first two `?`; any encoding but B read as Q), other tokens stay as they are, a space
+/// before each. A `?` or NUL that the scan of [`decode_encoded_words`] takes into a word's
+/// text may sit in a token's charset or encoding here, so the two can give different
+/// names (fuzz finding): both count.
+pub(crate) fn decode_encoded_words_by_token(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for (i, token) in text.split_whitespace().enumerate() {
+        let decoded = token
+            .strip_prefix("=?")
+            .and_then(|t| t.strip_suffix("?="))
+            .and_then(|inner| {
+                let mut fields = inner.splitn(3, '?');
+                let (_charset, encoding, payload) =
+                    (fields.next()?, fields.next()?, fields.next()?);
+                Some(match encoding {
+                    "B" | "b" => crate::decode::base64(payload.as_bytes()),
+                    _ => crate::decode::quoted_printable(payload.replace('_', " ").as_bytes()),
+                })
+            });
+        match decoded {
+            Some(bytes) => out.extend(bytes.iter().map(|&b| char::from(b))),
+            None => {
+                if i > 0 {
+                    out.push(' ');
+                }
+                out.push_str(token);
+            }
+        }
+    }
+    out
+}
+
 /// One encoded word at the start of `text`: its text and the bytes it used.
 fn decode_word(text: &str) -> Option<(String, usize)> {
     let inner = text.strip_prefix("=?")?;
@@ -104,6 +138,22 @@ fn is_invisible(c: char) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_nul_inside_a_tokens_encoding_field_is_not_in_the_name() {
+        // The scan takes `=?ob?\0M?x?=` as part of the first word's text (a NUL that cuts
+        // the name); token by token it is a word of its own, and the name ends in .scr.
+        let text = "=?x?q?ev?\u{a2}\"= =?ob?\0M?x?= =?utf-8?q?il.scr?=";
+        assert!(decode_encoded_words(text).contains('\0'));
+        let by_token = decode_encoded_words_by_token(text);
+        assert!(by_token.ends_with("il.scr"), "{by_token:?}");
+        assert!(!by_token.contains('\0'));
+        let names = crate::parameters::raw_parameter_names(
+            &format!("attachment; filename=\"{text}\""),
+            "filename",
+        );
+        assert!(names.iter().any(|n| n.ends_with("il.scr")), "{names:?}");
+    }
+
     use super::*;
     use crate::parameters::raw_parameter_names;
 

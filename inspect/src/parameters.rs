@@ -2,12 +2,21 @@
 //! them (RFC 2045 §5.1, RFC 2231 continuations, charsets and percent-encoding): the file
 //! names a rule must see are the union over every reading. No I/O here.
 
-use crate::names::decode_encoded_words;
+use crate::names::{decode_encoded_words, decode_encoded_words_by_token};
 
 /// Every `name`/`filename` parameter value in one unfolded Content-Type or
 /// Content-Disposition field value, decoded: RFC 2231 continuations, charset and
 /// percent-encoding, and RFC 2047 encoded words. `wanted` is `name` or `filename`.
 pub(crate) fn raw_parameter_names(value: &str, wanted: &str) -> Vec<String> {
+    // Every reading takes a parameter's name from contiguous text of the value, so a value
+    // that never spells `wanted` has none to give (most fields: no need to split them).
+    let spelled = value
+        .as_bytes()
+        .windows(wanted.len())
+        .any(|w| w.eq_ignore_ascii_case(wanted.as_bytes()));
+    if !spelled {
+        return Vec::new();
+    }
     let mut names: Vec<String> = Vec::new();
     for reading in parameter_readings(value) {
         for name in reading_names(&reading, wanted) {
@@ -31,7 +40,7 @@ fn reading_names(parameters: &[(String, String)], wanted: &str) -> Vec<String> {
             continue;
         };
         if rest.is_empty() {
-            plain.push(decode_encoded_words(text));
+            push_decodings(text, &mut plain);
         } else if let Some(star) = rest.strip_prefix('*') {
             let extended = star.ends_with('*') || star.is_empty();
             let index = star.trim_end_matches('*').parse::<u32>().unwrap_or(0);
@@ -45,12 +54,23 @@ fn reading_names(parameters: &[(String, String)], wanted: &str) -> Vec<String> {
         // end at the second quote (RFC 2231) or, for a lenient reader, at the last one
         // (fuzz finding).
         let last = joined_pieces(&pieces, Prefix::LastQuote);
-        plain.push(decode_encoded_words(&first));
+        push_decodings(&first, &mut plain);
         if last != first {
-            plain.push(decode_encoded_words(&last));
+            push_decodings(&last, &mut plain);
         }
     }
     plain
+}
+
+/// `text` with its encoded words decoded both ways decoders segment them.
+fn push_decodings(text: &str, out: &mut Vec<String>) {
+    let scanned = decode_encoded_words(text);
+    let by_token = text
+        .contains("=?")
+        .then(|| decode_encoded_words_by_token(text))
+        .filter(|by_token| *by_token != scanned);
+    out.push(scanned);
+    out.extend(by_token);
 }
 
 /// Where the `charset'language'` prefix of a first extended piece ends.
