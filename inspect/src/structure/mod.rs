@@ -52,8 +52,12 @@ pub(crate) enum FieldChoice {
 /// Where a reader ends a header block that holds a line which is no field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum StrayLine {
-    /// At that line: the body starts there (Python's `email`).
+    /// At that line: the body starts there (Python's `email`, whose field names are
+    /// printable ASCII).
     EndsHeader,
+    /// At the first line without a colon: any line with one is a field, whatever its name
+    /// holds (a plain line reader that still starts the body at a line that is no field).
+    EndsHeaderWithoutColon,
     /// At the blank line: the line is skipped or taken as a field (a plain line reader,
     /// mail-parser). The lenient split always reads so.
     Skipped,
@@ -79,7 +83,7 @@ impl Reading {
     };
 
     /// The other readings judged when the strict one met an ambiguity.
-    pub(crate) const OTHERS: [Reading; 6] = [
+    pub(crate) const OTHERS: [Reading; 7] = [
         Reading {
             split: Split::Strict,
             fields: FieldChoice::Last,
@@ -112,6 +116,15 @@ impl Reading {
             split: Split::Strict,
             fields: FieldChoice::First,
             stray: StrayLine::Skipped,
+        },
+        // A plain line reader that takes `Cont\xff~ent-Type: x` for a field and starts
+        // the body at the next line without a colon (fuzz finding: Python starts it at the
+        // first, mail-parser reads on to the blank line, and both missed a uuencoded file
+        // after it).
+        Reading {
+            split: Split::Strict,
+            fields: FieldChoice::First,
+            stray: StrayLine::EndsHeaderWithoutColon,
         },
     ];
 }

@@ -137,7 +137,10 @@ impl Splitter<'_> {
         let (body_start, stray_line) = match (self.reading.split, self.reading.stray) {
             (Split::Lenient, _) => (header_end(buf, start, end, false), false),
             (_, StrayLine::Skipped) => (header_end(buf, start, end, cr_lines), false),
-            _ => header_end_strict(buf, start, end, cr_lines),
+            (_, StrayLine::EndsHeader) => header_end_strict(buf, start, end, cr_lines, true),
+            (_, StrayLine::EndsHeaderWithoutColon) => {
+                header_end_strict(buf, start, end, cr_lines, false)
+            }
         };
         if stray_line {
             // Python's email starts the body at a line that is no field; mail-parser reads
@@ -568,13 +571,20 @@ fn end_before(buf: &[u8], at: usize, min: usize, cr_lines: bool) -> usize {
 /// Whether a complete header block has a line that is no field (see
 /// [`header_end_strict`]): strict and lenient readers end it at different places.
 pub(crate) fn has_stray_line(block: &[u8]) -> bool {
-    header_end_strict(block, 0, block.len(), false).1
+    header_end_strict(block, 0, block.len(), false, true).1
 }
 
 /// Where the header block starting at `start` ends for a strict reader: after its blank
-/// line, or at the first line that is neither a field (`name:`), a continuation (leading
-/// blank) nor an mbox `From ` line (the body starts there; `true` then).
-fn header_end_strict(buf: &[u8], start: usize, end: usize, cr_lines: bool) -> (usize, bool) {
+/// line, or at the first line that is neither a field (`name:`, the name printable ASCII
+/// when `strict_names`), a continuation (leading blank) nor an mbox `From ` line (the body
+/// starts there; `true` then).
+fn header_end_strict(
+    buf: &[u8],
+    start: usize,
+    end: usize,
+    cr_lines: bool,
+    strict_names: bool,
+) -> (usize, bool) {
     let blank = header_end(buf, start, end, cr_lines);
     let mut line_start = start;
     while line_start < blank {
@@ -593,8 +603,9 @@ fn header_end_strict(buf: &[u8], start: usize, end: usize, cr_lines: bool) -> (u
             .unwrap_or(text.strip_suffix(b"\n").unwrap_or(text));
         let field = content.starts_with(b"From ")
             || content.first().is_some_and(|&b| b == b' ' || b == b'\t')
-            || memchr::memchr(b':', content)
-                .is_some_and(|colon| content[..colon].iter().all(|&b| (33..=126).contains(&b)));
+            || memchr::memchr(b':', content).is_some_and(|colon| {
+                !strict_names || content[..colon].iter().all(|&b| (33..=126).contains(&b))
+            });
         if content.is_empty() {
             break;
         }
@@ -725,6 +736,21 @@ mod tests {
             let header = EntityHeader::analyse(block.as_bytes());
             assert!(!header.unclear_boundary, "{boundary:?}");
         }
+    }
+
+    #[test]
+    fn a_field_name_with_foreign_bytes_is_a_field_for_a_plain_line_reader() {
+        // Python starts the body at `Cont\xff~ent-Type`, mail-parser reads past the
+        // colonless line to the blank one; a plain line reader decodes the QP body after it.
+        let raw = b"Subject: x\r\nContent-Type: multipart/mixed; boundary=XYZ\r\n\r\n--XYZ\r\nCont\xff~ent-Type: text/plain\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\xff\nHere:\r\n=62egin 644 evil.scr\r\nM35J0\r\n`\r\nend\r\n\r\n--XYZ--\r\n";
+        let line_reader = Reading {
+            split: Split::Strict,
+            fields: FieldChoice::First,
+            stray: StrayLine::EndsHeaderWithoutColon,
+        };
+        let s = read(raw, line_reader, &mut HeaderCache::new());
+        assert_eq!(s.parts[1].file_names, ["evil.scr"], "{s:?}");
+        assert!(strict(raw).parts[1].file_names.is_empty());
     }
 
     #[test]
