@@ -4,15 +4,17 @@
 //! as an attachment named NAME, so the name is judged like a declared file name. No I/O.
 
 /// The file name of every `begin` line in `text` (lines split on LF; a CR before it and
-/// surrounding white space are ignored).
+/// surrounding white space are ignored, white space before `begin` too: a reader that
+/// splits the line into words finds the same three).
 pub(crate) fn begin_names(text: &[u8]) -> Vec<String> {
     let mut names = Vec::new();
     let mut from = 0;
     while let Some(found) = memchr::memmem::find(&text[from..], b"begin") {
         let at = from + found;
         from = at + 5;
-        let line_start = at == 0 || matches!(text[at - 1], b'\n' | b'\r');
-        if !line_start {
+        let line_start = memchr::memrchr2(b'\n', b'\r', &text[..at]).map_or(0, |i| i + 1);
+        let indent = String::from_utf8_lossy(&text[line_start..at]);
+        if !indent.chars().all(char::is_whitespace) {
             continue;
         }
         let end = memchr::memchr(b'\n', &text[at..]).map_or(text.len(), |i| at + i);
@@ -54,5 +56,9 @@ mod tests {
         assert!(begin_names(b"beginning 644 b.exe\nbegin only\n").is_empty());
         assert_eq!(begin_names(b"begin 288 evil.exe\n"), ["evil.exe"]);
         assert_eq!(begin_names(b"begin 6\x01\rvil.exe\n"), ["vil.exe"]);
+        assert_eq!(
+            begin_names(b" \t\xc2\xa0begin 644 evil.scr\nx begin 644 no.exe\n"),
+            ["evil.scr"]
+        );
     }
 }

@@ -873,7 +873,8 @@ fn note_base64(content_type: &mut Option<String>, bytes: &[u8], damaged: &mut Op
 const MAX_TEXT: usize = 4 * 1024 * 1024;
 
 /// Adds `bytes` of a text part's body to `text`; `false` means hold: a line starting with
-/// `begin` (a possible uuencoded file), or an encoded body too large to keep.
+/// `begin` after nothing but white space (a possible uuencoded file), or an encoded body
+/// too large to keep.
 fn collect_text(text: &mut Option<(TransferEncoding, Vec<u8>)>, bytes: &[u8]) -> bool {
     let Some((encoding, kept)) = text else {
         return true;
@@ -882,15 +883,36 @@ fn collect_text(text: &mut Option<(TransferEncoding, Vec<u8>)>, bytes: &[u8]) ->
         kept.extend_from_slice(bytes);
         return kept.len() <= MAX_TEXT;
     }
-    // Identity: only the last few bytes are kept, so a `begin` split across chunks is seen.
-    if kept.is_empty() {
-        kept.push(b'\n');
+    // Identity: two bytes of state carry across chunks: whether the line so far is white
+    // space (any byte from 0x80 may be part of a Unicode space: taken as one, which can
+    // only make the stream hold where the batch walk then decides), and how much of
+    // `begin` follows.
+    let (mut blank, mut matched) = match kept.as_slice() {
+        [blank, matched] => (*blank == 1, usize::from(*matched)),
+        _ => (true, 0),
+    };
+    let mut found = false;
+    for &byte in bytes {
+        if matched > 0 {
+            if byte == b"begin"[matched] {
+                matched += 1;
+                if matched == 5 {
+                    found = true;
+                    break;
+                }
+                continue;
+            }
+            matched = 0;
+            blank = false;
+        }
+        match byte {
+            b'\n' | b'\r' => blank = true,
+            b' ' | b'\t' | 0x0b | 0x0c | 0x80..=0xff => {}
+            b'b' if blank => matched = 1,
+            _ => blank = false,
+        }
     }
-    kept.extend_from_slice(bytes);
-    let found =
-        memmem::find_iter(kept, b"begin").any(|i| i > 0 && matches!(kept[i - 1], b'\n' | b'\r'));
-    let keep_from = kept.len().saturating_sub(6);
-    kept.drain(..keep_from);
+    *kept = vec![u8::from(blank), matched as u8];
     !found
 }
 

@@ -82,6 +82,8 @@ cases["name_uppercase"] = named("name_upper", 'filename="EVIL.EXE"')
 # carriers
 uu = "begin 644 evil.exe\r\nM35J0\r\n`\r\nend\r\n"
 cases["uuencode_in_text"] = mixed("uu_text", ["Content-Type: text/plain\r\n\r\nHere it is:\r\n\r\n" + uu])
+# indented, with a no-break space: readers that split the line into words find the file
+cases["uuencode_indented"] = mixed("uu_indented", ["Content-Type: text/plain; charset=utf-8\r\n\r\nHere it is:\r\n\r\n \t\u00a0" + uu])
 cases["uuencode_single_part"] = msg("uu_single", "Content-Type: text/plain\r\n", "Here it is:\r\n" + uu)
 cases["uuencode_in_base64_text"] = mixed("uu_b64", ["Content-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\n" + b64lines(("Here:\r\n" + uu).encode())])
 cases["uuencode_in_qp_text"] = mixed("uu_qp", ["Content-Type: text/plain\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nHere:\r\n=62egin 644 evil.scr\r\nM35J0\r\n`\r\nend\r\n"])
