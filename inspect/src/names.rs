@@ -139,6 +139,16 @@ fn is_invisible(c: char) -> bool {
 #[cfg(test)]
 mod tests {
     #[test]
+    fn an_rfc2231_value_is_also_read_as_utf8_whatever_its_charset() {
+        let value = "attachment; filename*=iso-8859-1''evil.scr%C2%A0";
+        let names: Vec<String> = crate::parameters::raw_parameter_names(value, "filename")
+            .iter()
+            .flat_map(|n| client_names(n))
+            .collect();
+        assert!(names.contains(&"evil.scr".to_owned()), "{names:?}");
+    }
+
+    #[test]
     fn a_nul_inside_a_tokens_encoding_field_is_not_in_the_name() {
         // The scan takes `=?ob?\0M?x?=` as part of the first word's text (a NUL that cuts
         // the name); token by token it is a word of its own, and the name ends in .scr.

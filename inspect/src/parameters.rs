@@ -49,14 +49,19 @@ fn reading_names(parameters: &[(String, String)], wanted: &str) -> Vec<String> {
     }
     if !pieces.is_empty() {
         pieces.sort_by_key(|(index, _, _)| *index);
-        let first = joined_pieces(&pieces, Prefix::FirstQuotes);
+        let [first, first_utf8] = joined_pieces(&pieces, Prefix::FirstQuotes);
         // A first piece with more than two `'` has two readings: the charset and language
         // end at the second quote (RFC 2231) or, for a lenient reader, at the last one
         // (fuzz finding).
-        let last = joined_pieces(&pieces, Prefix::LastQuote);
-        push_decodings(&first, &mut plain);
-        if last != first {
-            push_decodings(&last, &mut plain);
+        let [last, last_utf8] = joined_pieces(&pieces, Prefix::LastQuote);
+        let mut values = vec![first];
+        for value in [last, first_utf8, last_utf8] {
+            if !values.contains(&value) {
+                values.push(value);
+            }
+        }
+        for value in &values {
+            push_decodings(value, &mut plain);
         }
     }
     plain
@@ -80,8 +85,11 @@ enum Prefix {
     LastQuote,
 }
 
-/// The RFC 2231 pieces (sorted by index) joined and percent-decoded into one value.
-fn joined_pieces(pieces: &[(u32, bool, String)], prefix: Prefix) -> String {
+/// The RFC 2231 pieces (sorted by index) joined and percent-decoded into one value: as its
+/// charset says (Latin-1 byte for byte, else UTF-8), and as UTF-8 whatever it says (a
+/// reader that ignores the charset: `iso-8859-1''evil.scr%C2%A0` ends in a no-break space
+/// there, which is trimmed).
+fn joined_pieces(pieces: &[(u32, bool, String)], prefix: Prefix) -> [String; 2] {
     let mut bytes: Vec<u8> = Vec::new();
     let mut charset_utf8 = true;
     for (position, (_, extended, text)) in pieces.iter().enumerate() {
@@ -112,11 +120,13 @@ fn joined_pieces(pieces: &[(u32, bool, String)], prefix: Prefix) -> String {
             bytes.extend_from_slice(text.as_bytes());
         }
     }
-    if charset_utf8 {
-        String::from_utf8_lossy(&bytes).into_owned()
+    let utf8 = String::from_utf8_lossy(&bytes).into_owned();
+    let declared = if charset_utf8 {
+        utf8.clone()
     } else {
         bytes.iter().map(|&b| char::from(b)).collect()
-    }
+    };
+    [declared, utf8]
 }
 
 /// `(name, value)` of each `;`-separated parameter, quoted strings unquoted, in each way
