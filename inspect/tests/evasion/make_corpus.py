@@ -65,6 +65,8 @@ def named(subj, params):
     return mixed(subj, [TEXT, exe_part("Content-Type: application/octet-stream\r\nContent-Disposition: attachment; " + params + "\r\n")])
 cases["name_tab"] = named("name_tab", 'filename="evil.exe\t"')
 cases["name_rfc2231_nul"] = named("name_nul", "filename*=utf-8''evil.exe%00.txt")
+# a Latin-1 label on UTF-8 bytes: read as UTF-8, the name ends in a no-break space (trimmed)
+cases["name_rfc2231_charset_ignored"] = named("name_charset", "filename*=iso-8859-1''evil.exe%C2%A0")
 cases["name_rfc2231_continuation"] = named("name_cont", 'filename*0="ev"; filename*1="il.e"; filename*2="xe"')
 cases["name_rfc2231_continuation_encoded"] = named("name_cont_enc", "filename*0*=utf-8''%65vil; filename*1*=%2E%65xe")
 cases["name_encoded_word_b"] = named("name_ew_b", 'filename="=?utf-8?B?ZXZpbC5leGU=?="')
