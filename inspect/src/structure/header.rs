@@ -134,13 +134,24 @@ impl EntityHeader {
             }
             let kind = ct.ctype().trim().to_ascii_lowercase();
             if is_type {
-                // `multipart/` (no subtype) is a multipart for Python's `email` and for any
-                // reader that looks at the major type alone (fuzz finding).
+                // Without a subtype from mail-parser the raw type counts: `multipart/` (fuzz
+                // finding) and `multipart/(mixed; boundary=...` (fuzz finding: mail-parser
+                // took the rest for an unterminated comment and found neither subtype nor
+                // boundary) are multiparts for a reader that splits the text at `/` and
+                // `;`, as Python's `email` and a line reader do; their raw boundary counts.
                 let raw_type = raw_text.split(';').next().unwrap_or_default().trim();
                 let mime = match ct.subtype() {
                     Some(sub) => Some(format!("{kind}/{}", sub.trim().to_ascii_lowercase())),
-                    None => raw_type.ends_with('/').then(|| format!("{kind}/")),
+                    None => Some(raw_type.to_ascii_lowercase()),
                 };
+                if ct.subtype().is_none() && boundaries.is_empty() {
+                    boundaries = crate::parameters::raw_parameter_names(&raw_text, "boundary")
+                        .into_iter()
+                        .map(|b| b.trim_end().to_owned())
+                        .collect();
+                    header.unclear_boundary |= has_encoded_boundary(&raw_text)
+                        || boundaries.iter().any(|b| !is_plain_boundary(b));
+                }
                 header
                     .types
                     .push((mime.filter(|m| valid_mime(m)), boundaries));
@@ -299,6 +310,14 @@ fn has_encoded_word(text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_type_mail_parser_cannot_split_is_read_from_its_text() {
+        let block = b"Content-Type: multipart/(mixed; boundary=\"XYZ\"\r\n\r\n";
+        let view = EntityHeader::analyse(block).view(FieldChoice::First, "text/plain");
+        assert_eq!(view.content_type, "multipart/(mixed");
+        assert_eq!(view.boundary.as_deref(), Some("XYZ"));
+    }
 
     #[test]
     fn duplicate_content_type_gives_two_views() {
