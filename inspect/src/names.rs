@@ -77,10 +77,7 @@ pub(crate) fn decode_encoded_words_by_token(text: &str) -> String {
                 let mut fields = inner.splitn(3, '?');
                 let (_charset, encoding, payload) =
                     (fields.next()?, fields.next()?, fields.next()?);
-                Some(match encoding {
-                    "B" | "b" => crate::decode::base64(payload.as_bytes()),
-                    _ => crate::decode::quoted_printable(payload.replace('_', " ").as_bytes()),
-                })
+                Some(decode_payload(encoding, payload))
             });
         match decoded {
             Some(bytes) => out.extend(bytes.iter().map(|&b| char::from(b))),
@@ -95,6 +92,16 @@ pub(crate) fn decode_encoded_words_by_token(text: &str) -> String {
     out
 }
 
+/// An encoded word's text as bytes. Any encoding letter but B is read as Q: a lenient
+/// client may, and reading more names than a client can only make popgate stricter (fuzz
+/// finding).
+fn decode_payload(encoding: &str, payload: &str) -> Vec<u8> {
+    match encoding {
+        "B" | "b" => crate::decode::base64(payload.as_bytes()),
+        _ => crate::decode::quoted_printable(payload.replace('_', " ").as_bytes()),
+    }
+}
+
 /// One encoded word at the start of `text`: its text and the bytes it used.
 fn decode_word(text: &str) -> Option<(String, usize)> {
     let inner = text.strip_prefix("=?")?;
@@ -102,12 +109,7 @@ fn decode_word(text: &str) -> Option<(String, usize)> {
     let (encoding, rest) = rest.split_once('?')?;
     let end = rest.find("?=")?;
     let payload = &rest[..end];
-    // Any other encoding letter is read as Q: a lenient client may, and reading more
-    // names than a client can only make popgate stricter (fuzz finding).
-    let bytes = match encoding {
-        "B" | "b" => crate::decode::base64(payload.as_bytes()),
-        _ => crate::decode::quoted_printable(payload.replace('_', " ").as_bytes()),
-    };
+    let bytes = decode_payload(encoding, payload);
     // RFC 2231 §5 lets a language follow the charset (`utf-8*en`); `used` counts it.
     let name = charset.split('*').next().unwrap_or_default();
     let word = if name.eq_ignore_ascii_case("utf-8") || name.eq_ignore_ascii_case("us-ascii") {

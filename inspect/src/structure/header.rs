@@ -145,12 +145,9 @@ impl EntityHeader {
                     None => Some(raw_type.to_ascii_lowercase()),
                 };
                 if ct.subtype().is_none() && boundaries.is_empty() {
-                    boundaries = crate::parameters::raw_parameter_names(&raw_text, "boundary")
-                        .into_iter()
-                        .map(|b| b.trim_end().to_owned())
-                        .collect();
-                    header.unclear_boundary |= has_encoded_boundary(&raw_text)
-                        || boundaries.iter().any(|b| !is_plain_boundary(b));
+                    let unclear;
+                    (boundaries, unclear) = raw_boundaries(&raw_text);
+                    header.unclear_boundary |= unclear;
                 }
                 header
                     .types
@@ -195,13 +192,8 @@ impl EntityHeader {
                 let mime = declared.trim().to_ascii_lowercase();
                 self.declares_tnef |= mime.contains("tnef");
                 if take_types {
-                    let boundaries: Vec<String> =
-                        crate::parameters::raw_parameter_names(&value, "boundary")
-                            .into_iter()
-                            .map(|b| b.trim_end().to_owned())
-                            .collect();
-                    self.unclear_boundary |= has_encoded_boundary(&value)
-                        || boundaries.iter().any(|b| !is_plain_boundary(b));
+                    let (boundaries, unclear) = raw_boundaries(&value);
+                    self.unclear_boundary |= unclear;
                     self.types
                         .push((Some(mime).filter(|m| valid_mime(m)), boundaries));
                 }
@@ -292,6 +284,17 @@ fn is_plain_boundary(boundary: &str) -> bool {
         .chars()
         .all(|c| !c.is_control() && (c == ' ' || !c.is_whitespace()));
     starts_plain && plain_chars && !boundary.contains("  ") && !has_encoded_word(boundary)
+}
+
+/// The `boundary` parameters of a raw Content-Type value as a line reader reads them
+/// (trailing white space is not part of one), and whether one of them is unclear.
+fn raw_boundaries(value: &str) -> (Vec<String>, bool) {
+    let boundaries: Vec<String> = crate::parameters::raw_parameter_names(value, "boundary")
+        .into_iter()
+        .map(|b| b.trim_end().to_owned())
+        .collect();
+    let unclear = has_encoded_boundary(value) || boundaries.iter().any(|b| !is_plain_boundary(b));
+    (boundaries, unclear)
 }
 
 /// Whether an encoded word follows a `boundary` key in a raw Content-Type value:
