@@ -29,6 +29,8 @@
 
 use memchr::memmem;
 
+use begin_line::BeginLine;
+
 use crate::carrier;
 use crate::decode::TransferEncoding;
 use crate::inspection::{self, fill, part_decision, Output, Tally};
@@ -41,6 +43,7 @@ use popgate_policy::Verdict;
 
 use framing::{find_delimiter, header_block_len, Found};
 
+mod begin_line;
 mod framing;
 
 /// The longest header block (top-level or of one part) held before giving up streaming.
@@ -883,36 +886,11 @@ fn collect_text(text: &mut Option<(TransferEncoding, Vec<u8>)>, bytes: &[u8]) ->
         kept.extend_from_slice(bytes);
         return kept.len() <= MAX_TEXT;
     }
-    // Identity: two bytes of state carry across chunks: whether the line so far is white
-    // space (any byte from 0x80 may be part of a Unicode space: taken as one, which can
-    // only make the stream hold where the batch walk then decides), and how much of
-    // `begin` follows.
-    let (mut blank, mut matched) = match kept.as_slice() {
-        [blank, matched] => (*blank == 1, usize::from(*matched)),
-        _ => (true, 0),
-    };
-    let mut found = false;
-    for &byte in bytes {
-        if matched > 0 {
-            if byte == b"begin"[matched] {
-                matched += 1;
-                if matched == 5 {
-                    found = true;
-                    break;
-                }
-                continue;
-            }
-            matched = 0;
-            blank = false;
-        }
-        match byte {
-            b'\n' | b'\r' => blank = true,
-            b' ' | b'\t' | 0x0b | 0x0c | 0x80..=0xff => {}
-            b'b' if blank => matched = 1,
-            _ => blank = false,
-        }
-    }
-    *kept = vec![u8::from(blank), matched as u8];
+    // Identity: the two bytes of `BeginLine` carry across chunks.
+    let mut line = BeginLine::from_bytes(kept);
+    let found = line.feed(bytes);
+    kept.clear();
+    kept.extend_from_slice(&line.to_bytes());
     !found
 }
 
