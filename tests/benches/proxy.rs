@@ -9,9 +9,12 @@
 //! * `popgate-norules` — the same without content rules (bodies stream uninspected): the
 //!   relay's own cost;
 //! * `sslsplit` — `sslsplit ssl` in front of the same pop3s listener (TLS terminated both
-//!   ways, forged certificates from the same CA as popgate's Proxy Authority, no logs).
+//!   ways, forged certificates from the same CA as popgate's Proxy Authority, no logs);
+//! * `minimal-relay` — tokio-rustls both ways and `copy_bidirectional`, in this process
+//!   (`proxy/minimal_relay.rs`): the floor of any TLS-terminating relay here.
 //!
-//! Rounds are interleaved (direct, popgate, popgate-norules, sslsplit, direct, ...) so that load from
+//! Rounds are interleaved (direct, popgate, popgate-norules, sslsplit, minimal-relay,
+//! direct, ...) so that load from
 //! other users of the machine spreads over every target; each figure is the median of its
 //! rounds. Run:
 //!
@@ -20,7 +23,9 @@
 //! POPGATE_BIN=$PWD/target/release/popgate cargo bench -p popgate-tests --bench proxy
 //! ```
 //!
-//! `BENCH_ONLY=bulk,small,medium,rate,cold,held` picks parts; `BENCH_HELD=N` sets the number of held
+//! `BENCH_ONLY=bulk,small,medium,rate,cold,held` picks parts; `BENCH_TARGETS=direct,popgate`
+//! limits parts 1–3 to those targets (`direct` is always kept: ratios need it), for profiling;
+//! `BENCH_SMALL_ROUNDS` sets the rounds of parts 2 (default 9); `BENCH_HELD=N` sets the number of held
 //! sessions per target (default 5000) and `BENCH_HELD_ROUNDS` their rounds (default 1);
 //! `BENCH_RATE_CLIENTS` the concurrent clients of the session-rate part (default 2);
 //! `BENCH_LOG_LEVEL` popgate's log level (default `info`, to measure logging's cost);
@@ -50,8 +55,11 @@ use popgate_tests::{
 };
 #[path = "proxy/held.rs"]
 mod held;
+#[path = "proxy/minimal_relay.rs"]
+mod minimal_relay;
 
 use held::{bench_held, HeldTarget};
+use minimal_relay::MinimalRelay;
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 use serde_json::json;
@@ -88,6 +96,10 @@ fn main() {
         eprintln!("benchmark failed: {e:#}");
         std::process::exit(1);
     }
+}
+
+fn target_wanted(name: &str) -> bool {
+    std::env::var("BENCH_TARGETS").map_or(true, |v| v.split(',').any(|t| t.trim() == name))
 }
 
 fn only(part: &str) -> bool {
@@ -135,13 +147,27 @@ fn run() -> Result<()> {
     println!("popgate-norules pid {}", relay.pid());
 
     let dovecot_ca = fs::read(dovecot.ca_cert())?;
+    let pki = dovecot.pki().context("Dovecot runs without SSL")?;
+    let minimal = MinimalRelay::start(
+        dovecot.pop3s_addr(),
+        &dovecot_ca,
+        &fs::read(&pki.server_cert)?,
+        &fs::read(&pki.server_key)?,
+    )?;
     let targets = [
         Target::new("direct", dovecot.pop3s_addr(), &dovecot_ca)?,
         Target::new("popgate", popgate.pop3s_addr(), &proxy_ca)?,
         Target::new("popgate-norules", relay.pop3s_addr(), &proxy_ca)?,
         Target::new("sslsplit", sslsplit.addr, &proxy_ca)?,
+        Target::new("minimal-relay", minimal.addr, &dovecot_ca)?,
     ];
     let account = (dovecot.user().to_owned(), dovecot.password().to_owned());
+    // Parts 1–3 run on these; the held part picks its own below.
+    let picked: Vec<Target> = targets
+        .iter()
+        .filter(|t| t.name == "direct" || target_wanted(t.name))
+        .cloned()
+        .collect();
 
     // Warm-up: one session per target (mints popgate's and sslsplit's leaves, warms Dovecot's
     // index), and the negotiated TLS parameters for the report.
@@ -161,7 +187,7 @@ fn run() -> Result<()> {
     let mut results = Results::default();
     if only("bulk") {
         bench_bulk(
-            &targets,
+            &picked,
             &account,
             &corpus.messages[big_no - 1],
             big_no,
@@ -175,7 +201,7 @@ fn run() -> Result<()> {
             messages: &corpus.messages[..SMALL_COUNT],
             what: format!("~{} KiB text", SMALL_SIZE / 1024),
         };
-        bench_small(&targets, &account, &small, &mut results)?;
+        bench_small(&picked, &account, &small, &mut results)?;
     }
     if only("medium") {
         let medium = Batch {
@@ -184,10 +210,10 @@ fn run() -> Result<()> {
             messages: &corpus.messages[SMALL_COUNT..SMALL_COUNT + MEDIUM_COUNT],
             what: format!("~{} KiB with a base64 attachment", MEDIUM_SIZE / 1024),
         };
-        bench_small(&targets, &account, &medium, &mut results)?;
+        bench_small(&picked, &account, &medium, &mut results)?;
     }
     if only("rate") {
-        bench_rate(&targets, &account, &mut results)?;
+        bench_rate(&picked, &account, &mut results)?;
     }
     drop(relay);
     if only("cold") {
@@ -425,6 +451,7 @@ impl Sslsplit {
 // ---------------------------------------------------------------------------------------
 // client
 
+#[derive(Clone)]
 struct Target {
     name: &'static str,
     addr: SocketAddr,
@@ -769,7 +796,8 @@ fn bench_small(
     let numbers = batch.first..batch.first + messages.len();
     let mut per_s = vec![Vec::new(); targets.len()];
     let mut piped = vec![Vec::new(); targets.len()];
-    for _ in 0..SMALL_ROUNDS {
+    let rounds = env_or("BENCH_SMALL_ROUNDS", SMALL_ROUNDS);
+    for _ in 0..rounds {
         for (i, t) in targets.iter().enumerate() {
             let (mut s, _) = Session::open(t)?;
             s.login(account)?;
@@ -799,14 +827,14 @@ fn bench_small(
         }
     }
     results.line(format!(
-        "\n[{}] {} RETRs of {} in one session (sequential, not pipelined), median of {SMALL_ROUNDS}",
+        "\n[{}] {} RETRs of {} in one session (sequential, not pipelined), median of {rounds}",
         batch.label.0,
         messages.len(),
         batch.what
     ));
     report_rates(results, targets, &per_s, "msg/s");
     results.line(format!(
-        "\n[{}] the same {} RETRs pipelined (all commands in one write), median of {SMALL_ROUNDS}",
+        "\n[{}] the same {} RETRs pipelined (all commands in one write), median of {rounds}",
         batch.label.1,
         messages.len()
     ));
