@@ -11,7 +11,9 @@
 //! * `sslsplit` — `sslsplit ssl` in front of the same pop3s listener (TLS terminated both
 //!   ways, forged certificates from the same CA as popgate's Proxy Authority, no logs);
 //! * `minimal-relay` — tokio-rustls both ways and `copy_bidirectional`, in this process
-//!   (`proxy/minimal_relay.rs`): the floor of any TLS-terminating relay here.
+//!   (`proxy/minimal_relay.rs`): the floor of any TLS-terminating relay here;
+//! * `popgate-before` (only with `BENCH_POPGATE_BEFORE=/path/to/popgate`) — another popgate
+//!   binary with popgate's configuration, to compare two builds in one run.
 //!
 //! Rounds are interleaved (direct, popgate, popgate-norules, sslsplit, minimal-relay,
 //! direct, ...) so that load from
@@ -143,6 +145,12 @@ fn run() -> Result<()> {
             .remove(RELAY_ACTION, "/headers"),
     )?;
     let sslsplit = Sslsplit::start(&config, dovecot.pop3s_addr())?;
+    // An earlier popgate binary with the same configuration, for "no figure worse than
+    // before" in one run (`BENCH_POPGATE_BEFORE=/path/to/popgate`).
+    let before = match std::env::var_os("BENCH_POPGATE_BEFORE") {
+        Some(binary) => Some(Popgate::start_binary(fresh_port(&config), binary.as_ref())?),
+        None => None,
+    };
     println!("popgate pid {} (for perf record -p)", popgate.pid());
     println!("popgate-norules pid {}", relay.pid());
 
@@ -161,17 +169,22 @@ fn run() -> Result<()> {
         Target::new("sslsplit", sslsplit.addr, &proxy_ca)?,
         Target::new("minimal-relay", minimal.addr, &dovecot_ca)?,
     ];
+    let before_target = match &before {
+        Some(b) => Some(Target::new("popgate-before", b.pop3s_addr(), &proxy_ca)?),
+        None => None,
+    };
     let account = (dovecot.user().to_owned(), dovecot.password().to_owned());
     // Parts 1–3 run on these; the held part picks its own below.
     let picked: Vec<Target> = targets
         .iter()
+        .chain(&before_target)
         .filter(|t| t.name == "direct" || target_wanted(t.name))
         .cloned()
         .collect();
 
     // Warm-up: one session per target (mints popgate's and sslsplit's leaves, warms Dovecot's
     // index), and the negotiated TLS parameters for the report.
-    for t in &targets {
+    for t in &picked {
         let (mut s, _) = Session::open(t)?;
         s.login(&account)?;
         let got = s.retr(1)?;
@@ -699,7 +712,9 @@ fn paired_ratio(values: &[Vec<f64>], i: usize, base: usize) -> f64 {
     )
 }
 
-/// One line per target: median, [min..max], paired ratio against `direct`.
+/// One line per target: median, [min..max], paired ratio against `direct`; then popgate's
+/// paired ratios against the relay without rules (issue 12: rules cost at most 5 %) and
+/// against `popgate-before`, when those ran.
 fn report_rates(results: &mut Results, targets: &[Target], values: &[Vec<f64>], unit: &str) {
     for (i, t) in targets.iter().enumerate() {
         results.line(format!(
@@ -709,6 +724,18 @@ fn report_rates(results: &mut Results, targets: &[Target], values: &[Vec<f64>], 
             spread(&values[i]),
             paired_ratio(values, i, 0),
         ));
+    }
+    let index = |name: &str| targets.iter().position(|t| t.name == name);
+    let Some(popgate) = index("popgate") else {
+        return;
+    };
+    for base in ["popgate-norules", "popgate-before"] {
+        if let Some(b) = index(base) {
+            results.line(format!(
+                "  popgate / {base}: {:.2} (median of per-round ratios)",
+                paired_ratio(values, popgate, b)
+            ));
+        }
     }
 }
 

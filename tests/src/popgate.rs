@@ -370,8 +370,26 @@ impl Popgate {
         Popgate::start_with(config, Some(netns))
     }
 
+    /// Like [`Popgate::start`] with another binary than [`popgate_bin`] (benches compare
+    /// two builds). The configuration gets no `state_dir` and no control socket: an
+    /// earlier build may not know them.
+    ///
+    /// # Errors
+    /// As [`Popgate::start`].
+    pub fn start_binary(config: ConfigDir, binary: &Path) -> Result<Popgate> {
+        Popgate::launch(config, None, binary.to_owned(), false)
+    }
+
     fn start_with(config: ConfigDir, netns: Option<&str>) -> Result<Popgate> {
-        let binary = popgate_bin()?;
+        Popgate::launch(config, netns, popgate_bin()?, true)
+    }
+
+    fn launch(
+        config: ConfigDir,
+        netns: Option<&str>,
+        binary: PathBuf,
+        runtime_dirs: bool,
+    ) -> Result<Popgate> {
         let dir = tempfile::Builder::new().prefix("popgate-run-").tempdir()?;
         // Traversable by anyone, so that a popgate switching to an unprivileged `user`
         // still reaches its configuration (the files themselves keep their modes).
@@ -380,15 +398,17 @@ impl Popgate {
             fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o711))?;
         }
         let config_dir = dir.path().join("config");
-        let config = config.with_state_dir(&dir.path().join("state"));
-        // Each daemon its own control socket, unless the test set one: tests run in
-        // parallel, and the default is a system path.
         let mut config = config;
-        if config.value("popgate.json", "/control/socket").is_none() {
-            let socket = dir.path().join("control.sock");
-            config = config
-                .ensure_global()
-                .set("popgate.json", "/control/socket", json!(socket));
+        if runtime_dirs {
+            config = config.with_state_dir(&dir.path().join("state"));
+            // Each daemon its own control socket, unless the test set one: tests run in
+            // parallel, and the default is a system path.
+            if config.value("popgate.json", "/control/socket").is_none() {
+                let socket = dir.path().join("control.sock");
+                config = config
+                    .ensure_global()
+                    .set("popgate.json", "/control/socket", json!(socket));
+            }
         }
         config.write(&config_dir)?;
         let log = fs::File::create(dir.path().join("popgate.log"))?;
