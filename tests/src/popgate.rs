@@ -405,9 +405,10 @@ impl Popgate {
             // parallel, and the default is a system path.
             if config.value("popgate.json", "/control/socket").is_none() {
                 let socket = dir.path().join("control.sock");
-                config = config
-                    .ensure_global()
-                    .set("popgate.json", "/control/socket", json!(socket));
+                config =
+                    config
+                        .ensure_global()
+                        .set("popgate.json", "/control/socket", json!(socket));
             }
         }
         config.write(&config_dir)?;
