@@ -290,7 +290,14 @@ impl SessionEntry {
 
     /// Counts an inspected message's verdict.
     pub fn add_verdict(&self, verdict: &str) {
-        *self.texts().verdicts.entry(verdict.to_owned()).or_default() += 1;
+        let verdicts = &mut self.texts().verdicts;
+        // Allocates a key only for a session's first message of each verdict.
+        match verdicts.get_mut(verdict) {
+            Some(count) => *count += 1,
+            None => {
+                verdicts.insert(verdict.to_owned(), 1);
+            }
+        }
     }
 
     /// Whether the administrator asked this session to end.

@@ -54,6 +54,10 @@ impl Driver<'_> {
         let mut inspection = self.route.inspection.clone();
         let mut live = self.route.live.clone();
         let entry = crate::registry::current();
+        // One waiter for the whole session, not one per run of the pump (a run ends at
+        // every message's start and end).
+        let killed = killed(entry.as_deref());
+        tokio::pin!(killed);
         let mut kill_answered = false;
         publish_tls(self.summary, self.session);
         loop {
@@ -68,7 +72,7 @@ impl Driver<'_> {
             };
             let interrupt = tokio::select! {
                 interrupt = pump.run() => interrupt,
-                () = killed(entry.as_deref()), if !kill_answered => {
+                () = &mut killed, if !kill_answered => {
                     // The core answers the client and closes; the next run drains that.
                     kill_answered = true;
                     self.session.end_by_administrator();

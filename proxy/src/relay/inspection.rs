@@ -407,12 +407,20 @@ fn top_of(message: &[u8], lines: u32) -> Vec<u8> {
 /// The Message-ID of a message's header, for the log.
 pub(super) fn message_id(message: &[u8]) -> String {
     let header_end = memchr::memmem::find(message, b"\r\n\r\n").unwrap_or(message.len());
-    String::from_utf8_lossy(&message[..header_end])
-        .lines()
+    // Only the value found is converted: this runs for every message.
+    message[..header_end]
+        .split(|&b| b == b'\n')
         .find_map(|line| {
-            let (name, value) = line.split_once(':')?;
-            name.eq_ignore_ascii_case("message-id")
-                .then(|| value.trim().chars().take(200).collect())
+            let colon = memchr::memchr(b':', line)?;
+            let (name, value) = (&line[..colon], &line[colon + 1..]);
+            let value = value.strip_suffix(b"\r").unwrap_or(value);
+            name.eq_ignore_ascii_case(b"message-id").then(|| {
+                String::from_utf8_lossy(value)
+                    .trim()
+                    .chars()
+                    .take(200)
+                    .collect()
+            })
         })
         .unwrap_or_default()
 }
@@ -440,5 +448,9 @@ mod tests {
     fn message_id_is_found_case_insensitively() {
         let msg = b"From: a\r\nmessage-ID: <x@y>\r\n\r\nbody";
         assert_eq!(message_id(msg), "<x@y>");
+        let eight_bit = b"Subject: \xff\xfe\r\nMessage-Id:  <a@b> \r\n\r\nMessage-ID: <body@x>\r\n";
+        assert_eq!(message_id(eight_bit), "<a@b>");
+        assert_eq!(message_id(b"From: a\r\n\r\nMessage-ID: <body@x>\r\n"), "");
+        assert_eq!(message_id(b"Message-ID: <cut"), "<cut");
     }
 }
