@@ -246,7 +246,17 @@ fn run() -> Result<()> {
         // One session first: the minted leaf and lazily built state are not per-session costs.
         let (s, _) = Session::open(&held_target)?;
         s.quit();
-        let held = [
+        // The earlier build too, when given: a fresh one, as above.
+        let held_before = match std::env::var_os("BENCH_POPGATE_BEFORE") {
+            Some(binary) => {
+                let p = Popgate::start_binary(fresh_port(&config), binary.as_ref())?;
+                let t = Target::new("popgate-before", p.pop3s_addr(), &proxy_ca)?;
+                Session::open(&t)?.0.quit();
+                Some((p, t))
+            }
+            None => None,
+        };
+        let mut held = vec![
             HeldTarget {
                 target: &targets[0],
                 popgate: None,
@@ -260,6 +270,12 @@ fn run() -> Result<()> {
                 popgate: None,
             },
         ];
+        if let Some((p, t)) = &held_before {
+            held.push(HeldTarget {
+                target: t,
+                popgate: Some(p),
+            });
+        }
         bench_held(&held, &account, &corpus.messages[0].bytes, n, &mut results)?;
     }
     drop(sslsplit);
