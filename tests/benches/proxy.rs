@@ -13,7 +13,8 @@
 //! * `minimal-relay` — tokio-rustls both ways and `copy_bidirectional`, in this process
 //!   (`proxy/minimal_relay.rs`): the floor of any TLS-terminating relay here;
 //! * `popgate-before` (only with `BENCH_POPGATE_BEFORE=/path/to/popgate`) — another popgate
-//!   binary with popgate's configuration, to compare two builds in one run.
+//!   binary with popgate's configuration, to compare builds in one run; several, oldest
+//!   first, as `BENCH_POPGATE_BEFORE=label=/path,label=/path` (targets `popgate-<label>`).
 //!
 //! Rounds are interleaved (direct, popgate, popgate-norules, sslsplit, minimal-relay,
 //! direct, ...) so that load from
@@ -145,12 +146,13 @@ fn run() -> Result<()> {
             .remove(RELAY_ACTION, "/headers"),
     )?;
     let sslsplit = Sslsplit::start(&config, dovecot.pop3s_addr())?;
-    // An earlier popgate binary with the same configuration, for "no figure worse than
-    // before" in one run (`BENCH_POPGATE_BEFORE=/path/to/popgate`).
-    let before = match std::env::var_os("BENCH_POPGATE_BEFORE") {
-        Some(binary) => Some(Popgate::start_binary(fresh_port(&config), binary.as_ref())?),
-        None => None,
-    };
+    // Earlier popgate builds with the same configuration, for "no figure worse than
+    // before" in one run.
+    let builds = other_builds();
+    let before = builds
+        .iter()
+        .map(|(name, binary)| Ok((*name, Popgate::start_binary(fresh_port(&config), binary)?)))
+        .collect::<Result<Vec<_>>>()?;
     println!("popgate pid {} (for perf record -p)", popgate.pid());
     println!("popgate-norules pid {}", relay.pid());
 
@@ -169,17 +171,15 @@ fn run() -> Result<()> {
         Target::new("sslsplit", sslsplit.addr, &proxy_ca)?,
         Target::new("minimal-relay", minimal.addr, &dovecot_ca)?,
     ];
-    let before_target = match &before {
-        Some(b) => {
-            Some(Target::new("popgate-before", b.pop3s_addr(), &proxy_ca)?.with_pid(b.pid()))
-        }
-        None => None,
-    };
+    let before_targets = before
+        .iter()
+        .map(|(name, b)| Ok(Target::new(name, b.pop3s_addr(), &proxy_ca)?.with_pid(b.pid())))
+        .collect::<Result<Vec<_>>>()?;
     let account = (dovecot.user().to_owned(), dovecot.password().to_owned());
     // Parts 1–3 run on these; the held part picks its own below.
     let picked: Vec<Target> = targets
         .iter()
-        .chain(&before_target)
+        .chain(&before_targets)
         .filter(|t| t.name == "direct" || target_wanted(t.name))
         .cloned()
         .collect();
@@ -246,16 +246,16 @@ fn run() -> Result<()> {
         // One session first: the minted leaf and lazily built state are not per-session costs.
         let (s, _) = Session::open(&held_target)?;
         s.quit();
-        // The earlier build too, when given: a fresh one, as above.
-        let held_before = match std::env::var_os("BENCH_POPGATE_BEFORE") {
-            Some(binary) => {
-                let p = Popgate::start_binary(fresh_port(&config), binary.as_ref())?;
-                let t = Target::new("popgate-before", p.pop3s_addr(), &proxy_ca)?;
+        // The earlier builds too, when given: fresh ones, as above.
+        let held_before = builds
+            .iter()
+            .map(|(name, binary)| {
+                let p = Popgate::start_binary(fresh_port(&config), binary)?;
+                let t = Target::new(name, p.pop3s_addr(), &proxy_ca)?;
                 Session::open(&t)?.0.quit();
-                Some((p, t))
-            }
-            None => None,
-        };
+                Ok((p, t))
+            })
+            .collect::<Result<Vec<_>>>()?;
         let mut held = vec![
             HeldTarget {
                 target: &targets[0],
@@ -270,7 +270,7 @@ fn run() -> Result<()> {
                 popgate: None,
             },
         ];
-        if let Some((p, t)) = &held_before {
+        for (p, t) in &held_before {
             held.push(HeldTarget {
                 target: t,
                 popgate: Some(p),
@@ -789,7 +789,7 @@ fn paired_ratio(values: &[Vec<f64>], i: usize, base: usize) -> f64 {
 
 /// One line per target: median, [min..max], paired ratio against `direct`; then popgate's
 /// paired ratios against the relay without rules (issue 12: rules cost at most 5 %) and
-/// against `popgate-before`, when those ran.
+/// against each earlier build, and each earlier build's against the ones before it.
 fn report_rates(results: &mut Results, targets: &[Target], values: &[Vec<f64>], unit: &str) {
     for (i, t) in targets.iter().enumerate() {
         results.line(format!(
@@ -804,14 +804,46 @@ fn report_rates(results: &mut Results, targets: &[Target], values: &[Vec<f64>], 
     let Some(popgate) = index("popgate") else {
         return;
     };
-    for base in ["popgate-norules", "popgate-before"] {
-        if let Some(b) = index(base) {
-            results.line(format!(
-                "  popgate / {base}: {:.2} (median of per-round ratios)",
-                paired_ratio(values, popgate, b)
-            ));
-        }
+    let builds: Vec<usize> = (0..targets.len())
+        .filter(|&i| is_other_build(targets[i].name))
+        .collect();
+    let mut pairs: Vec<(usize, usize)> = index("popgate-norules")
+        .map(|b| (popgate, b))
+        .into_iter()
+        .collect();
+    for (k, &b) in builds.iter().enumerate() {
+        pairs.push((popgate, b));
+        pairs.extend(builds[k + 1..].iter().map(|&later| (later, b)));
     }
+    for (x, b) in pairs {
+        results.line(format!(
+            "  {} / {}: {:.2} (median of per-round ratios)",
+            targets[x].name,
+            targets[b].name,
+            paired_ratio(values, x, b)
+        ));
+    }
+}
+
+/// `BENCH_POPGATE_BEFORE`: `path`, or `label=path,label=path` (oldest first), as target
+/// names and binaries.
+fn other_builds() -> Vec<(&'static str, std::path::PathBuf)> {
+    let Ok(value) = std::env::var("BENCH_POPGATE_BEFORE") else {
+        return Vec::new();
+    };
+    value
+        .split(',')
+        .filter(|entry| !entry.is_empty())
+        .map(|entry| {
+            let (label, path) = entry.split_once('=').unwrap_or(("before", entry));
+            let name: &'static str = Box::leak(format!("popgate-{label}").into_boxed_str());
+            (name, path.into())
+        })
+        .collect()
+}
+
+fn is_other_build(name: &str) -> bool {
+    name.starts_with("popgate-") && name != "popgate-norules" && name != "popgate-cold"
 }
 
 fn ms(d: Duration) -> f64 {
