@@ -276,7 +276,14 @@ fn run() -> Result<()> {
                 popgate: Some(p),
             });
         }
-        bench_held(&held, &account, &corpus.messages[0].bytes, n, &mut results)?;
+        bench_held(
+            &held,
+            &account,
+            &corpus.messages[0].bytes,
+            n,
+            &mut results,
+            &|| dovecot.log_text(),
+        )?;
     }
     drop(sslsplit);
     println!("\n==== summary ====\n{}", results.text);

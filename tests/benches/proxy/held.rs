@@ -42,6 +42,7 @@ pub(crate) fn bench_held(
     message: &[u8],
     n: usize,
     results: &mut Results,
+    dovecot_log: &dyn Fn() -> String,
 ) -> Result<()> {
     let rounds: usize = env_or("BENCH_HELD_ROUNDS", 1);
     let mut per_target: Vec<Vec<HeldRound>> = targets.iter().map(|_| Vec::new()).collect();
@@ -60,6 +61,10 @@ pub(crate) fn bench_held(
                 r.latencies.last().copied().unwrap_or(f64::NAN),
                 r.answered
             );
+            if r.answered < r.held {
+                // Bursts lost sessions on Dovecot's side in some runs: show why.
+                print_dovecot_problems(&dovecot_log());
+            }
             per_target[i].push(r);
         }
     }
@@ -103,6 +108,21 @@ pub(crate) fn bench_held(
         }
     }
     Ok(())
+}
+
+/// The last error lines of Dovecot's log, counted by kind.
+fn print_dovecot_problems(log: &str) {
+    let problems: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("Error") || l.contains("Fatal") || l.contains("Panic"))
+        .collect();
+    println!(
+        "    Dovecot log: {} error lines; the last ones:",
+        problems.len()
+    );
+    for line in problems.iter().rev().take(5).rev() {
+        println!("    | {line}");
+    }
 }
 
 fn held_round(
