@@ -37,7 +37,9 @@ use crate::inspection::{self, fill, part_decision, Output, Tally};
 use crate::parsed;
 use crate::rewrite::{self, eol_of, replacement_part, Plan};
 use crate::rules::Rules;
-use crate::structure::{has_stray_line, Damage, EntityHeader, FieldChoice, Part, Target};
+use crate::structure::{
+    has_stray_line, Damage, EntityHeader, FieldChoice, FieldNames, Part, Target,
+};
 use crate::verdict::Decision;
 use popgate_policy::Verdict;
 
@@ -814,7 +816,7 @@ fn describe_analysed(block: &[u8], header: EntityHeader) -> Option<(Shape, Part,
     if bare_cr || !header.ambiguity.is_empty() || has_stray_line(block) {
         return None;
     }
-    let view = header.view(FieldChoice::First, "text/plain");
+    let view = header.view(FieldChoice::First, FieldNames::Parser, "text/plain");
     if header.declares_tnef || carrier::is_tnef(&view.content_type, &header.names) {
         return None;
     }

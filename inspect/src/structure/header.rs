@@ -13,7 +13,7 @@ use std::panic::{self, AssertUnwindSafe};
 
 use mail_parser::{HeaderName, HeaderValue, MessageParser};
 
-use super::{Ambiguity, FieldChoice};
+use super::{Ambiguity, FieldChoice, FieldNames};
 use crate::decode::TransferEncoding;
 use crate::names;
 
@@ -23,6 +23,8 @@ pub(crate) struct EntityHeader {
     /// Each Content-Type field in order: lowercase `type/subtype` (`None`: unusable value)
     /// and its `boundary` parameters in order.
     types: Vec<(Option<String>, Vec<String>)>,
+    /// The same as a line reader finds them: lines whose name is `Content-Type`.
+    line_types: Vec<(Option<String>, Vec<String>)>,
     /// Each Content-Transfer-Encoding value in order.
     encodings: Vec<TransferEncoding>,
     /// Every declared file name, normalised, from every field.
@@ -158,6 +160,9 @@ impl EntityHeader {
         }
         header.note_disagreements(&dispositions);
         header.add_unparsed_fields(block, true);
+        if header.line_types.len() != header.types.len() {
+            header.ambiguity.push(Ambiguity::UnclearFieldName);
+        }
         header
     }
 
@@ -165,8 +170,8 @@ impl EntityHeader {
     /// reader does (any line with a colon is a field, folded lines joined), so a field
     /// mail-parser stops short of still counts (fuzz findings: a line with control
     /// characters in its name ended mail-parser's fields, not a line reader's). Its names
-    /// join the header's; with `types`, and when mail-parser found no Content-Type at all,
-    /// the line reader's type and boundary become the header's too.
+    /// join the header's; with `types`, its Content-Type fields are the line reader's
+    /// (see [`FieldNames::Line`]) and, when mail-parser found none at all, the header's too.
     pub(crate) fn add_unparsed_fields(&mut self, block: &[u8], types: bool) {
         let take_types = types && self.types.is_empty();
         let mut fields: Vec<Vec<u8>> = Vec::new();
@@ -191,11 +196,14 @@ impl EntityHeader {
                 let declared = value.split(';').next().unwrap_or_default();
                 let mime = declared.trim().to_ascii_lowercase();
                 self.declares_tnef |= mime.contains("tnef");
-                if take_types {
+                if types {
                     let (boundaries, unclear) = raw_boundaries(&value);
                     self.unclear_boundary |= unclear;
-                    self.types
-                        .push((Some(mime).filter(|m| valid_mime(m)), boundaries));
+                    let field = (Some(mime).filter(|m| valid_mime(m)), boundaries);
+                    if take_types {
+                        self.types.push(field.clone());
+                    }
+                    self.line_types.push(field);
                 }
             }
             for declared in crate::parameters::raw_parameter_names(&value, wanted) {
@@ -204,14 +212,18 @@ impl EntityHeader {
         }
     }
 
-    /// The header as read by `choice`; `default_type` applies without a usable
+    /// The header as read by `choice` among the fields `names` recognises; `default_type` applies without a usable
     /// Content-Type (`text/plain`, or `message/rfc822` inside a multipart/digest).
-    pub(crate) fn view(&self, choice: FieldChoice, default_type: &str) -> View {
+    pub(crate) fn view(&self, choice: FieldChoice, names: FieldNames, default_type: &str) -> View {
         let pick = |len: usize| match choice {
             FieldChoice::First => 0,
             FieldChoice::Last => len.saturating_sub(1),
         };
-        let (content_type, boundary) = match self.types.get(pick(self.types.len())) {
+        let types = match names {
+            FieldNames::Parser => &self.types,
+            FieldNames::Line => &self.line_types,
+        };
+        let (content_type, boundary) = match types.get(pick(types.len())) {
             Some((Some(mime), boundaries)) => {
                 let boundary = boundaries.get(pick(boundaries.len())).cloned();
                 (mime.clone(), boundary)
@@ -315,9 +327,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_content_type_name_only_mail_parser_reads_is_ambiguous() {
+        let block = b"Con\rtent-Type:\r\nContent-Type: multipart/mixed; boundary=X\r\n\r\n";
+        let header = EntityHeader::analyse(block);
+        assert!(
+            header.ambiguity.contains(&Ambiguity::UnclearFieldName),
+            "{header:?}"
+        );
+        let line = header.view(FieldChoice::First, FieldNames::Line, "text/plain");
+        assert_eq!(line.content_type, "multipart/mixed");
+        assert_eq!(line.boundary.as_deref(), Some("X"));
+        let plain = EntityHeader::analyse(b"Content-Type: text/plain\r\n\r\n");
+        assert!(plain.ambiguity.is_empty());
+    }
+
+    #[test]
     fn a_type_mail_parser_cannot_split_is_read_from_its_text() {
         let block = b"Content-Type: multipart/(mixed; boundary=\"XYZ\"\r\n\r\n";
-        let view = EntityHeader::analyse(block).view(FieldChoice::First, "text/plain");
+        let view =
+            EntityHeader::analyse(block).view(FieldChoice::First, FieldNames::Parser, "text/plain");
         assert_eq!(view.content_type, "multipart/(mixed");
         assert_eq!(view.boundary.as_deref(), Some("XYZ"));
     }
@@ -331,11 +359,13 @@ mod tests {
             header.ambiguity,
             [Ambiguity::DuplicateField("Content-Type")]
         );
-        let first = header.view(FieldChoice::First, "text/plain");
+        let first = header.view(FieldChoice::First, FieldNames::Parser, "text/plain");
         assert_eq!(first.content_type, "multipart/mixed");
         assert_eq!(first.boundary.as_deref(), Some("A"));
         assert_eq!(
-            header.view(FieldChoice::Last, "text/plain").content_type,
+            header
+                .view(FieldChoice::Last, FieldNames::Parser, "text/plain")
+                .content_type,
             "text/plain"
         );
     }
@@ -363,7 +393,7 @@ mod tests {
         let header = EntityHeader::analyse(block);
         assert!(header.ambiguity.is_empty());
         assert!(header.has_fields);
-        let view = header.view(FieldChoice::First, "text/plain");
+        let view = header.view(FieldChoice::First, FieldNames::Parser, "text/plain");
         assert_eq!(view.encoding, TransferEncoding::Base64);
     }
 }

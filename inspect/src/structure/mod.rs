@@ -63,6 +63,16 @@ pub(crate) enum StrayLine {
     Skipped,
 }
 
+/// Which lines of a header block a reader takes for its `Content-Type` fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FieldNames {
+    /// mail-parser's: it also reads names a line reader does not (fuzz finding:
+    /// `Con\rtent-Type:` counted as a Content-Type field ahead of the real one).
+    Parser,
+    /// A line reader's: the text before the colon is `Content-Type`, blanks aside.
+    Line,
+}
+
 /// One way of reading a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Reading {
@@ -72,6 +82,8 @@ pub(crate) struct Reading {
     pub fields: FieldChoice,
     /// Where a header with a stray line ends.
     pub stray: StrayLine,
+    /// Which lines are Content-Type fields.
+    pub names: FieldNames,
 }
 
 impl Reading {
@@ -80,34 +92,40 @@ impl Reading {
         split: Split::Strict,
         fields: FieldChoice::First,
         stray: StrayLine::EndsHeader,
+        names: FieldNames::Parser,
     };
 
     /// The other readings judged when the strict one met an ambiguity.
-    pub(crate) const OTHERS: [Reading; 7] = [
+    pub(crate) const OTHERS: [Reading; 10] = [
         Reading {
             split: Split::Strict,
             fields: FieldChoice::Last,
             stray: StrayLine::EndsHeader,
+            names: FieldNames::Parser,
         },
         Reading {
             split: Split::Universal,
             fields: FieldChoice::First,
             stray: StrayLine::EndsHeader,
+            names: FieldNames::Parser,
         },
         Reading {
             split: Split::Universal,
             fields: FieldChoice::Last,
             stray: StrayLine::EndsHeader,
+            names: FieldNames::Parser,
         },
         Reading {
             split: Split::Lenient,
             fields: FieldChoice::First,
             stray: StrayLine::Skipped,
+            names: FieldNames::Parser,
         },
         Reading {
             split: Split::Lenient,
             fields: FieldChoice::Last,
             stray: StrayLine::Skipped,
+            names: FieldNames::Parser,
         },
         // A plain line reader: strict split, but a stray header line does not end the
         // header (fuzz finding: the strict and the lenient reading each missed a part it
@@ -116,6 +134,7 @@ impl Reading {
             split: Split::Strict,
             fields: FieldChoice::First,
             stray: StrayLine::Skipped,
+            names: FieldNames::Parser,
         },
         // A plain line reader that takes `Cont\xff~ent-Type: x` for a field and starts
         // the body at the next line without a colon (fuzz finding: Python starts it at the
@@ -125,6 +144,28 @@ impl Reading {
             split: Split::Strict,
             fields: FieldChoice::First,
             stray: StrayLine::EndsHeaderWithoutColon,
+            names: FieldNames::Parser,
+        },
+        // Line readers that know a Content-Type field only by its exact name, first or last
+        // wins (fuzz finding: mail-parser read `Con\rtent-Type:` as the first Content-Type,
+        // a line reader took the next one, a multipart holding a TNEF file).
+        Reading {
+            split: Split::Strict,
+            fields: FieldChoice::First,
+            stray: StrayLine::EndsHeaderWithoutColon,
+            names: FieldNames::Line,
+        },
+        Reading {
+            split: Split::Strict,
+            fields: FieldChoice::First,
+            stray: StrayLine::Skipped,
+            names: FieldNames::Line,
+        },
+        Reading {
+            split: Split::Strict,
+            fields: FieldChoice::Last,
+            stray: StrayLine::Skipped,
+            names: FieldNames::Line,
         },
     ];
 }
@@ -150,6 +191,9 @@ pub(crate) enum Ambiguity {
     DuplicateField(&'static str),
     /// The `boundary` parameter repeated with different values.
     RepeatedBoundary,
+    /// A Content-Type field mail-parser reads and a line reader does not, or the other
+    /// way round.
+    UnclearFieldName,
 }
 
 impl fmt::Display for Ambiguity {
@@ -170,6 +214,9 @@ impl fmt::Display for Ambiguity {
             Ambiguity::CloseInPreamble => f.write_str("a close delimiter before the first part"),
             Ambiguity::DuplicateField(name) => {
                 write!(f, "two {name} fields that disagree in one entity")
+            }
+            Ambiguity::UnclearFieldName => {
+                f.write_str("a Content-Type field only some readers recognise")
             }
             Ambiguity::RepeatedBoundary => {
                 f.write_str("a boundary parameter repeated with different values")

@@ -179,7 +179,7 @@ impl Splitter<'_> {
                 self.note(*ambiguity);
             }
         }
-        let view = header.view(self.reading.fields, ctx.default_type);
+        let view = header.view(self.reading.fields, self.reading.names, ctx.default_type);
         let index = self.parts.len();
         if let Some(holder) = ctx.alias.or(ctx.root_alias) {
             self.aliases.push((index, holder));
@@ -642,7 +642,7 @@ fn header_end(buf: &[u8], start: usize, end: usize, cr_lines: bool) -> usize {
 
 #[cfg(test)]
 mod tests {
-    use super::super::FieldChoice;
+    use super::super::{FieldChoice, FieldNames};
     use super::*;
 
     fn strict(raw: &[u8]) -> Structure {
@@ -712,6 +712,7 @@ mod tests {
                 split: Split::Lenient,
                 fields: FieldChoice::First,
                 stray: StrayLine::Skipped,
+                names: FieldNames::Parser,
             },
             &mut HeaderCache::new(),
         );
@@ -747,10 +748,34 @@ mod tests {
             split: Split::Strict,
             fields: FieldChoice::First,
             stray: StrayLine::EndsHeaderWithoutColon,
+            names: FieldNames::Parser,
         };
         let s = read(raw, line_reader, &mut HeaderCache::new());
         assert_eq!(s.parts[1].file_names, ["evil.scr"], "{s:?}");
         assert!(strict(raw).parts[1].file_names.is_empty());
+    }
+
+    #[test]
+    fn a_content_type_name_only_mail_parser_reads_is_judged_by_a_line_reader_too() {
+        // mail-parser counts `Con\rtent-Type:` as the first Content-Type (empty: text); a
+        // line reader knows no such field and takes the multipart after it.
+        let raw = b"m:\nCon\rtent-Type:\nContent-Type:multipart/;boundary=XYZ\nContent-Type:\n\n--XYZ\nContent-Type: application/octet-stream; name=evil.exe\n\nMZ\n--XYZ--\n";
+        let s = strict(raw);
+        assert_eq!(s.ambiguity, [Ambiguity::StrayHeaderLine], "{s:?}");
+        assert_eq!(
+            types(&s).len(),
+            1,
+            "the strict reading sees one text entity"
+        );
+        let line_reader = Reading {
+            split: Split::Strict,
+            fields: FieldChoice::First,
+            stray: StrayLine::EndsHeaderWithoutColon,
+            names: FieldNames::Line,
+        };
+        let s = read(raw, line_reader, &mut HeaderCache::new());
+        assert_eq!(s.parts[0].content_type, "multipart/", "{s:?}");
+        assert_eq!(s.parts[1].file_names, ["evil.exe"]);
     }
 
     #[test]

@@ -117,6 +117,9 @@ cases["top_level_msdownload"] = msg("top_exe", 'Content-Type: application/x-msdo
 cases["content_type_case_and_space"] = mixed("ct_case", [TEXT, "Content-Type:   APPLICATION/X-MSDownload ; foo=bar\r\nContent-Transfer-Encoding: base64\r\n\r\n" + EXE_B64])
 # a boundary that starts with a vertical tab: line readers that trim it split at --XYZ (fuzz finding)
 cases["boundary_vertical_tab"] = msg("boundary_vt", 'Content-Type: multipart/mixed; boundary="\x0bXYZ"\r\n', "--XYZ\r\n" + TEXT + "\r\n--XYZ\r\n" + exe_part('Content-Type: application/octet-stream; name="evil.exe"\r\n') + "\r\n--XYZ--\r\n")
+# mail-parser reads `Con\rtent-Type:` as a Content-Type field (empty, so text); a line reader
+# knows no such field and takes the multipart after it (fuzz finding; LF-only lines as found).
+cases["content_type_name_with_cr"] = ("From: Mallory <mallory@example.org>\nSubject: ct_name_cr\nCon\rtent-Type:\n" + 'Content-Type: multipart/mixed; boundary="XYZ"\nContent-Type:\n\n' + "--XYZ\nContent-Type: text/plain\n\nhi\n--XYZ\n" + 'Content-Type: application/octet-stream; name="evil.exe"\n\n' + "MZ\n--XYZ--\n")
 cases["missing_final_boundary_exe"] = mixed("missing_close_exe", [TEXT, exe_part('Content-Type: application/octet-stream; name="evil.exe"\r\n')], close=False)
 
 controls = {}
