@@ -273,10 +273,16 @@ mod tests {
         let chunk = vec![b'x'; SPILL_THRESHOLD];
         for _ in 1..MAX_WAITING / SPILL_THRESHOLD {
             buffer.push(chunk.clone());
-            assert!(!buffer.wants_spill(), "the session reads on during the write");
+            assert!(
+                !buffer.wants_spill(),
+                "the session reads on during the write"
+            );
         }
         buffer.push(chunk.clone());
-        assert!(buffer.wants_spill(), "MAX_WAITING bytes wait: time to wait for it");
+        assert!(
+            buffer.wants_spill(),
+            "MAX_WAITING bytes wait: time to wait for it"
+        );
         release.send(()).unwrap();
         buffer.spill(&spool).await;
         buffer.settle().await;
