@@ -371,13 +371,20 @@ impl Popgate {
     }
 
     /// Like [`Popgate::start`] with another binary than [`popgate_bin`] (benches compare
-    /// two builds). The configuration gets no `state_dir` and no control socket: an
-    /// earlier build may not know them.
+    /// builds). A build that rejects the temporary `state_dir` and control socket as
+    /// unknown fields (an earlier one) is started without them; any other build gets them,
+    /// so that it never writes to the system's `/var/lib/popgate` (a spool left there as
+    /// root broke the packaging test's ownership check).
     ///
     /// # Errors
     /// As [`Popgate::start`].
     pub fn start_binary(config: ConfigDir, binary: &Path) -> Result<Popgate> {
-        Popgate::launch(config, None, binary.to_owned(), false)
+        match Popgate::launch(config.clone(), None, binary.to_owned(), true) {
+            Err(err) if format!("{err:#}").contains("unknown field") => {
+                Popgate::launch(config, None, binary.to_owned(), false)
+            }
+            started => started,
+        }
     }
 
     fn start_with(config: ConfigDir, netns: Option<&str>) -> Result<Popgate> {
