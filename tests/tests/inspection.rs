@@ -97,6 +97,12 @@ fn exe_attachment_is_stripped_and_every_other_byte_kept() {
         !contains(&got, b"TVqQAAMAAAAEAAAA"),
         "executable bytes must be gone"
     );
+    // The verdict line is written by popgate's log thread: it may land just after the
+    // client has the message.
+    setup
+        .popgate
+        .wait_for_log("message inspected", Duration::from_secs(10))
+        .unwrap();
     let log = setup.popgate.log_text();
     // The SPEC rules need no whole message: the body streamed while it arrived.
     assert!(log.contains("\"streamed\":true"), "{log}");
@@ -140,6 +146,10 @@ fn a_spilled_stream_falls_back_to_the_whole_message() {
         !contains(&got, b"TVqQAAMAAAAEAAAA"),
         "executable bytes must be gone"
     );
+    setup
+        .popgate
+        .wait_for_log("message inspected", Duration::from_secs(10))
+        .unwrap();
     let log = setup.popgate.log_text();
     assert!(
         log.contains("\"verdict\":\"strip\"") && log.contains("\"streamed\":true"),
