@@ -56,11 +56,17 @@ use popgate_tests::process::ChildGuard;
 use popgate_tests::{
     free_port, wait_for_accept, ConfigDir, Corpus, Dovecot, DovecotOptions, Popgate,
 };
+#[path = "proxy/builds.rs"]
+mod builds;
+#[path = "proxy/cpu_use.rs"]
+mod cpu_use;
 #[path = "proxy/held.rs"]
 mod held;
 #[path = "proxy/minimal_relay.rs"]
 mod minimal_relay;
 
+use builds::{is_other_build, other_builds};
+use cpu_use::CpuUse;
 use held::{bench_held, HeldTarget};
 use minimal_relay::MinimalRelay;
 use rustls::pki_types::ServerName;
@@ -538,44 +544,6 @@ impl Target {
     }
 }
 
-/// CPU time each target's process spent on a part, and on how many units (messages, MiB).
-struct CpuUse(Vec<(Duration, f64)>);
-
-impl CpuUse {
-    fn new(targets: &[Target]) -> CpuUse {
-        CpuUse(vec![(Duration::ZERO, 0.0); targets.len()])
-    }
-
-    /// Runs `f` for target `i`, which serves `units` units, and adds the CPU it cost.
-    fn measure<T>(
-        &mut self,
-        targets: &[Target],
-        i: usize,
-        units: f64,
-        f: impl FnOnce() -> Result<T>,
-    ) -> Result<T> {
-        let before = targets[i].cpu();
-        let result = f()?;
-        if let (Some(before), Some(after)) = (before, targets[i].cpu()) {
-            self.0[i].0 += after.saturating_sub(before);
-            self.0[i].1 += units;
-        }
-        Ok(result)
-    }
-
-    fn report(&self, results: &mut Results, targets: &[Target], unit: &str) {
-        for (t, (cpu, units)) in targets.iter().zip(&self.0) {
-            if *units > 0.0 {
-                results.line(format!(
-                    "  {:15} process CPU {:8.1} µs per {unit}",
-                    t.name,
-                    cpu.as_secs_f64() * 1e6 / units
-                ));
-            }
-        }
-    }
-}
-
 struct Retr {
     body: Vec<u8>,
     ttfb: Duration,
@@ -830,27 +798,6 @@ fn report_rates(results: &mut Results, targets: &[Target], values: &[Vec<f64>], 
             paired_ratio(values, x, b)
         ));
     }
-}
-
-/// `BENCH_POPGATE_BEFORE`: `path`, or `label=path,label=path` (oldest first), as target
-/// names and binaries.
-fn other_builds() -> Vec<(&'static str, std::path::PathBuf)> {
-    let Ok(value) = std::env::var("BENCH_POPGATE_BEFORE") else {
-        return Vec::new();
-    };
-    value
-        .split(',')
-        .filter(|entry| !entry.is_empty())
-        .map(|entry| {
-            let (label, path) = entry.split_once('=').unwrap_or(("before", entry));
-            let name: &'static str = Box::leak(format!("popgate-{label}").into_boxed_str());
-            (name, path.into())
-        })
-        .collect()
-}
-
-fn is_other_build(name: &str) -> bool {
-    name.starts_with("popgate-") && name != "popgate-norules" && name != "popgate-cold"
 }
 
 fn ms(d: Duration) -> f64 {
