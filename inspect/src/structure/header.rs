@@ -292,9 +292,9 @@ fn valid_mime(mime: &str) -> bool {
 /// boundary.
 fn is_plain_boundary(boundary: &str) -> bool {
     let starts_plain = boundary.chars().next().is_some_and(|c| !c.is_whitespace());
-    let plain_chars = boundary
-        .chars()
-        .all(|c| !c.is_control() && (c == ' ' || !c.is_whitespace()));
+    // RFC 2046 boundaries are ASCII; other bytes compare equal for a reader that decodes
+    // lines lossily (fuzz finding: `boundary=\xde` and a `--\x8f` line both read as U+FFFD).
+    let plain_chars = boundary.chars().all(|c| c.is_ascii() && !c.is_control());
     starts_plain && plain_chars && !boundary.contains("  ") && !has_encoded_word(boundary)
 }
 

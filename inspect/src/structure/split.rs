@@ -732,6 +732,10 @@ mod tests {
             let s = strict(raw.as_bytes());
             assert_eq!(s.damage, Some(Damage::UnclearBoundary), "{boundary:?}");
         }
+        // Non-ASCII: a reader that decodes lines lossily takes `\xde` and `\x8f` both for
+        // U+FFFD (fuzz finding).
+        let raw = b"Content-Type: multipart/mixed; boundary=\xde\r\n\r\n--\x8f\r\nContent-Type: x/y; name=a.scr\r\n\r\nMZ\r\n";
+        assert_eq!(strict(raw).damage, Some(Damage::UnclearBoundary));
         for boundary in ["----=_Part_1", "a b", "=?x"] {
             let block = format!("Content-Type: multipart/mixed; boundary=\"{boundary}\"\r\n\r\n");
             let header = EntityHeader::analyse(block.as_bytes());
