@@ -212,8 +212,9 @@ impl EntityHeader {
         }
     }
 
-    /// The header as read by `choice` among the fields `names` recognises; `default_type` applies without a usable
-    /// Content-Type (`text/plain`, or `message/rfc822` inside a multipart/digest).
+    /// The header as read by `choice` among the fields `names` recognises; `default_type`
+    /// applies without a usable Content-Type (`text/plain`, or `message/rfc822` inside a
+    /// multipart/digest).
     pub(crate) fn view(&self, choice: FieldChoice, names: FieldNames, default_type: &str) -> View {
         let pick = |len: usize| match choice {
             FieldChoice::First => 0,

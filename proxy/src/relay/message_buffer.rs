@@ -7,8 +7,9 @@
 //! starts the write on the blocking pool and returns: the session reads on while it runs.
 //! One write is in flight at a time; while it runs, new bytes wait in memory, and the
 //! session stops reading for it only when [`MAX_WAITING`] bytes wait (a slow disk), so at
-//! most twice that is in memory. [`settle`] waits for it before the body is judged. Reading a spooled body back is blocking too and
-//! happens only under the inspection semaphore ([`MessageBuffer::into_bytes`]).
+//! most twice that is in memory. [`settle`] waits for it before the body is judged.
+//! Reading a spooled body back is blocking too and happens only under the inspection
+//! semaphore ([`MessageBuffer::into_bytes`]).
 //!
 //! [`spill`]: MessageBuffer::spill
 //! [`settle`]: MessageBuffer::settle
