@@ -39,6 +39,7 @@ service pop3-login {
   process_min_avail = 2
   process_limit = 8
   client_limit = 10000
+  vsz_limit = 2G
 }
 service pop3 {
   process_limit = 6000

@@ -275,6 +275,11 @@ fn run() -> Result<()> {
                 target: &targets[3],
                 popgate: None,
             },
+            // The floor of any TLS-terminating relay under the same burst.
+            HeldTarget {
+                target: &targets[4],
+                popgate: None,
+            },
         ];
         for (p, t) in &held_before {
             held.push(HeldTarget {
@@ -300,7 +305,9 @@ fn run() -> Result<()> {
 
 /// Dovecot limits high enough for thousands of sessions from one user and one address.
 /// Logins are served by a few long-lived pop3-login processes (`service_count = 0`); every
-/// logged-in session still has its own pop3 process.
+/// logged-in session still has its own pop3 process. A login process also carries the TLS of
+/// every session it accepted, so its default 256 MB `vsz_limit` ran out (OpenSSL `malloc()`
+/// failed, `Out of memory`) about halfway through 5,000 sessions and reset the rest.
 const DOVECOT_LIMITS: &str = "\
 default_process_limit = 6000
 default_client_limit = 20000
@@ -310,6 +317,7 @@ service pop3-login {
   process_min_avail = 2
   process_limit = 8
   client_limit = 10000
+  vsz_limit = 2G
 }
 service pop3 {
   process_limit = 6000
