@@ -192,6 +192,18 @@ fn hostile() -> Vec<(String, Vec<u8>)> {
         b"Subject: x\r\nX-Spam-Flag: YES".to_vec(),
     ));
     out.push(("blank first".into(), b"\r\nSubject: x\r\n\r\nb".to_vec()));
+    // Found by `stream_vs_batch`: `--XYZ` inside a part's header line sends the batch to
+    // mail-parser's reading, where `boundary"` names no boundary (unparseable); the stream
+    // did not see it and allowed the message.
+    out.push((
+        "delimiter inside a part's header line".into(),
+        b"Content-Type:multipart/;boundary\"=XYZ\n\n--XYZ\n:--XYZ\n\n--XYZ--\n".to_vec(),
+    ));
+    out.push((
+        "delimiter inside a part's header field".into(),
+        format!("{header}--B\r\nContent-Type: text/plain\r\nX-Note: a--B\r\n\r\nx\r\n--B--\r\n")
+            .into_bytes(),
+    ));
     let mut deep = String::from("From: a@b\r\nContent-Type: multipart/mixed; boundary=b0z\r\n\r\n");
     for level in 1..40 {
         deep.push_str(&format!(

@@ -489,9 +489,9 @@ impl StreamInspector {
             };
             (Shape::Leaf, part, body)
         } else {
-            // A delimiter line inside the block: the part is empty and the strict reader
-            // ends it there, which a header block scan cannot see.
-            if self.boundaries.iter().any(|b| has_delimiter_line(block, b)) {
+            // A delimiter inside the block, at a line start or not: hold (see
+            // `has_delimiter`).
+            if self.boundaries.iter().any(|b| has_delimiter(block, b)) {
                 return None;
             }
             parsed_block(block)?;
@@ -538,7 +538,7 @@ impl StreamInspector {
         if is_blank_line(block) || outer + outer_block.len() != start {
             return None;
         }
-        if self.boundaries.iter().any(|b| has_delimiter_line(block, b)) {
+        if self.boundaries.iter().any(|b| has_delimiter(block, b)) {
             return None;
         }
         parsed_block(block)?;
@@ -856,12 +856,13 @@ struct Body {
     text: bool,
 }
 
-/// Whether a line of `block` starts with `--boundary`.
-fn has_delimiter_line(block: &[u8], boundary: &[u8]) -> bool {
-    let mut needle = b"\n--".to_vec();
+/// Whether `--boundary` occurs anywhere in `block`. At a line start the strict reader ends
+/// the part there, which a header block scan cannot see; inside a line it is an ambiguity
+/// the batch judges in mail-parser's reading too (`X:--boundary` in a part's header).
+fn has_delimiter(block: &[u8], boundary: &[u8]) -> bool {
+    let mut needle = b"--".to_vec();
     needle.extend_from_slice(boundary);
-    (block.starts_with(b"--") && block[2..].starts_with(boundary))
-        || memmem::find(block, &needle).is_some()
+    memmem::find(block, &needle).is_some()
 }
 
 /// Notes a base64 body with bytes outside the alphabet (once per part).
