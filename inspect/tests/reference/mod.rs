@@ -149,6 +149,7 @@ fn split_header(bytes: &[u8]) -> (Vec<(String, String)>, &[u8]) {
     let mut fields: Vec<(String, String)> = Vec::new();
     let mut at = 0;
     while at < bytes.len() {
+        let start = at;
         let end = bytes[at..]
             .iter()
             .position(|&b| b == b'\n')
@@ -166,8 +167,8 @@ fn split_header(bytes: &[u8]) -> (Vec<(String, String)>, &[u8]) {
         } else if let Some((name, value)) = line.split_once(':') {
             fields.push((name.trim().to_owned(), value.to_owned()));
         } else {
-            // Not a header line: the body starts here.
-            return (fields, &bytes[at - (end - at).min(at)..]);
+            // Not a header line: the body starts with it, as in Python's `email`.
+            return (fields, &bytes[start..]);
         }
     }
     (fields, &bytes[bytes.len()..])
