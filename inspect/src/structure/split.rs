@@ -247,6 +247,14 @@ impl Splitter<'_> {
                     parent: None,
                     cut: false,
                 };
+                // RFC 2046 allows no transfer encoding on a message/rfc822; a reader that
+                // does not take this one for a message (ripmime) scans its decoded body as
+                // text, header lines included (fuzz finding: a multipart/digest part, its
+                // type the default, a line without a colon before its quoted-printable
+                // field). Its uuencoded files are the part's.
+                for name in carrier::uuencode_names(&decoded) {
+                    names::add_client_names(&name, &mut self.parts[index].file_names);
+                }
                 if !decoded.is_empty() {
                     self.entity(&decoded, 0, decoded.len(), target, &nested);
                 }
@@ -800,6 +808,21 @@ mod tests {
         let last = s.parts.last().expect("parts");
         assert_eq!(last.file_names, ["evil.exe"]);
         assert_eq!(last.target, s.parts[1].target);
+    }
+
+    #[test]
+    fn encoded_nested_message_carries_the_uuencoded_files_of_its_text() {
+        // A digest part's default type with a quoted-printable body after a stray line: the
+        // decoded body has no header field, so no reading finds a body in it (fuzz finding;
+        // ripmime saves evil.scr).
+        let raw = b"Content-Type: multipart/digest; boundary=D\n\n--D\na\nContent-Transfer-Encoding: quoted-printable\n\n=62egin 644 evil.scr\n(35H@:&5L;&\\ \n`\nend\n--D--\n";
+        let skipped = Reading {
+            stray: StrayLine::Skipped,
+            ..Reading::STRICT
+        };
+        let s = read(raw, skipped, &mut HeaderCache::new());
+        assert_eq!(s.parts[1].content_type, "message/rfc822");
+        assert_eq!(s.parts[1].file_names, ["evil.scr"]);
     }
 
     #[test]

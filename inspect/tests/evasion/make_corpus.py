@@ -120,6 +120,12 @@ cases["boundary_vertical_tab"] = msg("boundary_vt", 'Content-Type: multipart/mix
 # mail-parser reads `Con\rtent-Type:` as a Content-Type field (empty, so text); a line reader
 # knows no such field and takes the multipart after it (fuzz finding; LF-only lines as found).
 cases["content_type_name_with_cr"] = ("From: Mallory <mallory@example.org>\nSubject: ct_name_cr\nCon\rtent-Type:\n" + 'Content-Type: multipart/mixed; boundary="XYZ"\nContent-Type:\n\n' + "--XYZ\nContent-Type: text/plain\n\nhi\n--XYZ\n" + 'Content-Type: application/octet-stream; name="evil.exe"\n\n' + "MZ\n--XYZ--\n")
+# A multipart/digest part without a Content-Type is a message/rfc822, which RFC 2046 allows
+# no transfer encoding; ripmime reads this one's quoted-printable body as text and saves the
+# uuencoded file, where popgate's readings took the decoded body for a nested message whose
+# lines were all stray header lines (fuzz finding: a line without a colon first).
+cases["digest_part_encoded_after_stray_line"] = msg("digest_stray_qp", 'Content-Type: multipart/digest; boundary="D"\r\n',
+    "--D\r\nnot a field\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n=62egin 644 evil.scr\r\n(35H@:&5L;&\\ \r\n`\r\nend\r\n--D--\r\n")
 cases["missing_final_boundary_exe"] = mixed("missing_close_exe", [TEXT, exe_part('Content-Type: application/octet-stream; name="evil.exe"\r\n')], close=False)
 
 controls = {}
