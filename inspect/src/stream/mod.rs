@@ -100,6 +100,9 @@ pub struct StreamInspector {
     header_from: usize,
     /// The boundaries of the open multiparts, innermost last.
     boundaries: Vec<Vec<u8>>,
+    /// The boundaries of the multiparts that closed: the batch walk still notes them inside
+    /// a line after their close (an epilogue), so the stream holds on them there.
+    closed: Vec<Vec<u8>>,
     /// For each open multipart, which message its parts belong to (0: the top level, `k`:
     /// the `k`th nested message/rfc822 in document order).
     owners: Vec<usize>,
@@ -220,6 +223,7 @@ impl StreamInspector {
             consumed: 0,
             header_from: 0,
             boundaries: Vec::new(),
+            closed: Vec::new(),
             owners: Vec::new(),
             nested_messages: 0,
             decisions: Vec::new(),
@@ -232,15 +236,9 @@ impl StreamInspector {
     /// Feeds the next bytes of the unstuffed message (any chunk size) and appends to `out`
     /// the bytes that may be sent to the client now.
     pub fn push(&mut self, data: &[u8], out: &mut Vec<u8>) {
-        let start = self.consumed;
         self.consumed += data.len();
         match self.state {
             State::Hold | State::Swallow => return,
-            State::Trailer if self.pending.is_empty() => {
-                self.pending_start = self.consumed;
-                self.emit_original(start, data, out);
-                return;
-            }
             _ => {}
         }
         self.pending.extend_from_slice(data);
@@ -363,9 +361,18 @@ impl StreamInspector {
             State::Header(_) => self.header_step(out),
             State::Scan(_) => self.scan_step(out),
             State::Trailer => {
-                let pending = std::mem::take(&mut self.pending);
-                self.emit_original(self.pending_start, &pending, out);
-                self.pending_start += pending.len();
+                if self.closed_boundary_in_pending() {
+                    self.hold();
+                    return Step::Progress;
+                }
+                // Keep what a closed boundary split across chunks could need.
+                let keep = self.closed.iter().map(Vec::len).max().unwrap_or(0) + 1;
+                let emit = self.pending.len().saturating_sub(keep);
+                if emit > 0 {
+                    let bytes: Vec<u8> = self.pending.drain(..emit).collect();
+                    self.emit_original(self.pending_start, &bytes, out);
+                    self.pending_start += emit;
+                }
                 Step::Wait
             }
             State::Swallow | State::Hold => {
@@ -635,7 +642,17 @@ impl StreamInspector {
             return Step::Wait;
         };
         let skipping = scan.strip.is_some();
-        let longest = self.boundaries.iter().map(Vec::len).max().unwrap_or(0);
+        if self.closed_boundary_in_pending() {
+            self.hold();
+            return Step::Progress;
+        }
+        let longest = self
+            .boundaries
+            .iter()
+            .chain(&self.closed)
+            .map(Vec::len)
+            .max()
+            .unwrap_or(0);
         match find_delimiter(&self.pending, &self.boundaries) {
             Found::Other => {
                 self.hold();
@@ -742,7 +759,9 @@ impl StreamInspector {
             self.state = State::Header(HeaderKind::Part);
             return Step::Progress;
         }
-        self.boundaries.pop();
+        if let Some(boundary) = self.boundaries.pop() {
+            self.closed.push(boundary);
+        }
         self.owners.pop();
         self.state = if self.boundaries.is_empty() {
             State::Trailer
@@ -759,6 +778,13 @@ impl StreamInspector {
             })
         };
         Step::Progress
+    }
+
+    /// Whether `--boundary` of a closed multipart occurs in `pending`.
+    fn closed_boundary_in_pending(&self) -> bool {
+        self.closed
+            .iter()
+            .any(|boundary| has_delimiter(&self.pending, boundary))
     }
 
     /// Whether damage was seen and `unparseable` is not `allow`: the batch result decides
