@@ -743,11 +743,11 @@ fn redirect_domain_entries_match_by_dns_and_an_unconfirmed_sni_is_ignored() {
     // Port 110, no SNI: the domain entry matches because 10.2.0.2 is pop.mail.example.
     gateway.fetch_all_with_poplib(Family::V4, 110, &ClientTls::None);
     gateway.wait_for_log_line(&["session closed", "10.2.0.2:110", r#""policy":"by-domain""#]);
-    let plaintext_upstream = gateway
-        .popgate
-        .log_text()
-        .lines()
-        .any(|l| l.contains("session closed") && l.contains(r#""server_tls":"none""#));
+    let plaintext_upstream = gateway.popgate.log_text().lines().any(|l| {
+        l.contains("session closed")
+            && l.contains(r#""policy":"by-domain""#)
+            && l.contains(r#""server_tls":"none""#)
+    });
     assert!(
         !plaintext_upstream,
         "force_encrypt by DNS ignored\n{}",

@@ -105,14 +105,18 @@ impl Listeners {
                 self.start(addr, kind, socket, shared);
             }
         }
+        // Known as popgate's own before the first accept, so a connection that arrives at
+        // once is still recognised as a routing loop.
+        let mut own = self.addresses();
+        own.extend(change.bound.iter().map(|(addr, _, _)| *addr));
+        *shared
+            .own_listeners
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = own;
         for (addr, kind, socket) in change.bound {
             info!(%addr, kind = kind.as_str(), "listening");
             self.start(addr, kind, socket, shared);
         }
-        *shared
-            .own_listeners
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()) = self.addresses();
     }
 
     /// The bound addresses.
