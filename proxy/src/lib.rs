@@ -10,6 +10,7 @@ pub mod control;
 pub mod demo;
 pub mod files;
 pub mod log_line;
+mod log_text;
 pub mod log_writer;
 pub mod logging;
 pub mod metrics;

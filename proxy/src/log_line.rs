@@ -15,6 +15,7 @@
 //! control characters (logfmt). Span fields are formatted once, when recorded.
 //! The subscriber itself is installed in `logging.rs`.
 
+use std::cell::RefCell;
 use std::fmt::{self, Write as _};
 
 use tracing::field::{Field, Visit};
@@ -23,6 +24,8 @@ use tracing_subscriber::field::RecordFields;
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields};
 use tracing_subscriber::registry::LookupSpan;
+
+use crate::log_text::{write_json_string, write_logfmt_value, write_timestamp};
 
 /// Fields whose value is a list: log them as `%list(&items)`.
 pub const LIST_FIELDS: [&str; 3] = ["listeners", "errors", "settings"];
@@ -62,81 +65,107 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
     N: for<'a> FormatFields<'a> + 'static,
 {
+    /// Writes the line straight into tracing's per-thread buffer: fields are escaped as
+    /// they are visited, into two scratch strings reused by the thread (one line per
+    /// downloaded message runs on the runtime threads, issue 16).
     fn format_event(
         &self,
         ctx: &FmtContext<'_, S, N>,
         mut writer: Writer<'_>,
         event: &Event<'_>,
     ) -> fmt::Result {
-        let level = *event.metadata().level();
-        let mut fields = Collector::default();
-        event.record(&mut fields);
-        let message = fields.take_message();
-        let mut span_name = None;
-        let mut span_fields = String::new();
-        if let Some(scope) = ctx.event_scope() {
+        thread_local! {
+            static SCRATCH: RefCell<(String, String)> = const { RefCell::new((String::new(), String::new())) };
+        }
+        SCRATCH.with(|scratch| {
+            // A `Debug` value that logs while being formatted finds the scratch taken.
+            let mut own = (String::new(), String::new());
+            let mut borrowed = scratch.try_borrow_mut().ok();
+            let (message, fields) = match borrowed.as_deref_mut() {
+                Some((message, fields)) => (message, fields),
+                None => (&mut own.0, &mut own.1),
+            };
+            message.clear();
+            fields.clear();
+            event.record(&mut Renderer::new(self.json, fields, Some(message)));
+            self.write_line(ctx, &mut writer, *event.metadata().level(), message, fields)
+        })
+    }
+}
+
+impl LineFormat {
+    fn write_line<S, N>(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        writer: &mut Writer<'_>,
+        level: Level,
+        message: &str,
+        fields: &str,
+    ) -> fmt::Result
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+        N: for<'a> FormatFields<'a> + 'static,
+    {
+        let separator = if self.json { ',' } else { ' ' };
+        if self.json {
+            writer.write_str("{\"timestamp\":\"")?;
+            write_timestamp(writer)?;
+            write!(
+                writer,
+                "\",\"level\":\"{}\",\"priority\":{},\"message\":",
+                level.as_str(),
+                priority(level)
+            )?;
+            write_json_string(writer, message)?;
+        } else {
+            writer.write_str("ts=")?;
+            write_timestamp(writer)?;
+            let level = match level {
+                Level::ERROR => "error",
+                Level::WARN => "warn",
+                Level::INFO => "info",
+                Level::DEBUG => "debug",
+                Level::TRACE => "trace",
+            };
+            write!(writer, " level={level} msg=")?;
+            write_logfmt_value(writer, message)?;
+        }
+        if !fields.is_empty() {
+            writer.write_char(separator)?;
+            writer.write_str(fields)?;
+        }
+        // The innermost span names the `span` object; every span's fields go in it.
+        let innermost = ctx.event_scope().and_then(|mut scope| scope.next());
+        if let (Some(innermost), Some(scope)) = (innermost, ctx.event_scope()) {
+            if self.json {
+                writer.write_str(",\"span\":{\"name\":")?;
+                write_json_string(writer, innermost.name())?;
+            }
             for span in scope.from_root() {
-                span_name = Some(span.name());
                 let extensions = span.extensions();
                 if let Some(formatted) = extensions.get::<FormattedFields<N>>() {
                     if !formatted.fields.is_empty() {
-                        if !span_fields.is_empty() {
-                            span_fields.push(if self.json { ',' } else { ' ' });
-                        }
-                        span_fields.push_str(&formatted.fields);
+                        writer.write_char(separator)?;
+                        writer.write_str(&formatted.fields)?;
                     }
                 }
             }
+            if self.json {
+                writer.write_char('}')?;
+            }
         }
-        let mut line = String::with_capacity(256);
-        let now = timestamp();
         if self.json {
-            write!(
-                line,
-                "{{\"timestamp\":\"{now}\",\"level\":\"{}\",\"priority\":{},\"message\":{}",
-                level.as_str(),
-                priority(level),
-                json_string(&message)
-            )?;
-            let members = fields.render(true);
-            if !members.is_empty() {
-                line.push(',');
-                line.push_str(&members);
-            }
-            if let Some(name) = span_name {
-                write!(line, ",\"span\":{{\"name\":{}", json_string(name))?;
-                if !span_fields.is_empty() {
-                    line.push(',');
-                    line.push_str(&span_fields);
-                }
-                line.push('}');
-            }
-            line.push('}');
-        } else {
-            let level = level.as_str().to_ascii_lowercase();
-            write!(
-                line,
-                "ts={now} level={level} msg={}",
-                logfmt_value(&message)
-            )?;
-            let pairs = fields.render(false);
-            for part in [pairs, span_fields] {
-                if !part.is_empty() {
-                    line.push(' ');
-                    line.push_str(&part);
-                }
-            }
+            writer.write_char('}')?;
         }
-        line.push('\n');
-        writer.write_str(&line)
+        writer.write_char('\n')
     }
 }
 
 impl<'w> FormatFields<'w> for FieldFormat {
     fn format_fields<R: RecordFields>(&self, mut writer: Writer<'w>, fields: R) -> fmt::Result {
-        let mut collected = Collector::default();
-        fields.record(&mut collected);
-        writer.write_str(&collected.render(self.json))
+        let mut rendered = String::new();
+        fields.record(&mut Renderer::new(self.json, &mut rendered, None));
+        writer.write_str(&rendered)
     }
 
     fn add_fields(
@@ -144,9 +173,8 @@ impl<'w> FormatFields<'w> for FieldFormat {
         current: &'w mut FormattedFields<Self>,
         fields: &tracing::span::Record<'_>,
     ) -> fmt::Result {
-        let mut collected = Collector::default();
-        fields.record(&mut collected);
-        let added = collected.render(self.json);
+        let mut added = String::new();
+        fields.record(&mut Renderer::new(self.json, &mut added, None));
         if added.is_empty() {
             return Ok(());
         }
@@ -158,109 +186,110 @@ impl<'w> FormatFields<'w> for FieldFormat {
     }
 }
 
-/// One field's value as recorded.
-#[derive(Debug, Clone, PartialEq)]
-enum FieldValue {
-    Text(String),
-    Unsigned(u64),
-    Signed(i64),
-    Float(f64),
-    Bool(bool),
+/// Renders fields as they are visited: JSON members (`"k":v,…`) or logfmt pairs
+/// (`k=v …`) appended to `out`; the `message` field goes to `message` when given.
+struct Renderer<'a> {
+    json: bool,
+    out: &'a mut String,
+    message: Option<&'a mut String>,
+    /// A logfmt value is quoted or not by what it holds: formatted here first.
+    value: String,
 }
 
-/// The fields of one event or span, in order.
-#[derive(Debug, Default)]
-struct Collector {
-    fields: Vec<(&'static str, FieldValue)>,
-}
-
-impl Collector {
-    fn take_message(&mut self) -> String {
-        match self.fields.iter().position(|(name, _)| *name == "message") {
-            Some(index) => match self.fields.remove(index).1 {
-                FieldValue::Text(text) => text,
-                other => render_plain(&other),
-            },
-            None => String::new(),
+impl<'a> Renderer<'a> {
+    fn new(json: bool, out: &'a mut String, message: Option<&'a mut String>) -> Self {
+        Renderer {
+            json,
+            out,
+            message,
+            value: String::new(),
         }
     }
 
-    fn render(&self, json: bool) -> String {
-        let mut out = String::new();
-        for (name, value) in &self.fields {
-            if !out.is_empty() {
-                out.push(if json { ',' } else { ' ' });
-            }
-            let list = LIST_FIELDS
-                .contains(name)
-                .then(|| match value {
-                    FieldValue::Text(text) => serde_json::from_str::<Vec<String>>(text).ok(),
-                    _ => None,
-                })
-                .flatten();
-            if json {
-                let _ = write!(out, "{}:", json_string(name));
-                match (&list, value) {
-                    (Some(items), _) => {
-                        out.push_str(&serde_json::to_string(items).unwrap_or_default())
-                    }
-                    (None, FieldValue::Text(text)) => out.push_str(&json_string(text)),
-                    (None, other) => out.push_str(&render_plain(other)),
-                }
-            } else {
-                let text = match (&list, value) {
-                    (Some(items), _) => items.join(","),
-                    (None, other) => render_plain(other),
-                };
-                let _ = write!(out, "{name}={}", logfmt_value(&text));
-            }
+    fn key(&mut self, name: &str) {
+        if !self.out.is_empty() {
+            self.out.push(if self.json { ',' } else { ' ' });
         }
-        out
+        if self.json {
+            let _ = write_json_string(self.out, name);
+            self.out.push(':');
+        } else {
+            self.out.push_str(name);
+            self.out.push('=');
+        }
     }
 
-    fn push(&mut self, field: &Field, value: FieldValue) {
-        self.fields.push((field.name(), value));
+    /// A number, `true`/`false`: the same in both formats.
+    fn plain(&mut self, field: &Field, value: fmt::Arguments<'_>) {
+        if let Some(message) = self.message_for(field) {
+            let _ = message.write_fmt(value);
+            return;
+        }
+        self.key(field.name());
+        let _ = self.out.write_fmt(value);
+    }
+
+    fn text(&mut self, field: &Field, value: fmt::Arguments<'_>) {
+        if let Some(message) = self.message_for(field) {
+            let _ = message.write_fmt(value);
+            return;
+        }
+        let name = field.name();
+        self.value.clear();
+        let _ = self.value.write_fmt(value);
+        let list = LIST_FIELDS
+            .contains(&name)
+            .then(|| serde_json::from_str::<Vec<String>>(&self.value).ok())
+            .flatten();
+        self.key(name);
+        let _ = match (list, self.json) {
+            (Some(items), true) => {
+                self.out
+                    .push_str(&serde_json::to_string(&items).unwrap_or_default());
+                Ok(())
+            }
+            (Some(items), false) => write_logfmt_value(self.out, &items.join(",")),
+            (None, true) => write_json_string(self.out, &self.value),
+            (None, false) => write_logfmt_value(self.out, &self.value),
+        };
+    }
+
+    fn message_for(&mut self, field: &Field) -> Option<&mut String> {
+        if field.name() == "message" {
+            self.message.as_deref_mut()
+        } else {
+            None
+        }
     }
 }
 
-impl Visit for Collector {
+impl Visit for Renderer<'_> {
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.push(field, FieldValue::Text(format!("{value:?}")));
+        self.text(field, format_args!("{value:?}"));
     }
 
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.push(field, FieldValue::Text(value.to_owned()));
+        self.text(field, format_args!("{value}"));
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.push(field, FieldValue::Unsigned(value));
+        self.plain(field, format_args!("{value}"));
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.push(field, FieldValue::Signed(value));
+        self.plain(field, format_args!("{value}"));
     }
 
     fn record_f64(&mut self, field: &Field, value: f64) {
-        self.push(field, FieldValue::Float(value));
+        self.plain(field, format_args!("{}", three_decimals(value)));
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.push(field, FieldValue::Bool(value));
+        self.plain(field, format_args!("{value}"));
     }
 
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        self.push(field, FieldValue::Text(value.to_string()));
-    }
-}
-
-/// A value as plain text (numbers as JSON writes them).
-fn render_plain(value: &FieldValue) -> String {
-    match value {
-        FieldValue::Text(text) => text.clone(),
-        FieldValue::Unsigned(n) => n.to_string(),
-        FieldValue::Signed(n) => n.to_string(),
-        FieldValue::Float(x) => three_decimals(*x),
-        FieldValue::Bool(b) => b.to_string(),
+        self.text(field, format_args!("{value}"));
     }
 }
 
@@ -272,49 +301,6 @@ fn three_decimals(x: f64) -> String {
     let text = format!("{x:.3}");
     let text = text.trim_end_matches('0').trim_end_matches('.');
     if text == "-0" { "0" } else { text }.to_owned()
-}
-
-fn json_string(text: &str) -> String {
-    serde_json::to_string(text).unwrap_or_else(|_| "\"\"".to_owned())
-}
-
-/// A logfmt value: bare when it is one plain word, else quoted with `\"`, `\\` and
-/// control characters escaped.
-fn logfmt_value(text: &str) -> String {
-    let bare = !text.is_empty()
-        && text
-            .chars()
-            .all(|c| !c.is_control() && !c.is_whitespace() && c != '"' && c != '=' && c != '\\');
-    if bare {
-        return text.to_owned();
-    }
-    let mut out = String::with_capacity(text.len() + 2);
-    out.push('"');
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if c.is_control() => {
-                let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
-/// `2026-12-02T01:30:00.123Z`.
-fn timestamp() -> String {
-    let format = time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
-    );
-    time::OffsetDateTime::now_utc()
-        .format(&format)
-        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -392,6 +378,23 @@ mod tests {
             "{line}"
         );
         assert!(!line.contains('\n'));
+    }
+
+    #[test]
+    fn a_line_is_one_json_object_in_field_order_with_the_innermost_span_named() {
+        let text = capture(true, || {
+            let outer = tracing::info_span!("listener", port = 995u64);
+            let _outer = outer.enter();
+            sample();
+        });
+        let (_, rest) = text.split_once("\",\"level\"").unwrap();
+        assert_eq!(
+            rest,
+            ":\"WARN\",\"priority\":4,\"message\":\"session closed\",\
+             \"reason\":\"peer \\\"x\\\"\\nclosed\",\"inspection_ms\":0.004,\
+             \"listeners\":[\"127.0.0.1:110\",\"[::]:110\"],\"ok\":true,\
+             \"span\":{\"name\":\"session\",\"port\":995,\"id\":3,\"policy\":\"relay out\"}}\n"
+        );
     }
 
     #[test]

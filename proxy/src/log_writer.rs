@@ -70,13 +70,18 @@ impl<'a> MakeWriter<'a> for NonBlocking {
     fn make_writer(&'a self) -> LineWriter<'a> {
         LineWriter {
             queue: &self.queue,
-            line: Vec::with_capacity(256),
+            line: Vec::new(),
         }
     }
 }
 
 impl Write for LineWriter<'_> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        // tracing-subscriber hands over a whole line in one write: one exact allocation.
+        if self.line.is_empty() {
+            self.line = buf.to_vec();
+            return Ok(buf.len());
+        }
         self.line.extend_from_slice(buf);
         Ok(buf.len())
     }
