@@ -6,4 +6,5 @@ pub mod failure;
 pub mod holddown;
 pub mod legs;
 pub mod minting;
+mod valid_chains;
 pub mod verify;

@@ -14,6 +14,8 @@ use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvi
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
 
+use super::valid_chains::ValidChains;
+
 /// The profile's `certificate_validation`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Validation {
@@ -62,6 +64,8 @@ pub struct UpstreamValidator {
     /// `None` when there are no trust anchors at all (only allowed with validation `none`).
     webpki: Option<Arc<WebPkiServerVerifier>>,
     validation: Validation,
+    /// Chains found valid before: judged once per server, not once per session.
+    valid: ValidChains,
 }
 
 impl UpstreamValidator {
@@ -79,6 +83,7 @@ impl UpstreamValidator {
         Ok(UpstreamValidator {
             webpki: Some(webpki),
             validation,
+            valid: ValidChains::default(),
         })
     }
 
@@ -87,6 +92,7 @@ impl UpstreamValidator {
         UpstreamValidator {
             webpki: None,
             validation: Validation::None,
+            valid: ValidChains::default(),
         }
     }
 
@@ -100,7 +106,9 @@ impl UpstreamValidator {
                 detail: "no trust anchors configured".into(),
             };
         };
-        let full = webpki.verify_server_cert(leaf, intermediates, name, &[], UnixTime::now());
+        let full = self
+            .valid
+            .verify(webpki, leaf, intermediates, name, UnixTime::now());
         match (self.validation, full) {
             (_, Ok(_)) => ValidationResult::Valid,
             (Validation::None, Err(err)) => ValidationResult::Unchecked {
@@ -125,8 +133,8 @@ impl UpstreamValidator {
         else {
             return false;
         };
-        webpki
-            .verify_server_cert(leaf, intermediates, name, &[], UnixTime::now())
+        self.valid
+            .verify(webpki, leaf, intermediates, name, UnixTime::now())
             .is_ok()
     }
 }
