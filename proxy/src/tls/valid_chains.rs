@@ -138,13 +138,6 @@ mod tests {
             .unwrap()
     }
 
-    /// A verifier that finds every chain invalid: a result it returns `Ok` for came from
-    /// the cache.
-    fn distrusting() -> Arc<WebPkiServerVerifier> {
-        let (other, _) = trusted_leaf();
-        other
-    }
-
     fn at(seconds: u64) -> UnixTime {
         UnixTime::since_unix_epoch(Duration::from_secs(seconds))
     }
@@ -153,71 +146,81 @@ mod tests {
         ServerName::try_from(text.to_owned()).unwrap()
     }
 
+    /// A chain for `pop.example`, a verifier that trusts it, one that does not (a result
+    /// it returns `Ok` for came from the cache), and an empty cache.
+    struct Fixture {
+        trusting: Arc<WebPkiServerVerifier>,
+        distrusting: Arc<WebPkiServerVerifier>,
+        minted: MintedCert,
+        chains: ValidChains,
+        pop: ServerName<'static>,
+    }
+
+    impl Fixture {
+        fn new() -> Fixture {
+            let (trusting, minted) = trusted_leaf();
+            let (distrusting, _) = trusted_leaf();
+            Fixture {
+                trusting,
+                distrusting,
+                minted,
+                chains: ValidChains::default(),
+                pop: name("pop.example"),
+            }
+        }
+
+        /// The cache's answer for the whole chain.
+        fn verify(&self, trusted: bool, name: &ServerName<'_>, now: u64) -> bool {
+            let (leaf, rest) = self.minted.chain().split_first().unwrap();
+            let verifier = if trusted {
+                &self.trusting
+            } else {
+                &self.distrusting
+            };
+            self.chains
+                .verify(verifier, leaf, rest, name, at(now))
+                .is_ok()
+        }
+    }
+
     #[test]
     fn a_valid_chain_is_kept_for_its_name_and_judged_again_after_the_time_kept() {
-        let (trusting, minted) = trusted_leaf();
-        let distrusting = distrusting();
-        let chains = ValidChains::default();
-        let (leaf, rest) = minted.chain().split_first().unwrap();
+        let f = Fixture::new();
         let now = UnixTime::now().as_secs();
-        let pop = name("pop.example");
-        assert!(distrusting
-            .verify_server_cert(leaf, rest, &pop, &[], at(now))
-            .is_err());
-
-        chains.verify(&trusting, leaf, rest, &pop, at(now)).unwrap();
-        assert!(chains
-            .verify(&distrusting, leaf, rest, &pop, at(now + 1))
-            .is_ok());
         assert!(
-            chains
-                .verify(&distrusting, leaf, rest, &pop, at(now + KEPT_FOR))
-                .is_err(),
+            !f.verify(false, &f.pop, now),
+            "the distrusting verifier trusts"
+        );
+        assert!(f.verify(true, &f.pop, now));
+        assert!(f.verify(false, &f.pop, now + 1), "not kept");
+        assert!(
+            !f.verify(false, &f.pop, now + KEPT_FOR),
             "kept past {KEPT_FOR} s"
         );
-        let other = name("imap.example");
-        assert!(chains
-            .verify(&distrusting, leaf, rest, &other, at(now + 1))
-            .is_err());
-        assert!(chains
-            .verify(&distrusting, leaf, &[], &pop, at(now + 1))
-            .is_err());
+        assert!(!f.verify(false, &name("imap.example"), now + 1));
+        let (leaf, rest) = f.minted.chain().split_first().unwrap();
+        assert!(!rest.is_empty());
+        let shortened = f
+            .chains
+            .verify(&f.distrusting, leaf, &[], &f.pop, at(now + 1));
+        assert!(shortened.is_err());
     }
 
     #[test]
     fn an_invalid_chain_is_never_kept() {
-        let (_, minted) = trusted_leaf();
-        let distrusting = distrusting();
-        let chains = ValidChains::default();
-        let (leaf, rest) = minted.chain().split_first().unwrap();
+        let f = Fixture::new();
         let now = UnixTime::now().as_secs();
-        let pop = name("pop.example");
-        assert!(chains
-            .verify(&distrusting, leaf, rest, &pop, at(now))
-            .is_err());
-        assert!(chains.lock().is_empty());
+        assert!(!f.verify(false, &f.pop, now));
+        assert!(f.chains.lock().is_empty());
     }
 
     #[test]
     fn nothing_is_kept_past_the_earliest_not_after() {
-        let (trusting, minted) = trusted_leaf();
-        let distrusting = distrusting();
-        let chains = ValidChains::default();
-        let (leaf, rest) = minted.chain().split_first().unwrap();
-        let pop = name("pop.example");
-        let not_after = u64::try_from(minted.not_after().unix_timestamp()).unwrap();
-        let judged = not_after - KEPT_FOR / 2;
-        chains
-            .verify(&trusting, leaf, rest, &pop, at(judged))
-            .unwrap();
-        assert!(chains
-            .verify(&distrusting, leaf, rest, &pop, at(not_after - 1))
-            .is_ok());
-        assert!(chains
-            .verify(&distrusting, leaf, rest, &pop, at(not_after))
-            .is_err());
-        assert!(chains
-            .verify(&trusting, leaf, rest, &pop, at(not_after + 1))
-            .is_err());
+        let f = Fixture::new();
+        let not_after = u64::try_from(f.minted.not_after().unix_timestamp()).unwrap();
+        assert!(f.verify(true, &f.pop, not_after - KEPT_FOR / 2));
+        assert!(f.verify(false, &f.pop, not_after - 1));
+        assert!(!f.verify(false, &f.pop, not_after));
+        assert!(!f.verify(true, &f.pop, not_after + 1));
     }
 }
