@@ -21,6 +21,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("metrics", 1),
     ("watch", 1),
     ("log_line", 1),
+    ("log_text", 1),
     ("registry", 1),
     ("state", 1),
     ("net", 2),
