@@ -775,3 +775,39 @@ proptest! {
         }
     }
 }
+
+/// A multipart of `count` small multiparts, each closed before the next opens.
+fn many_closed_multiparts(count: usize) -> Vec<u8> {
+    let mut message = b"Content-Type: multipart/mixed; boundary=outer\r\n\r\n".to_vec();
+    for i in 0..count {
+        let inner = format!("inner-{i:04}");
+        message.extend_from_slice(
+            format!(
+                "--outer\r\nContent-Type: multipart/mixed; boundary={inner}\r\n\r\n--{inner}\r\n\
+                 Content-Type: text/plain\r\n\r\nx\r\n--{inner}--\r\n"
+            )
+            .as_bytes(),
+        );
+    }
+    message.extend_from_slice(b"--outer--\r\n");
+    message
+}
+
+#[test]
+fn many_closed_multiparts_go_to_the_batch_walk_with_its_answer() {
+    // Each closed boundary is looked for in every later step: past a bound the batch walk
+    // (linear in the message) decides instead of the stream (quadratic).
+    for (count, holds) in [(10, false), (500, true)] {
+        let message = many_closed_multiparts(count);
+        for sizes in [&[4096][..], &[7, 300]] {
+            let mut held = 0;
+            let diverged = differ_counting(&message, &spec_rules(), sizes, &mut held);
+            assert_eq!(diverged, Ok(false), "{count} multiparts");
+            assert_eq!(held == 1, holds, "{count} multiparts held");
+            for (name, rules) in rule_sets() {
+                let diverged = differ(&message, &rules, sizes);
+                assert_eq!(diverged, Ok(false), "{count} multiparts, rules {name}");
+            }
+        }
+    }
+}
