@@ -6,9 +6,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# ripmime, mpack (munpack) and maildrop (reformime) are the real MIME readers that judge the
+# evasion corpus after popgate (inspect/tests/evasion.rs, tests/tests/evasion_relay.rs).
 PEERS=(dovecot-core dovecot-pop3d fetchmail curl python3 python3-cryptography openssl
        clamav-daemon nftables iptables iproute2
-       systemd dpkg-dev util-linux)
+       systemd dpkg-dev util-linux
+       ripmime mpack maildrop)
 
 missing=()
 for pkg in "${PEERS[@]}"; do

@@ -17,8 +17,10 @@ use std::process::Command;
 use popgate_inspect::{inspect, Output, Rules, StreamInspector, Verdict};
 
 mod common;
+mod real_readers;
 mod reference;
 use common::{content_rules, name_rules};
+use real_readers::{is_forbidden_name, real_readers};
 
 /// The SPEC example action's content rules, with the SPEC default `unparseable`.
 fn spec_rules() -> Rules {
@@ -168,9 +170,8 @@ fn golden_controls() -> Vec<PathBuf> {
 /// Real MIME readers over every output: none may find a forbidden file name or type.
 #[test]
 fn real_readers_find_nothing_forbidden() {
-    let tools = ["python3", "ripmime", "munpack", "reformime"];
     let ci = std::env::var("CI").is_ok_and(|v| v == "true");
-    for tool in tools {
+    for tool in real_readers::PROGRAMS {
         let present = Command::new("sh")
             .args(["-c", &format!("command -v {tool}")])
             .output()
@@ -215,90 +216,4 @@ fn real_readers_find_nothing_forbidden() {
         seen_in_input * 4 >= hostile * 3,
         "real readers saw a forbidden file in only {seen_in_input} of {hostile} inputs"
     );
-}
-
-/// What each real reader makes of `file`: file names and content types it reports.
-fn real_readers(file: &Path, work: &Path, index: usize) -> Vec<(&'static str, Vec<String>)> {
-    let mut results = Vec::new();
-    let python = r#"
-import email, email.policy, sys
-with open(sys.argv[1], 'rb') as f:
-    msg = email.message_from_binary_file(f, policy=email.policy.default)
-for part in msg.walk():
-    print(part.get_content_type())
-    name = part.get_filename()
-    if name:
-        print(name)
-for part in msg.iter_attachments():
-    if part.get_filename():
-        print(part.get_filename())
-"#;
-    let out = Command::new("python3")
-        .args(["-c", python])
-        .arg(file)
-        .output()
-        .expect("python3 runs");
-    results.push(("python email", lines(&out.stdout)));
-    for (reader, program, args) in [
-        (
-            "ripmime",
-            "ripmime",
-            vec!["-i", "FILE", "-d", "DIR", "--no-paranoid"],
-        ),
-        ("munpack", "munpack", vec!["-q", "-C", "DIR", "FILE"]),
-    ] {
-        let dir = work.join(format!("{reader}-{index}"));
-        fs::create_dir_all(&dir).expect("mkdir");
-        let file_arg = file.to_string_lossy().into_owned();
-        let dir_arg = dir.to_string_lossy().into_owned();
-        let args: Vec<String> = args
-            .iter()
-            .map(|a| match *a {
-                "FILE" => file_arg.clone(),
-                "DIR" => dir_arg.clone(),
-                other => other.to_owned(),
-            })
-            .collect();
-        let _ = Command::new(program)
-            .args(&args)
-            .stdin(std::process::Stdio::null())
-            .output()
-            .expect("reader runs");
-        let names = fs::read_dir(&dir)
-            .map(|entries| {
-                entries
-                    .filter_map(|e| e.ok())
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .collect()
-            })
-            .unwrap_or_default();
-        results.push((reader, names));
-    }
-    let input = fs::File::open(file).expect("open output");
-    let out = Command::new("reformime")
-        .arg("-i")
-        .stdin(input)
-        .output()
-        .expect("reformime runs");
-    results.push(("reformime", lines(&out.stdout)));
-    results
-}
-
-fn lines(bytes: &[u8]) -> Vec<String> {
-    String::from_utf8_lossy(bytes)
-        .lines()
-        .map(|l| {
-            // reformime prints `content-type: x`, `content-name: y`, `content-disposition-filename: z`.
-            match l.split_once(": ") {
-                Some((_, value)) => value.to_owned(),
-                None => l.to_owned(),
-            }
-        })
-        .collect()
-}
-
-fn is_forbidden_name(name: &str) -> bool {
-    let lower = name.trim().to_lowercase();
-    let lower = lower.trim_end_matches(|c: char| c.is_whitespace() || c == '.');
-    lower.ends_with(".exe") || lower.ends_with(".scr") || lower == "application/x-msdownload"
 }

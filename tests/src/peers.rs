@@ -25,6 +25,13 @@ pub enum Peer {
     Fetchmail,
     /// clamd (`clamav-daemon`).
     Clamd,
+    /// ripmime, a MIME attachment extractor (`ripmime`): one of the real readers that judge
+    /// the evasion corpus after popgate.
+    Ripmime,
+    /// munpack (`mpack`), another such reader.
+    Munpack,
+    /// reformime (`maildrop`), another such reader.
+    Reformime,
 }
 
 impl Peer {
@@ -37,6 +44,9 @@ impl Peer {
             Peer::Python3 | Peer::PythonCryptography => "python3",
             Peer::Fetchmail => "fetchmail",
             Peer::Clamd => "clamd",
+            Peer::Ripmime => "ripmime",
+            Peer::Munpack => "munpack",
+            Peer::Reformime => "reformime",
         }
     }
 
