@@ -128,6 +128,17 @@ cases["digest_part_encoded_after_stray_line"] = msg("digest_stray_qp", 'Content-
     "--D\r\nnot a field\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n=62egin 644 evil.scr\r\n(35H@:&5L;&\\ \r\n`\r\nend\r\n--D--\r\n")
 cases["missing_final_boundary_exe"] = mixed("missing_close_exe", [TEXT, exe_part('Content-Type: application/octet-stream; name="evil.exe"\r\n')], close=False)
 
+# Added with the relay test (not fuzz findings): which name wins when a part carries two.
+# Python email keeps the quoted filename, reformime the RFC 2231 one, ripmime saves both.
+cases["name_plain_and_rfc2231_conflict"] = mixed("name_2231_conflict", [TEXT, exe_part("Content-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=\"report.txt\"; filename*=utf-8''evil.exe\r\n")])
+# Content-Disposition says report.pdf, Content-Type's name says evil.exe: ripmime saves evil.exe.
+cases["name_disposition_and_type_differ"] = mixed("name_cd_ct_differ", [TEXT, exe_part('Content-Type: application/octet-stream; name="evil.exe"\r\nContent-Disposition: attachment; filename="report.pdf"\r\n')])
+# An RFC 822 comment inside the media type: reformime drops it and reads x-msdownload.
+cases["content_type_comment"] = mixed("ct_comment", [TEXT, exe_part("Content-Type: application/(comment)x-msdownload\r\n")])
+# A line of one space in a part's header block: a folded continuation for RFC 5322 readers
+# (so the fields after it belong to the header: evil.exe), the end of the header for others.
+cases["whitespace_only_header_line"] = mixed("ws_header_line", [TEXT, exe_part('Content-Type: text/plain\r\n \r\nContent-Type: application/x-msdownload; name="evil.exe"\r\nContent-Disposition: attachment; filename="evil.exe"\r\n')])
+
 controls = {}
 PDF = b64lines(b"%PDF-1.4\n%fake\n" * 20)
 controls["control_missing_final_boundary"] = mixed("c1", [TEXT, "Content-Type: application/pdf; name=\"report.pdf\"\r\nContent-Transfer-Encoding: base64\r\n\r\n" + PDF], close=False)
