@@ -62,6 +62,19 @@ fn collecting_action() -> Value {
     })
 }
 
+/// The SPEC example strip rules: streamed inspection, each part sent once judged.
+fn streaming_action() -> Value {
+    json!({
+        "name": "Relay",
+        "authentication": { "require_tls": false },
+        "content_types": { "default": "allow",
+            "rules": [ { "match": "application/x-msdownload", "action": "strip" } ] },
+        "file_names": { "default": "allow",
+            "rules": [ { "match": "*.exe", "action": "strip" } ] },
+        "tls": { "action": "allow", "profile": "TLS-Client.Standard" }
+    })
+}
+
 /// Where a lenient reader sees the first multi-line response in `bytes` end: lines split on
 /// LF (and, with `cr_ends_lines`, on a bare CR), a CR before LF dropped, the first `.` line
 /// after the status line is the terminator.
@@ -89,12 +102,15 @@ fn lenient_terminator(bytes: &[u8], cr_ends_lines: bool) -> Option<usize> {
 
 #[test]
 fn lenient_terminators_from_the_server_never_reach_the_client() {
-    for collecting in [false, true] {
+    // No inspection (the core's scanner), streamed inspection, whole-message inspection.
+    let actions = [None, Some(streaming_action()), Some(collecting_action())];
+    for (mode, action) in actions.into_iter().enumerate() {
+        let collecting = mode == 2;
         let mut script = Script::default().on("RETR 9", Reply::Send(GOOD.to_vec()));
         for (i, (_, reply, _)) in HOSTILE.iter().enumerate() {
             script = script.on(&format!("RETR {}", i + 1), Reply::Send(reply.to_vec()));
         }
-        let (_server, popgate) = relay_to_fake(script, collecting.then(collecting_action));
+        let (_server, popgate) = relay_to_fake(script, action);
         for (i, (name, _, violation)) in HOSTILE.iter().enumerate() {
             let mut client = Pop3Client::connect(popgate.pop3_addr()).unwrap();
             client.login("alice", "secret").unwrap();
@@ -113,12 +129,13 @@ fn lenient_terminators_from_the_server_never_reach_the_client() {
                     "{name}"
                 );
             } else {
-                // The default action: streamed (the +OK went out, perhaps some body, never
-                // an ending) or, when it inspects, collected and refused.
+                // Streamed (the +OK went out, perhaps some body, never an ending) or, when
+                // nothing had gone out yet (the inspecting stream holds a short message),
+                // refused.
                 assert!(
                     got.starts_with(b"+OK\r\n")
                         || got == b"-ERR [SYS/TEMP] invalid response from server\r\n",
-                    "{name}: {shown}"
+                    "{name} (mode {mode}): {shown}"
                 );
             }
             // The next session on the same popgate works.
@@ -130,6 +147,41 @@ fn lenient_terminators_from_the_server_never_reach_the_client() {
                 .unwrap_or_else(|e| panic!("{name}: violation not logged: {e}"));
         }
     }
+}
+
+/// The inspecting stream has judged and sent a large first part when the bad line comes:
+/// the session ends without an ending, so a lenient client keeps no message at all.
+#[test]
+fn a_lenient_terminator_after_streamed_parts_ends_the_session() {
+    let mut reply = b"+OK\r\nContent-Type: multipart/mixed; boundary=B\r\n\r\n\
+        --B\r\nContent-Type: text/plain\r\n\r\n"
+        .to_vec();
+    for _ in 0..8192 {
+        reply.extend_from_slice(b"first part, a line of forty-odd bytes\r\n");
+    }
+    reply.extend_from_slice(
+        b"--B\r\nContent-Type: text/plain\r\n\r\nbody\r\n.\rX\r\nsmuggled\r\n.\r\n",
+    );
+    let script = Script::default()
+        .on("RETR 1", Reply::Send(reply))
+        .on("RETR 9", Reply::Send(GOOD.to_vec()));
+    let (_server, popgate) = relay_to_fake(script, Some(streaming_action()));
+    let mut client = Pop3Client::connect(popgate.pop3_addr()).unwrap();
+    client.login("alice", "secret").unwrap();
+    client.send(b"RETR 1\r\n").unwrap();
+    let got = client.expect_close(SESSION_END).unwrap();
+    let head = escape(&got[..got.len().min(200)]);
+    assert!(got.starts_with(b"+OK\r\n"), "{head}");
+    assert!(got.len() > 100_000, "the first part streamed: {head}");
+    assert_eq!(lenient_terminator(&got, false), None, "{head}");
+    assert_eq!(lenient_terminator(&got, true), None, "{head}");
+    assert!(!escape(&got).contains("smuggled"));
+    popgate
+        .wait_for_log("\"reason_kind\":\"dot_cr_without_lf\"", SESSION_END)
+        .unwrap();
+    let mut next = Pop3Client::connect(popgate.pop3_addr()).unwrap();
+    next.login("alice", "secret").unwrap();
+    assert_eq!(escape(&next.retr_raw(9).unwrap()), escape(GOOD));
 }
 
 #[test]
