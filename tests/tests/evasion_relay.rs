@@ -182,6 +182,7 @@ fn real_readers_find_nothing_forbidden_in_what_poplib_fetched_through_popgate() 
     // Hostile structure is logged with its reason, so an administrator can tell it from
     // broken mail; ambiguous cases went to quarantine (the SPEC default for `unparseable`).
     assert!(log.contains("\"verdict\":\"quarantine\""), "{log}");
+    assert!(log.contains("\"ambiguous\":\""), "no ambiguity reason logged: {log}");
     let quarantined = fs::read_dir(popgate.state_dir().join("quarantine"))
         .map(|entries| {
             entries
