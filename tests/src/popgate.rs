@@ -342,6 +342,22 @@ pub fn standard_tls_profile() -> Value {
     })
 }
 
+/// The relay action (`Relay`) with the SPEC §4 example content rules: `application/x-msdownload`,
+/// `*.exe` and `*.scr` stripped, `X-Spam-Flag: YES` tagged, `unparseable` at its default
+/// (quarantine). Streamable: no rule needs the whole message.
+pub fn spec_rules_action() -> Value {
+    json!({
+        "name": "Relay",
+        "authentication": { "require_tls": false },
+        "content_types": { "default": "allow",
+            "rules": [ { "match": "application/x-msdownload", "action": "strip" } ] },
+        "file_names": { "default": "allow",
+            "rules": [ { "match": "*.exe", "action": "strip" }, { "match": "*.scr", "action": "strip" } ] },
+        "headers": { "rules": [ { "match": "X-Spam-Flag: YES", "action": "tag" } ] },
+        "tls": { "action": "allow", "profile": "TLS-Client.Standard" }
+    })
+}
+
 /// A running `popgate run`; SIGTERMed (then SIGKILLed) on drop.
 #[derive(Debug)]
 pub struct Popgate {

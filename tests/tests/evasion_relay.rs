@@ -15,11 +15,11 @@ use std::path::{Path, PathBuf};
 
 use popgate_tests::clients::{poplib_fetch, ClientTls, PoplibAuth};
 use popgate_tests::corpus::Message;
-use popgate_tests::popgate::RELAY_ACTION;
+use popgate_tests::popgate::{spec_rules_action, RELAY_ACTION};
 use popgate_tests::{
     assert_bytes_eq, require_peers, ConfigDir, Dovecot, DovecotOptions, Peer, Popgate,
 };
-use serde_json::{json, Value};
+use serde_json::Value;
 
 #[path = "../../inspect/tests/real_readers/mod.rs"]
 mod real_readers;
@@ -27,19 +27,6 @@ mod real_readers;
 mod reference;
 
 use real_readers::{is_forbidden_name, real_readers};
-
-/// The SPEC example action's content rules (SPEC §4), `unparseable` left at its default.
-fn spec_rules() -> Value {
-    json!({
-        "name": "Relay",
-        "authentication": { "require_tls": false },
-        "content_types": { "default": "allow",
-            "rules": [ { "match": "application/x-msdownload", "action": "strip" } ] },
-        "file_names": { "default": "allow",
-            "rules": [ { "match": "*.exe", "action": "strip" }, { "match": "*.scr", "action": "strip" } ] },
-        "tls": { "action": "allow", "profile": "TLS-Client.Standard" }
-    })
-}
 
 /// Every case of the corpus, in file-name order (Dovecot's message order).
 fn corpus() -> Vec<Message> {
@@ -121,7 +108,7 @@ fn real_readers_find_nothing_forbidden_in_what_poplib_fetched_through_popgate() 
     );
     let messages = corpus();
     let dovecot = Dovecot::start(&messages, DovecotOptions::plaintext_only()).unwrap();
-    let config = ConfigDir::relay(dovecot.pop3_addr()).json(RELAY_ACTION, spec_rules());
+    let config = ConfigDir::relay(dovecot.pop3_addr()).json(RELAY_ACTION, spec_rules_action());
     let popgate = Popgate::start(config).unwrap();
 
     let direct = poplib_fetch(&dovecot.account(), &ClientTls::None, PoplibAuth::UserPass)
@@ -182,7 +169,10 @@ fn real_readers_find_nothing_forbidden_in_what_poplib_fetched_through_popgate() 
     // Hostile structure is logged with its reason, so an administrator can tell it from
     // broken mail; ambiguous cases went to quarantine (the SPEC default for `unparseable`).
     assert!(log.contains("\"verdict\":\"quarantine\""), "{log}");
-    assert!(log.contains("\"ambiguous\":\""), "no ambiguity reason logged: {log}");
+    assert!(
+        log.contains("\"ambiguous\":\""),
+        "no ambiguity reason logged: {log}"
+    );
     let quarantined = fs::read_dir(popgate.state_dir().join("quarantine"))
         .map(|entries| {
             entries

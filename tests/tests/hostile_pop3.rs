@@ -8,7 +8,7 @@ use std::thread;
 use std::time::Duration;
 
 use popgate_tests::diff::escape;
-use popgate_tests::popgate::RELAY_ACTION;
+use popgate_tests::popgate::{spec_rules_action, RELAY_ACTION};
 use popgate_tests::{ConfigDir, FakeServer, Pop3Client, Popgate, Reply, Script};
 use serde_json::{json, Value};
 
@@ -62,19 +62,6 @@ fn collecting_action() -> Value {
     })
 }
 
-/// The SPEC example strip rules: streamed inspection, each part sent once judged.
-fn streaming_action() -> Value {
-    json!({
-        "name": "Relay",
-        "authentication": { "require_tls": false },
-        "content_types": { "default": "allow",
-            "rules": [ { "match": "application/x-msdownload", "action": "strip" } ] },
-        "file_names": { "default": "allow",
-            "rules": [ { "match": "*.exe", "action": "strip" } ] },
-        "tls": { "action": "allow", "profile": "TLS-Client.Standard" }
-    })
-}
-
 /// Where a lenient reader sees the first multi-line response in `bytes` end: lines split on
 /// LF (and, with `cr_ends_lines`, on a bare CR), a CR before LF dropped, the first `.` line
 /// after the status line is the terminator.
@@ -103,7 +90,7 @@ fn lenient_terminator(bytes: &[u8], cr_ends_lines: bool) -> Option<usize> {
 #[test]
 fn lenient_terminators_from_the_server_never_reach_the_client() {
     // No inspection (the core's scanner), streamed inspection, whole-message inspection.
-    let actions = [None, Some(streaming_action()), Some(collecting_action())];
+    let actions = [None, Some(spec_rules_action()), Some(collecting_action())];
     for (mode, action) in actions.into_iter().enumerate() {
         let collecting = mode == 2;
         let mut script = Script::default().on("RETR 9", Reply::Send(GOOD.to_vec()));
@@ -165,7 +152,7 @@ fn a_lenient_terminator_after_streamed_parts_ends_the_session() {
     let script = Script::default()
         .on("RETR 1", Reply::Send(reply))
         .on("RETR 9", Reply::Send(GOOD.to_vec()));
-    let (_server, popgate) = relay_to_fake(script, Some(streaming_action()));
+    let (_server, popgate) = relay_to_fake(script, Some(spec_rules_action()));
     let mut client = Pop3Client::connect(popgate.pop3_addr()).unwrap();
     client.login("alice", "secret").unwrap();
     client.send(b"RETR 1\r\n").unwrap();

@@ -5,26 +5,12 @@ use std::time::Duration;
 
 use popgate_tests::clamd::{Clamd, EICAR};
 use popgate_tests::corpus::{base64, Message};
-use popgate_tests::popgate::RELAY_ACTION;
+use popgate_tests::popgate::{spec_rules_action, RELAY_ACTION};
 use popgate_tests::{
     assert_bytes_eq, require_peers, ConfigDir, Corpus, Dovecot, DovecotOptions, Peer, Pop3Client,
     Popgate,
 };
 use serde_json::{json, Value};
-
-/// The relay action with the SPEC's example rules.
-fn standard_rules() -> Value {
-    json!({
-        "name": "Relay",
-        "authentication": { "require_tls": false },
-        "content_types": { "default": "allow",
-            "rules": [ { "match": "application/x-msdownload", "action": "strip" } ] },
-        "file_names": { "default": "allow",
-            "rules": [ { "match": "*.exe", "action": "strip" }, { "match": "*.scr", "action": "strip" } ] },
-        "headers": { "rules": [ { "match": "X-Spam-Flag: YES", "action": "tag" } ] },
-        "tls": { "action": "allow", "profile": "TLS-Client.Standard" }
-    })
-}
 
 struct Setup {
     dovecot: Dovecot,
@@ -76,7 +62,7 @@ fn assert_only_part_replaced(original: &[u8], got: &[u8], part_start: usize, par
 fn exe_attachment_is_stripped_and_every_other_byte_kept() {
     require_peers!(Peer::Dovecot);
     let corpus = Corpus::small();
-    let setup = Setup::start(&corpus.messages, standard_rules());
+    let setup = Setup::start(&corpus.messages, spec_rules_action());
     let n = corpus.number_of("05-exe-attachment.eml");
     let original = setup.direct().retr(n).unwrap();
     let got = setup.through().retr(n).unwrap();
@@ -136,7 +122,7 @@ fn a_spilled_stream_falls_back_to_the_whole_message() {
         name: "spilled.eml".into(),
         bytes,
     };
-    let setup = Setup::start(std::slice::from_ref(&message), standard_rules());
+    let setup = Setup::start(std::slice::from_ref(&message), spec_rules_action());
     let original = setup.direct().retr(1).unwrap();
     let got = setup.through().retr(1).unwrap();
     let part_start = find(&original, b"--s1\r\nContent-Type: application/octet-stream") + 6;
@@ -162,7 +148,7 @@ fn a_spilled_stream_falls_back_to_the_whole_message() {
 fn rfc2231_encoded_exe_name_is_stripped() {
     require_peers!(Peer::Dovecot);
     let corpus = Corpus::small();
-    let setup = Setup::start(&corpus.messages, standard_rules());
+    let setup = Setup::start(&corpus.messages, spec_rules_action());
     let n = corpus.number_of("06-rfc2231-filename.eml");
     let original = setup.direct().retr(n).unwrap();
     let got = setup.through().retr(n).unwrap();
@@ -188,7 +174,7 @@ fn rfc2231_encoded_exe_name_is_stripped() {
 fn scr_inside_nested_message_is_stripped() {
     require_peers!(Peer::Dovecot);
     let corpus = Corpus::small();
-    let setup = Setup::start(&corpus.messages, standard_rules());
+    let setup = Setup::start(&corpus.messages, spec_rules_action());
     let n = corpus.number_of("07-nested-rfc822-scr.eml");
     let original = setup.direct().retr(n).unwrap();
     let got = setup.through().retr(n).unwrap();
@@ -210,7 +196,7 @@ fn scr_inside_nested_message_is_stripped() {
 fn clean_messages_and_the_20mib_message_pass_byte_identical() {
     require_peers!(Peer::Dovecot);
     let corpus = Corpus::with_big();
-    let setup = Setup::start(&corpus.messages, standard_rules());
+    let setup = Setup::start(&corpus.messages, spec_rules_action());
     let mut direct = setup.direct();
     let mut through = setup.through();
     for name in [
@@ -238,7 +224,7 @@ fn clean_messages_and_the_20mib_message_pass_byte_identical() {
 fn spam_flag_gets_the_subject_tag() {
     require_peers!(Peer::Dovecot);
     let corpus = Corpus::small();
-    let setup = Setup::start(&corpus.messages, standard_rules());
+    let setup = Setup::start(&corpus.messages, spec_rules_action());
     let n = corpus.number_of("08-spam-flag.eml");
     let got = setup.through().retr(n).unwrap();
     let text = String::from_utf8_lossy(&got);
@@ -258,7 +244,7 @@ fn spam_flag_gets_the_subject_tag() {
 fn deny_replaces_the_whole_message_keeping_its_identity() {
     require_peers!(Peer::Dovecot);
     let corpus = Corpus::small();
-    let mut action = standard_rules();
+    let mut action = spec_rules_action();
     action["file_names"]["rules"][0]["action"] = json!("deny");
     let setup = Setup::start(&corpus.messages, action);
     let n = corpus.number_of("05-exe-attachment.eml");
@@ -281,7 +267,7 @@ fn deny_replaces_the_whole_message_keeping_its_identity() {
 fn quarantine_keeps_the_original_bytes_under_the_named_id() {
     require_peers!(Peer::Dovecot);
     let corpus = Corpus::small();
-    let mut action = standard_rules();
+    let mut action = spec_rules_action();
     action["file_names"]["rules"][0]["action"] = json!("quarantine");
     let setup = Setup::start(&corpus.messages, action);
     let n = corpus.number_of("05-exe-attachment.eml");
@@ -314,7 +300,7 @@ fn quarantine_keeps_the_original_bytes_under_the_named_id() {
 fn top_is_consistent_with_retr() {
     require_peers!(Peer::Dovecot);
     let corpus = Corpus::small();
-    let setup = Setup::start(&corpus.messages, standard_rules());
+    let setup = Setup::start(&corpus.messages, spec_rules_action());
     let n = corpus.number_of("05-exe-attachment.eml");
     let mut client = setup.through();
     let retr = client.retr(n).unwrap();
@@ -346,7 +332,7 @@ fn eicar_message() -> Message {
 }
 
 fn antivirus_action(clamd: &Clamd) -> Value {
-    let mut action = standard_rules();
+    let mut action = spec_rules_action();
     action["antivirus"] = json!({
         "enabled": true,
         "clamd": format!("unix:{}", clamd.socket().display()),
