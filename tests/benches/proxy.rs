@@ -6,8 +6,8 @@
 //! * `popgate`  — popgate in front of Dovecot's pop3s: outbound policy (minted certificates),
 //!   TLS on both legs, `tls.action: inspect` with SPEC §4's example strip rules, upstream
 //!   trust through `trust.ca_files` = Dovecot's test CA;
-//! * `popgate-norules` — the same without content rules (bodies stream uninspected): the
-//!   relay's own cost;
+//! * `popgate-norules` — the same without content rules and with `unparseable: allow` (bodies
+//!   stream uninspected): the relay's own cost;
 //! * `sslsplit` — `sslsplit ssl` in front of the same pop3s listener (TLS terminated both
 //!   ways, forged certificates from the same CA as popgate's Proxy Authority, no logs);
 //! * `minimal-relay` — tokio-rustls both ways and `copy_bidirectional`, in this process
@@ -144,12 +144,14 @@ fn run() -> Result<()> {
         .context("no pki/ca.crt")?
         .to_vec();
     // The same popgate configuration without content rules: TLS both legs, certificates
-    // minted, bodies streamed uninspected (the relay's own cost).
+    // minted, bodies streamed uninspected (the relay's own cost). `unparseable` must be
+    // `allow` too: its default (quarantine) is a verdict that inspects every message.
     let relay = Popgate::start(
         fresh_port(&config)
             .remove(RELAY_ACTION, "/content_types")
             .remove(RELAY_ACTION, "/file_names")
-            .remove(RELAY_ACTION, "/headers"),
+            .remove(RELAY_ACTION, "/headers")
+            .set(RELAY_ACTION, "/unparseable", json!("allow")),
     )?;
     let sslsplit = Sslsplit::start(&config, dovecot.pop3s_addr())?;
     // Earlier popgate builds with the same configuration, for "no figure worse than
