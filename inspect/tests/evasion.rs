@@ -41,14 +41,7 @@ fn spec_rules() -> Rules {
 }
 
 fn corpus() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/evasion");
-    let mut paths: Vec<PathBuf> = fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.expect("dir entry").path())
-        .filter(|p| p.extension().is_some_and(|x| x == "eml"))
-        .collect();
-    paths.sort();
-    paths
+    real_readers::eml_files(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/evasion"))
 }
 
 fn is_control(path: &Path) -> bool {

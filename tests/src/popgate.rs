@@ -519,9 +519,20 @@ impl Popgate {
     /// # Errors
     /// When it does not within `timeout` (the error carries the log).
     pub fn wait_for_log(&self, needle: &str, timeout: Duration) -> Result<()> {
-        wait_until(&format!("{needle:?} in popgate's log"), timeout, || {
-            Ok(self.log_text().contains(needle))
-        })
+        self.wait_for_log_count(needle, 1, timeout)
+    }
+
+    /// Waits until the log contains `needle` at least `count` times: lines reach the log
+    /// from popgate's writer thread, after the client may already have seen the event.
+    ///
+    /// # Errors
+    /// When it does not within `timeout` (the error carries the log).
+    pub fn wait_for_log_count(&self, needle: &str, count: usize, timeout: Duration) -> Result<()> {
+        wait_until(
+            &format!("{count} × {needle:?} in popgate's log"),
+            timeout,
+            || Ok(self.log_text().matches(needle).count() >= count),
+        )
         .map_err(|e| anyhow::anyhow!("{e:#}\n--- popgate log ---\n{}", self.log_text()))
     }
 

@@ -11,7 +11,8 @@
 //! handling of odd line endings.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use std::time::Duration;
 
 use popgate_tests::clients::{poplib_fetch, ClientTls, PoplibAuth};
 use popgate_tests::corpus::Message;
@@ -28,19 +29,22 @@ mod reference;
 
 use real_readers::{is_forbidden_name, real_readers};
 
+/// How popgate logs a stream that diverged after bytes went out.
+const DIVERGED: &str = "the stream diverged from the batch result";
+/// How long a test waits for a line to reach popgate's log.
+const LOG_WAIT: Duration = Duration::from_secs(10);
+
 /// Every case of the corpus, in file-name order (Dovecot's message order).
 fn corpus() -> Vec<Message> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../inspect/tests/evasion");
-    let mut paths: Vec<PathBuf> = fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.expect("dir entry").path())
-        .filter(|p| p.extension().is_some_and(|x| x == "eml"))
-        .collect();
-    paths.sort();
-    paths
+    real_readers::eml_files(&dir)
         .into_iter()
         .map(|path| Message {
-            name: path.file_name().unwrap().to_string_lossy().into_owned(),
+            name: path
+                .file_name()
+                .expect("a file name")
+                .to_string_lossy()
+                .into_owned(),
             bytes: fs::read(&path).expect("read case"),
         })
         .collect()
@@ -71,12 +75,12 @@ fn fetch_like_a_polling_client(dovecot: &Dovecot, popgate: &Popgate, cases: usiz
         match poplib_fetch(&account, &ClientTls::None, PoplibAuth::UserPass) {
             Ok(messages) => return messages,
             Err(error) => {
+                // The warning reaches the log from popgate's writer thread, after poplib saw
+                // the session end.
+                let waited = popgate.wait_for_log_count(DIVERGED, poll, LOG_WAIT);
                 let log = popgate.log_text();
-                let ended = log
-                    .matches("the stream diverged from the batch result")
-                    .count();
-                assert_eq!(
-                    ended, poll,
+                assert!(
+                    waited.is_ok() && log.matches(DIVERGED).count() == poll,
                     "poll {poll} ended for another reason: {error:#}\npopgate's log:\n{log}"
                 );
             }
@@ -88,7 +92,7 @@ fn fetch_like_a_polling_client(dovecot: &Dovecot, popgate: &Popgate, cases: usiz
 /// The message numbers whose streamed inspection diverged, from popgate's JSON log.
 fn diverged_numbers(log: &str) -> Vec<usize> {
     log.lines()
-        .filter(|line| line.contains("the stream diverged from the batch result"))
+        .filter(|line| line.contains(DIVERGED))
         .filter_map(|line| serde_json::from_str::<Value>(line).ok())
         .filter_map(|line| line["number"].as_u64())
         .map(|n| usize::try_from(n).expect("message number"))
@@ -168,11 +172,9 @@ fn real_readers_find_nothing_forbidden_in_what_poplib_fetched_through_popgate() 
     );
     // Hostile structure is logged with its reason, so an administrator can tell it from
     // broken mail; ambiguous cases went to quarantine (the SPEC default for `unparseable`).
-    assert!(log.contains("\"verdict\":\"quarantine\""), "{log}");
-    assert!(
-        log.contains("\"ambiguous\":\""),
-        "no ambiguity reason logged: {log}"
-    );
+    for needle in ["\"verdict\":\"quarantine\"", "\"ambiguous\":\""] {
+        popgate.wait_for_log(needle, LOG_WAIT).unwrap();
+    }
     let quarantined = fs::read_dir(popgate.state_dir().join("quarantine"))
         .map(|entries| {
             entries
