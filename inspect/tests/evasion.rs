@@ -17,6 +17,7 @@ use std::process::Command;
 use popgate_inspect::{inspect, Output, Rules, StreamInspector, Verdict};
 
 mod common;
+mod corpus_files;
 mod real_readers;
 mod reference;
 use common::{content_rules, name_rules};
@@ -41,7 +42,7 @@ fn spec_rules() -> Rules {
 }
 
 fn corpus() -> Vec<PathBuf> {
-    real_readers::eml_files(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/evasion"))
+    corpus_files::eml_files(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/evasion"))
 }
 
 fn is_control(path: &Path) -> bool {

@@ -5,12 +5,14 @@
 //! rule and reason, or `finish` must say `Diverged`, which only malformed inputs may cause.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use popgate_inspect::{inspect, Output, Rules, StreamInspector, Verdict};
 
 mod common;
+mod corpus_files;
 use common::{content_rules, header_rules, name_rules};
+use corpus_files::eml_files;
 use proptest::prelude::*;
 
 /// The spec's example action.
@@ -65,16 +67,6 @@ fn rule_sets() -> Vec<(&'static str, Rules)> {
     ]
 }
 
-fn files_in(dir: &Path) -> Vec<PathBuf> {
-    let mut paths: Vec<PathBuf> = fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|entry| entry.expect("dir entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "eml"))
-        .collect();
-    paths.sort();
-    paths
-}
-
 /// The golden fixtures (inputs and expected outputs) and the integration corpus: all must
 /// stream without `Diverged`.
 fn well_formed() -> Vec<(String, Vec<u8>)> {
@@ -84,7 +76,7 @@ fn well_formed() -> Vec<(String, Vec<u8>)> {
         manifest.join("tests/fixtures"),
         manifest.join("../tests/corpus"),
     ] {
-        for path in files_in(&dir) {
+        for path in eml_files(&dir) {
             let bytes = fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             inputs.push((path.display().to_string(), bytes));
         }

@@ -22,6 +22,8 @@ use popgate_tests::{
 };
 use serde_json::Value;
 
+#[path = "../../inspect/tests/corpus_files/mod.rs"]
+mod corpus_files;
 #[path = "../../inspect/tests/real_readers/mod.rs"]
 mod real_readers;
 #[path = "../../inspect/tests/reference/mod.rs"]
@@ -37,7 +39,7 @@ const LOG_WAIT: Duration = Duration::from_secs(10);
 /// Every case of the corpus, in file-name order (Dovecot's message order).
 fn corpus() -> Vec<Message> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../inspect/tests/evasion");
-    real_readers::eml_files(&dir)
+    corpus_files::eml_files(&dir)
         .into_iter()
         .map(|path| Message {
             name: path

@@ -1,24 +1,12 @@
-//! The evasion corpus's files, and the real MIME readers that judge them as a mail
-//! client's user would meet them: Python's `email` package,
+//! Real MIME readers as a mail client's user would meet them: Python's `email` package,
 //! ripmime, munpack (mpack) and reformime (maildrop). Each reports the file names and content
 //! types it finds in one message file. Shared by the inspect crate's evasion test (popgate's
 //! verdicts in-process) and the integration test that fetches the same corpus through the
 //! real relay (`tests/tests/evasion_relay.rs`), so both judge with the same readers.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
-
-/// The `.eml` files in `dir`, sorted by name (the order Dovecot numbers them in).
-pub fn eml_files(dir: &Path) -> Vec<PathBuf> {
-    let mut paths: Vec<PathBuf> = fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.expect("dir entry").path())
-        .filter(|p| p.extension().is_some_and(|x| x == "eml"))
-        .collect();
-    paths.sort();
-    paths
-}
 
 /// The programs [`real_readers`] runs; a test checks that each is installed first.
 pub const PROGRAMS: [&str; 4] = ["python3", "ripmime", "munpack", "reformime"];
