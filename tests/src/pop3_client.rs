@@ -220,18 +220,34 @@ impl Pop3Client {
         if !response.starts_with(b"+OK") {
             return Ok(response);
         }
+        self.read_body_into(&mut response)?;
+        Ok(response)
+    }
+
+    /// Reads the body of a multi-line response whose status line was read already: every
+    /// line up to and including `.CRLF`.
+    ///
+    /// # Errors
+    /// Timeout, close before the terminator, or an overlong line.
+    pub fn read_body(&mut self) -> Result<Vec<u8>> {
+        let mut body = Vec::new();
+        self.read_body_into(&mut body)?;
+        Ok(body)
+    }
+
+    fn read_body_into(&mut self, response: &mut Vec<u8>) -> Result<()> {
         loop {
             let start = response.len();
             let n = (&mut self.reader)
                 .take(MAX_LINE as u64)
-                .read_until(b'\n', &mut response)?;
+                .read_until(b'\n', response)?;
             ensure!(
                 n > 0 && response.ends_with(b"\n"),
                 "multi-line response ended without terminator after {} bytes",
                 response.len()
             );
             if &response[start..] == b".\r\n" {
-                return Ok(response);
+                return Ok(());
             }
         }
     }

@@ -101,9 +101,9 @@ fn exe_attachment_is_stripped_and_every_other_byte_kept() {
 /// A message larger than the memory a body keeps before it spills, whose last part the
 /// stream cannot judge alone (two Content-Type fields): the kept body is read back from the
 /// spool, the batch result strips the part, and every byte the stream already sent stands.
-#[test]
-fn a_spilled_stream_falls_back_to_the_whole_message() {
-    require_peers!(Peer::Dovecot);
+/// A message the stream cannot finish alone: 3 MiB of text (streamed, well past the spill
+/// threshold), then a part with two Content-Types (an ambiguity: the batch walk decides).
+fn long_then_ambiguous() -> Message {
     let mut text = String::new();
     while text.len() < 3 * 1024 * 1024 {
         text.push_str("A line of the long text part, well over the spill threshold.\r\n");
@@ -118,18 +118,20 @@ fn a_spilled_stream_falls_back_to_the_whole_message() {
          Content-Transfer-Encoding: base64\r\n\r\nTVqQAAMAAAAEAAAA\r\n--s1--\r\n"
     )
     .into_bytes();
-    let message = Message {
+    Message {
         name: "spilled.eml".into(),
         bytes,
-    };
-    let setup = Setup::start(std::slice::from_ref(&message), spec_rules_action());
-    let original = setup.direct().retr(1).unwrap();
-    let got = setup.through().retr(1).unwrap();
-    let part_start = find(&original, b"--s1\r\nContent-Type: application/octet-stream") + 6;
-    let part_end = find(&original, b"\r\n--s1--");
-    assert_only_part_replaced(&original, &got, part_start, part_end);
+    }
+}
+
+/// `got` is the message of `long_then_ambiguous` with only the executable part replaced,
+/// judged whole and logged as a streamed strip.
+fn assert_stripped_whole(setup: &Setup, original: &[u8], got: &[u8]) {
+    let part_start = find(original, b"--s1\r\nContent-Type: application/octet-stream") + 6;
+    let part_end = find(original, b"\r\n--s1--");
+    assert_only_part_replaced(original, got, part_start, part_end);
     assert!(
-        !contains(&got, b"TVqQAAMAAAAEAAAA"),
+        !contains(got, b"TVqQAAMAAAAEAAAA"),
         "executable bytes must be gone"
     );
     setup
@@ -142,6 +144,71 @@ fn a_spilled_stream_falls_back_to_the_whole_message() {
         "{log}"
     );
     assert!(!log.contains("could not finish"), "{log}");
+}
+
+#[test]
+fn a_spilled_stream_falls_back_to_the_whole_message() {
+    require_peers!(Peer::Dovecot);
+    let message = long_then_ambiguous();
+    let setup = Setup::start(std::slice::from_ref(&message), spec_rules_action());
+    let original = setup.direct().retr(1).unwrap();
+    let got = setup.through().retr(1).unwrap();
+    assert_stripped_whole(&setup, &original, &got);
+    // Nothing of the streamed body was kept: the server was asked for it again.
+    assert!(
+        setup.popgate.log_text().contains("fetching it again"),
+        "{}",
+        setup.popgate.log_text()
+    );
+}
+
+#[test]
+fn a_command_sent_during_a_refetched_download_is_answered_after_it() {
+    require_peers!(Peer::Dovecot);
+    let message = long_then_ambiguous();
+    let setup = Setup::start(std::slice::from_ref(&message), spec_rules_action());
+    let original = setup.direct().retr(1).unwrap();
+    let mut client = setup.through();
+    client.send(b"RETR 1\r\n").unwrap();
+    let mut response = client.read_line().unwrap();
+    assert!(response.starts_with(b"+OK"), "{response:?}");
+    // Past the spill threshold popgate has released its copy; a command sent now waits
+    // until the message is delivered (the server's next answer is to the second RETR).
+    while response.len() < 600 * 1024 {
+        response.extend(client.read_line().unwrap());
+    }
+    client.send(b"STAT\r\n").unwrap();
+    response.extend(client.read_body().unwrap());
+    let stat = client.read_line().unwrap();
+    assert!(
+        stat.starts_with(b"+OK 1 "),
+        "{}",
+        String::from_utf8_lossy(&stat)
+    );
+    let got = popgate_tests::pop3_client::unstuff(&response).unwrap();
+    assert_stripped_whole(&setup, &original, &got);
+    assert!(setup.popgate.log_text().contains("fetching it again"));
+}
+
+#[test]
+fn a_pipelined_download_keeps_its_copy_instead_of_refetching() {
+    require_peers!(Peer::Dovecot);
+    let message = long_then_ambiguous();
+    let setup = Setup::start(std::slice::from_ref(&message), spec_rules_action());
+    let original = setup.direct().retr(1).unwrap();
+    let mut client = setup.through();
+    // Both commands reach the server before the body: its next response is STAT's.
+    client.send(b"RETR 1\r\nSTAT\r\n").unwrap();
+    let response = client.read_multiline().unwrap();
+    let stat = client.read_line().unwrap();
+    assert!(
+        stat.starts_with(b"+OK 1 "),
+        "{}",
+        String::from_utf8_lossy(&stat)
+    );
+    let got = popgate_tests::pop3_client::unstuff(&response).unwrap();
+    assert_stripped_whole(&setup, &original, &got);
+    assert!(!setup.popgate.log_text().contains("fetching it again"));
 }
 
 #[test]

@@ -259,6 +259,10 @@ pub fn session(data: &[u8]) {
                     } else {
                         session.oversize_discard(now);
                     }
+                } else if verdict_due && choice & 2 != 0 && session.refetch() {
+                    // The server sends it again; its bytes replace what was collected.
+                    verdict_due = false;
+                    message.clear();
                 } else if verdict_due {
                     verdict_due = false;
                     let delivery = if choice & 1 == 0 && message.len() <= 4096 {
@@ -267,6 +271,8 @@ pub fn session(data: &[u8]) {
                         Delivery::TempFail("held".into())
                     };
                     session.deliver_message(delivery, now);
+                } else if choice & 4 != 0 {
+                    session.reserve_refetch();
                 }
             }
         }
@@ -278,6 +284,7 @@ pub fn session(data: &[u8]) {
                 Event::MessageData(bytes) => message.extend_from_slice(&bytes),
                 Event::MessageEnd => verdict_due = true,
                 Event::MessageOversize => oversize_due = true,
+                Event::MessageRefetchRefused => verdict_due = true,
                 Event::Close(_) | Event::LoggedIn { .. } | Event::Login(_) => {}
             }
         }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tracing::{debug, info};
 
-use super::message_job::MessageJob;
+use super::message_job::{Finish, MessageJob};
 use super::pump::{flush_side, Interrupt, Pump};
 use super::server_leg::Attempts;
 use super::session_end::SessionEnd;
@@ -103,7 +103,13 @@ impl Driver<'_> {
                 }
                 Interrupt::Spill => {
                     if let Some(job) = job.as_mut() {
-                        job.spill().await;
+                        job.spill(self.session).await;
+                    }
+                }
+                Interrupt::RefetchRefused => {
+                    if let Some(refused) = job.take() {
+                        let verdict = refused.refetch_refused(self.session);
+                        self.count_verdict(verdict);
                     }
                 }
                 Interrupt::Oversize => match job.as_mut() {
@@ -111,18 +117,25 @@ impl Driver<'_> {
                     None => self.session.oversize_discard(Instant::now()),
                 },
                 Interrupt::MessageEnd => {
-                    if let Some(job) = job.take() {
+                    if let Some(ended) = job.take() {
                         crate::registry::with_current(|e| e.set_state(SessionState::Inspecting));
-                        let verdict = job.finish(self.session).await;
-                        crate::registry::with_current(|e| {
-                            e.add_verdict(verdict);
-                            e.set_state(SessionState::Transaction);
-                        });
-                        *self.summary.verdicts.0.entry(verdict).or_default() += 1;
+                        match ended.finish(self.session).await {
+                            Finish::Delivered(verdict) => self.count_verdict(verdict),
+                            Finish::Refetching(again) => job = Some(*again),
+                        }
                     }
                 }
             }
         }
+    }
+
+    /// A message's verdict, for the registry and the session summary.
+    fn count_verdict(&mut self, verdict: &'static str) {
+        crate::registry::with_current(|e| {
+            e.add_verdict(verdict);
+            e.set_state(SessionState::Transaction);
+        });
+        *self.summary.verdicts.0.entry(verdict).or_default() += 1;
     }
 
     /// Flushes what the core has for `side`, then runs its TLS handshake.

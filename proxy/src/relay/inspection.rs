@@ -16,7 +16,7 @@ use popgate_inspect::{Inspection, Output, Rules, ScanResult, Verdict};
 use tracing::{info, warn};
 
 use super::message_buffer::{self, CollectError, MessageBuffer};
-use super::streaming::{Ending, FinishError, Streaming};
+use super::streaming::{Ending, FinishError};
 use crate::config::inspection_plan::InspectionPlan;
 use crate::metrics;
 use crate::pop3::body::without_terminator;
@@ -51,7 +51,8 @@ pub struct Judged {
 }
 
 impl Judged {
-    fn tempfail() -> Judged {
+    /// Withheld: `-ERR [SYS/TEMP]`, or the session's end after a partial delivery.
+    pub fn tempfail() -> Judged {
         metrics::message("tempfail");
         Judged {
             delivery: tempfail(),
@@ -158,12 +159,12 @@ pub async fn judge_collected(
 /// Cancel safety: safe (nothing is delivered here).
 pub async fn judge_streamed(
     shared: &Arc<SessionShared>,
-    stream: Box<Streaming>,
+    ending: Ending,
     body: MessageBuffer,
     number: u32,
 ) -> Judged {
     let started = Instant::now();
-    let finished = match (*stream).finish() {
+    let finished = match ending {
         Ending::Done(done) => Ok(done),
         Ending::NeedsWhole(pending) if !body.is_usable() => {
             pending.abandon(&shared.diverged);

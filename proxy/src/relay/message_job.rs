@@ -15,7 +15,7 @@ use tracing::info;
 
 use super::inspection::{self, Collected};
 use super::message_buffer::{self, MessageBuffer};
-use super::streaming::Streaming;
+use super::streaming::{Ending, NeedsWhole, Streaming};
 use crate::config::inspection_plan::InspectionPlan;
 use crate::pop3::Session;
 use crate::shared::SessionShared;
@@ -31,6 +31,11 @@ pub struct MessageJob {
     body: MessageBuffer,
     /// Set when the message streams to the client as it arrives.
     stream: Option<Box<Streaming>>,
+    /// The streamed body is not kept: the server will be asked for it again if the stream
+    /// needs it whole ([`Session::reserve_refetch`]).
+    released: bool,
+    /// The stream that needs the whole message, while the server sends it again.
+    refetching: Option<Box<NeedsWhole>>,
     /// Only the first `max_message_size` bytes were kept; the rest is discarded.
     oversize: bool,
 }
@@ -40,7 +45,9 @@ impl MessageJob {
     ///
     /// A RETR streams when the plan allows it and the message did not diverge before; its
     /// body is then kept only as the stream's fallback, and only up to `max_message_size`
-    /// (past it, a fallback gives up; see [`inspection::judge_streamed`]).
+    /// (past it, a fallback gives up; see [`inspection::judge_streamed`]). Past the spill
+    /// threshold it is not kept at all when the server can be asked for it again
+    /// ([`MessageJob::spill`]).
     pub fn start(
         plan: Option<Arc<InspectionPlan>>,
         shared: Arc<SessionShared>,
@@ -65,18 +72,27 @@ impl MessageJob {
             shared,
             body: MessageBuffer::new(cap),
             stream,
+            released: false,
+            refetching: None,
             oversize: false,
         }
     }
 
     /// The server's next body bytes; a streamed message's decided part goes to the client.
     pub fn push(&mut self, chunk: Vec<u8>, session: &mut Session) {
+        if self.refetching.is_some() {
+            self.body.push(chunk);
+            return;
+        }
         if let Some(stream) = self.stream.as_mut() {
             let wire = stream.push(&chunk);
             session.deliver_partial(wire, Instant::now());
         }
-        // Kept in full too (moved, not copied): a stream that cannot decide alone needs it.
-        self.body.push(chunk);
+        // Kept in full too (moved, not copied) unless released: a stream that cannot decide
+        // alone needs it.
+        if !self.released {
+            self.body.push(chunk);
+        }
     }
 
     /// Whether [`MessageJob::spill`] should run before more bytes are pushed.
@@ -84,10 +100,19 @@ impl MessageJob {
         self.body.wants_spill()
     }
 
-    /// Moves the collected bytes in memory to the spool, off the runtime threads.
+    /// Frees the collected bytes in memory: a streamed body is released when the server
+    /// can be asked for it again, anything else moves to the spool off the runtime threads.
     ///
     /// Cancel safety: not cancel safe.
-    pub async fn spill(&mut self) {
+    pub async fn spill(&mut self, session: &mut Session) {
+        let first_pass = self.stream.is_some() && self.refetching.is_none();
+        if first_pass && !self.released && session.reserve_refetch() {
+            // Writing every streamed byte to disk for the rare stream that cannot decide
+            // alone cost a fifth of a bulk RETR's CPU (BENCHMARKS.md).
+            self.released = true;
+            self.body = MessageBuffer::new(0);
+            return;
+        }
         self.body.spill(&self.shared.spool).await;
     }
 
@@ -114,25 +139,52 @@ impl MessageJob {
         session.oversize_discard(Instant::now());
     }
 
-    /// The body is complete: judges it and hands the core its delivery. Returns the
-    /// verdict's label for the session summary.
+    /// The body is complete: judges it and hands the core its delivery, or, for a
+    /// released stream that needs the whole message, has the server send it again.
     ///
     /// Cancel safety: not cancel safe (the core waits for exactly one delivery).
-    pub async fn finish(mut self, session: &mut Session) -> &'static str {
+    pub async fn finish(mut self, session: &mut Session) -> Finish {
         self.body.settle().await;
+        let ending = match (self.refetching.take(), self.stream.take()) {
+            (Some(pending), _) => Some(Ending::NeedsWhole(*pending)),
+            (None, Some(stream)) => Some(stream.finish()),
+            (None, None) => None,
+        };
+        let ending = match ending {
+            Some(Ending::NeedsWhole(pending)) if self.released => {
+                self.released = false;
+                if session.refetch() {
+                    info!(
+                        number = self.number,
+                        "streamed message needs a whole inspection; fetching it again"
+                    );
+                    self.refetching = Some(Box::new(pending));
+                    self.body = MessageBuffer::new(
+                        self.plan
+                            .as_ref()
+                            .map_or(u64::MAX, |p| p.rules().max_message_size),
+                    );
+                    return Finish::Refetching(Box::new(self));
+                }
+                // The session is closing: nothing to judge with.
+                pending.abandon(&self.shared.diverged);
+                return Finish::Delivered(self.withhold(session));
+            }
+            other => other,
+        };
         let MessageJob {
             number,
             top_lines,
             plan,
             shared,
             body,
-            stream,
             oversize,
+            ..
         } = self;
         // Boxed: a rare, large future must not size every idle session's task.
-        let judged = match stream {
-            Some(stream) => {
-                Box::pin(inspection::judge_streamed(&shared, stream, body, number)).await
+        let judged = match ending {
+            Some(ending) => {
+                Box::pin(inspection::judge_streamed(&shared, ending, body, number)).await
             }
             None => {
                 let collected = Collected {
@@ -150,6 +202,36 @@ impl MessageJob {
             }
         };
         session.deliver_message(judged.delivery, Instant::now());
+        Finish::Delivered(judged.label)
+    }
+
+    /// The server refused to send the message again ([`Event::MessageRefetchRefused`]):
+    /// it cannot be judged, so it is withheld and its retry inspected whole.
+    ///
+    /// [`Event::MessageRefetchRefused`]: crate::pop3::Event::MessageRefetchRefused
+    pub fn refetch_refused(mut self, session: &mut Session) -> &'static str {
+        if let Some(pending) = self.refetching.take() {
+            pending.abandon(&self.shared.diverged);
+        }
+        self.withhold(session)
+    }
+
+    fn withhold(&self, session: &mut Session) -> &'static str {
+        tracing::warn!(
+            number = self.number,
+            "streamed inspection could not finish; session ended"
+        );
+        let judged = inspection::Judged::tempfail();
+        session.deliver_message(judged.delivery, Instant::now());
         judged.label
     }
+}
+
+/// What [`MessageJob::finish`] did.
+#[derive(Debug)]
+pub enum Finish {
+    /// The client has its delivery: the verdict's label for the session summary.
+    Delivered(&'static str),
+    /// The server sends the message again; the job goes on with its bytes.
+    Refetching(Box<MessageJob>),
 }

@@ -58,6 +58,8 @@ pub enum Interrupt {
     /// The body being collected passed the action's `max_message_size`:
     /// [`MessageJob::oversize`].
     Oversize,
+    /// The server refused to send the message again: [`MessageJob::refetch_refused`].
+    RefetchRefused,
     /// A reload happened: apply it before the next command is read (SPEC §4).
     Reconfigure,
     /// The session is over (the core closed it, or a socket failed).
@@ -161,6 +163,7 @@ impl Pump<'_> {
                 }
                 Event::MessageEnd => return Some(Interrupt::MessageEnd),
                 Event::MessageOversize => return Some(Interrupt::Oversize),
+                Event::MessageRefetchRefused => return Some(Interrupt::RefetchRefused),
             }
         }
         None

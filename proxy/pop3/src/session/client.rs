@@ -49,6 +49,10 @@ impl Session {
             // (`wants_read`), so a client that floods early waits instead of reconnecting.
             return;
         }
+        if self.refetch_reserved.is_some() {
+            // The server's next response must be the second fetch's: commands wait.
+            return;
+        }
         while !self.closing && !self.client_in.is_empty() {
             match self.client_state {
                 ClientState::Commands | ClientState::Sasl { client_turn: true } => {}

@@ -21,6 +21,7 @@
 //! (CAPA rewriting, inspection verdicts). It never guesses TLS from bytes: STLS is a state.
 
 mod client;
+mod refetch;
 mod server;
 #[cfg(test)]
 mod tests;
@@ -196,6 +197,9 @@ pub enum Event {
     /// The message being inspected passed `max_inspected_size`; the server is not read
     /// until the driver calls [`Session::oversize_pass`] or [`Session::oversize_discard`].
     MessageOversize,
+    /// The server refused the second fetch of [`Session::refetch`]; answer with
+    /// [`Session::deliver_message`] (the message cannot be judged: withhold it).
+    MessageRefetchRefused,
     /// The session is over; flush what is left for the client and close both sides.
     Close(CloseReason),
 }
@@ -301,6 +305,9 @@ pub struct Session {
     held_status: Option<Vec<u8>>,
     /// Part of the inspected message went out already ([`Session::deliver_partial`]).
     partially_delivered: bool,
+    /// The message being inspected may be fetched again ([`Session::reserve_refetch`]):
+    /// its number. Client commands wait until it is delivered.
+    refetch_reserved: Option<u32>,
     /// Client commands are processed only once the client has the greeting.
     greeted: bool,
     server_tls: bool,
@@ -361,6 +368,8 @@ enum BodyMode {
     OversizeHold,
     /// Oversize and refused: scanned to its end, nothing forwarded.
     Discard,
+    /// The second fetch of an inspected message: handed to the driver only.
+    Refetch,
 }
 
 /// A response the client (or the proxy itself) is owed.
@@ -374,6 +383,8 @@ enum Pending {
     ClientStls,
     /// A command the proxy sent on its own; the answer is consumed here.
     Internal(Internal),
+    /// `RETR n` again, for the driver's inspection only ([`Session::refetch`]).
+    Refetch,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -419,6 +430,7 @@ impl Session {
             held_greeting: None,
             held_status: None,
             partially_delivered: false,
+            refetch_reserved: None,
             greeted: false,
             server_tls: false,
             client_tls,
@@ -541,6 +553,7 @@ impl Session {
         }
         let status_line = self.held_status.take().unwrap_or_default();
         let partial = std::mem::take(&mut self.partially_delivered);
+        self.refetch_reserved = None;
         // The driver's body (re-stuffed after inspection) is held to the same framing rule
         // as the server's: one body, ended by the one terminator every reader agrees on.
         // A whole body only: after a partial delivery the rest cannot be judged alone.

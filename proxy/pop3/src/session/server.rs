@@ -144,6 +144,7 @@ impl Session {
                 let internal = *internal;
                 self.internal_response(internal, status, line);
             }
+            Some(Pending::Refetch) => self.refetch_status(status),
             Some(Pending::Local(_) | Pending::ClientStls) => {
                 self.fail_client("[SYS/TEMP] internal error");
                 self.violation(Side::Server, Violation::UnsolicitedStatus);
@@ -326,6 +327,7 @@ impl Session {
                 }
             }
             BodyMode::OversizeHold => {}
+            BodyMode::Refetch => self.refetch_bytes(bytes, done),
             BodyMode::Capa(collected) => {
                 collected.extend_from_slice(bytes);
                 if collected.len() > MAX_CAPA_BODY {
