@@ -146,28 +146,43 @@ fn assert_stripped_whole(setup: &Setup, original: &[u8], got: &[u8]) {
     assert!(!log.contains("could not finish"), "{log}");
 }
 
-#[test]
-fn a_spilled_stream_falls_back_to_the_whole_message() {
-    require_peers!(Peer::Dovecot);
+/// popgate with the SPEC rules before Dovecot serving `long_then_ambiguous`, and that
+/// message as a direct RETR returns it.
+fn long_message_setup() -> (Setup, Vec<u8>) {
     let message = long_then_ambiguous();
     let setup = Setup::start(std::slice::from_ref(&message), spec_rules_action());
     let original = setup.direct().retr(1).unwrap();
+    (setup, original)
+}
+
+/// Whether popgate asked the server for a message a second time.
+fn fetched_again(setup: &Setup) -> bool {
+    setup.popgate.log_text().contains("fetching it again")
+}
+
+/// The STAT answer of a one-message mailbox.
+fn assert_stat_of_one(stat: &[u8]) {
+    assert!(
+        stat.starts_with(b"+OK 1 "),
+        "{}",
+        String::from_utf8_lossy(stat)
+    );
+}
+
+#[test]
+fn a_spilled_stream_falls_back_to_the_whole_message() {
+    require_peers!(Peer::Dovecot);
+    let (setup, original) = long_message_setup();
     let got = setup.through().retr(1).unwrap();
     assert_stripped_whole(&setup, &original, &got);
     // Nothing of the streamed body was kept: the server was asked for it again.
-    assert!(
-        setup.popgate.log_text().contains("fetching it again"),
-        "{}",
-        setup.popgate.log_text()
-    );
+    assert!(fetched_again(&setup), "{}", setup.popgate.log_text());
 }
 
 #[test]
 fn a_command_sent_during_a_refetched_download_is_answered_after_it() {
     require_peers!(Peer::Dovecot);
-    let message = long_then_ambiguous();
-    let setup = Setup::start(std::slice::from_ref(&message), spec_rules_action());
-    let original = setup.direct().retr(1).unwrap();
+    let (setup, original) = long_message_setup();
     let mut client = setup.through();
     client.send(b"RETR 1\r\n").unwrap();
     let mut response = client.read_line().unwrap();
@@ -179,36 +194,24 @@ fn a_command_sent_during_a_refetched_download_is_answered_after_it() {
     }
     client.send(b"STAT\r\n").unwrap();
     response.extend(client.read_body().unwrap());
-    let stat = client.read_line().unwrap();
-    assert!(
-        stat.starts_with(b"+OK 1 "),
-        "{}",
-        String::from_utf8_lossy(&stat)
-    );
+    assert_stat_of_one(&client.read_line().unwrap());
     let got = popgate_tests::pop3_client::unstuff(&response).unwrap();
     assert_stripped_whole(&setup, &original, &got);
-    assert!(setup.popgate.log_text().contains("fetching it again"));
+    assert!(fetched_again(&setup));
 }
 
 #[test]
 fn a_pipelined_download_keeps_its_copy_instead_of_refetching() {
     require_peers!(Peer::Dovecot);
-    let message = long_then_ambiguous();
-    let setup = Setup::start(std::slice::from_ref(&message), spec_rules_action());
-    let original = setup.direct().retr(1).unwrap();
+    let (setup, original) = long_message_setup();
     let mut client = setup.through();
     // Both commands reach the server before the body: its next response is STAT's.
     client.send(b"RETR 1\r\nSTAT\r\n").unwrap();
     let response = client.read_multiline().unwrap();
-    let stat = client.read_line().unwrap();
-    assert!(
-        stat.starts_with(b"+OK 1 "),
-        "{}",
-        String::from_utf8_lossy(&stat)
-    );
+    assert_stat_of_one(&client.read_line().unwrap());
     let got = popgate_tests::pop3_client::unstuff(&response).unwrap();
     assert_stripped_whole(&setup, &original, &got);
-    assert!(!setup.popgate.log_text().contains("fetching it again"));
+    assert!(!fetched_again(&setup));
 }
 
 #[test]
