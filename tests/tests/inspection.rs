@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use popgate_tests::clamd::{Clamd, EICAR};
+use popgate_tests::clients::{self, ClientTls, Retention};
 use popgate_tests::corpus::{base64, Message};
 use popgate_tests::popgate::{spec_rules_action, RELAY_ACTION};
 use popgate_tests::{
@@ -212,6 +213,29 @@ fn a_pipelined_download_keeps_its_copy_instead_of_refetching() {
     let got = popgate_tests::pop3_client::unstuff(&response).unwrap();
     assert_stripped_whole(&setup, &original, &got);
     assert!(!fetched_again(&setup));
+}
+
+#[test]
+fn real_clients_get_a_refetched_message_judged_whole() {
+    require_peers!(Peer::Dovecot, Peer::Curl, Peer::Fetchmail);
+    let (setup, original) = long_message_setup();
+    let account = setup.dovecot.account().at(setup.popgate.pop3_addr());
+    let got = clients::curl_retr(&account, &ClientTls::None, 1).unwrap();
+    assert_stripped_whole(&setup, &original, &got);
+    // fetchmail deletes what it was given: the DELE follows the judged delivery.
+    let fetched = clients::fetchmail_fetch(&account, &ClientTls::None, Retention::Delete).unwrap();
+    assert_eq!(fetched.len(), 1);
+    assert_stripped_whole(&setup, &original, &fetched[0]);
+    setup
+        .popgate
+        .wait_for_log_count("fetching it again", 2, Duration::from_secs(10))
+        .unwrap();
+    let stat = setup.direct().command("STAT").unwrap();
+    assert!(
+        stat.starts_with(b"+OK 0 "),
+        "{}",
+        String::from_utf8_lossy(&stat)
+    );
 }
 
 #[test]
