@@ -9,6 +9,7 @@ pub mod config;
 pub mod control;
 pub mod demo;
 pub mod files;
+pub mod log_direct;
 pub mod log_line;
 mod log_text;
 pub mod log_writer;

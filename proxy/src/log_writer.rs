@@ -1,6 +1,7 @@
-//! Log lines leave the runtime threads (issue 16): a formatted line is handed to a bounded
-//! queue and one dedicated thread writes it to stderr, in batches. A runtime thread never blocks on a
-//! slow journal or a full pipe; when the queue is full the line is dropped and counted
+//! Log lines never block the runtime threads (issue 16): a formatted line is written at once
+//! when that cannot block (`log_direct.rs`), else handed to a bounded queue that one
+//! dedicated thread writes to stderr, in batches. A runtime thread never blocks on a slow
+//! journal or a full pipe; when the queue is full the line is dropped and counted
 //! (`popgate_log_lines_dropped_total`) rather than stalling every session.
 //!
 //! [`flush`] waits (boundedly) until every queued line is written: the CLI calls it before
@@ -12,6 +13,8 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use tracing_subscriber::fmt::MakeWriter;
+
+use crate::log_direct::Direct;
 
 /// Lines that may wait for the writer thread.
 const QUEUE: usize = 16 * 1024;
@@ -28,16 +31,19 @@ enum Message {
 #[derive(Debug, Clone)]
 pub struct NonBlocking {
     queue: SyncSender<Message>,
+    direct: Option<&'static Direct>,
 }
 
-/// Collects one formatted event and queues it when dropped.
+/// Collects one formatted event and writes or queues it when dropped.
 #[derive(Debug)]
 pub struct LineWriter<'a> {
     queue: &'a SyncSender<Message>,
+    direct: Option<&'static Direct>,
     line: Vec<u8>,
 }
 
 static QUEUE_HANDLE: OnceLock<SyncSender<Message>> = OnceLock::new();
+static DIRECT: OnceLock<Option<Direct>> = OnceLock::new();
 
 impl NonBlocking {
     /// Starts the writer thread (once per process) and returns the subscriber's writer. The
@@ -47,9 +53,11 @@ impl NonBlocking {
     /// # Errors
     /// The thread cannot be spawned.
     pub fn stderr(privileges: crate::privileges::Plan) -> std::io::Result<NonBlocking> {
+        let direct = DIRECT.get_or_init(Direct::for_stderr).as_ref();
         if let Some(queue) = QUEUE_HANDLE.get() {
             return Ok(NonBlocking {
                 queue: queue.clone(),
+                direct,
             });
         }
         let (queue, lines) = mpsc::sync_channel(QUEUE);
@@ -57,10 +65,10 @@ impl NonBlocking {
             .name("popgate-log".into())
             .spawn(move || {
                 crate::privileges::confine_runtime_thread(privileges);
-                write_lines(&lines);
+                write_lines(&lines, direct);
             })?;
         let queue = QUEUE_HANDLE.get_or_init(|| queue).clone();
-        Ok(NonBlocking { queue })
+        Ok(NonBlocking { queue, direct })
     }
 }
 
@@ -70,6 +78,7 @@ impl<'a> MakeWriter<'a> for NonBlocking {
     fn make_writer(&'a self) -> LineWriter<'a> {
         LineWriter {
             queue: &self.queue,
+            direct: self.direct,
             line: Vec::new(),
         }
     }
@@ -97,8 +106,19 @@ impl Drop for LineWriter<'_> {
             return;
         }
         let line = std::mem::take(&mut self.line);
-        if let Err(TrySendError::Full(_)) = self.queue.try_send(Message::Line(line)) {
-            crate::metrics::log_line_dropped();
+        let queue = |line| match self.queue.try_send(Message::Line(line)) {
+            Ok(()) => true,
+            Err(TrySendError::Full(_)) => {
+                crate::metrics::log_line_dropped();
+                false
+            }
+            Err(TrySendError::Disconnected(_)) => false,
+        };
+        match self.direct {
+            Some(direct) => direct.write_or_queue(line, queue),
+            None => {
+                queue(line);
+            }
         }
     }
 }
@@ -119,20 +139,26 @@ pub fn flush() {
 /// behind it and writes them all with one `write`. A quiet proxy writes each line at once:
 /// tests and operators read the log right after the event (a 2 ms pause after each batch,
 /// tried to save wake-ups, let a test read the log before a verdict line was written).
-/// A busy one pays one write per batch instead of one per line.
-fn write_lines(lines: &Receiver<Message>) {
+/// A busy one pays one write per batch instead of one per line. Batches are written under
+/// the direct path's lock, and counted off it once written.
+fn write_lines(lines: &Receiver<Message>, direct: Option<&Direct>) {
     let stderr = std::io::stderr();
     let mut batch: Vec<u8> = Vec::new();
     while let Ok(first) = lines.recv() {
         let mut flushes = Vec::new();
-        take(first, &mut batch, &mut flushes);
+        let mut count = take(first, &mut batch, &mut flushes);
         while let Ok(message) = lines.try_recv() {
-            take(message, &mut batch, &mut flushes);
+            count += take(message, &mut batch, &mut flushes);
         }
+        let guard = direct.map(Direct::lock);
         let mut out = stderr.lock();
         let _ = out.write_all(&batch);
         let _ = out.flush();
         drop(out);
+        if let Some(direct) = direct {
+            direct.written(count);
+        }
+        drop(guard);
         batch.clear();
         if batch.capacity() > 1 << 20 {
             batch = Vec::new();
@@ -143,10 +169,17 @@ fn write_lines(lines: &Receiver<Message>) {
     }
 }
 
-fn take(message: Message, batch: &mut Vec<u8>, flushes: &mut Vec<SyncSender<()>>) {
+/// Adds a message to the batch; returns the number of lines it was (0 or 1).
+fn take(message: Message, batch: &mut Vec<u8>, flushes: &mut Vec<SyncSender<()>>) -> usize {
     match message {
-        Message::Line(line) => batch.extend_from_slice(&line),
-        Message::Flush(done) => flushes.push(done),
+        Message::Line(line) => {
+            batch.extend_from_slice(&line);
+            1
+        }
+        Message::Flush(done) => {
+            flushes.push(done);
+            0
+        }
     }
 }
 
@@ -157,7 +190,10 @@ mod tests {
     #[test]
     fn one_event_is_one_queued_line_and_a_full_queue_drops_instead_of_blocking() {
         let (queue, lines) = mpsc::sync_channel(1);
-        let writer = NonBlocking { queue };
+        let writer = NonBlocking {
+            queue,
+            direct: None,
+        };
         for text in ["first line\n", "second line\n"] {
             let mut line = writer.make_writer();
             line.write_all(text.as_bytes()).unwrap();

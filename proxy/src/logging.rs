@@ -1,6 +1,6 @@
 //! The tracing subscriber: JSON lines (journald, SIEM) or logfmt text, at the configured
 //! level; the line shapes are in `log_line.rs`.
-//! Lines are written by a dedicated thread (`log_writer.rs`). `RUST_LOG` overrides the
+//! Lines are written without blocking a runtime thread (`log_writer.rs`). `RUST_LOG` overrides the
 //! level for debugging.
 
 use popgate_policy::{LogFormat, LogLevel};
