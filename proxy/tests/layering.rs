@@ -22,6 +22,8 @@ const LAYERS: &[(&str, u8)] = &[
     ("watch", 1),
     ("log_line", 1),
     ("log_text", 1),
+    // The log writer's direct path to stderr: std and libc only.
+    ("log_direct", 1),
     ("registry", 1),
     ("state", 1),
     ("net", 2),
