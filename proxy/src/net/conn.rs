@@ -10,6 +10,8 @@ use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
+use super::read_ahead::ReadAhead;
+
 /// One leg of a session: plaintext TCP, or TLS on top of it, either role.
 #[derive(Debug)]
 pub enum Conn {
@@ -17,8 +19,9 @@ pub enum Conn {
     Plain(TcpStream),
     /// TLS terminated by the proxy (the client leg).
     TlsServer(Box<tokio_rustls::server::TlsStream<TcpStream>>),
-    /// TLS initiated by the proxy (the server leg).
-    TlsClient(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+    /// TLS initiated by the proxy (the server leg), reading ahead of rustls: bodies come
+    /// this way.
+    TlsClient(Box<tokio_rustls::client::TlsStream<ReadAhead<TcpStream>>>),
     /// Transient state during an upgrade; every operation fails.
     Upgrading,
 }
@@ -43,7 +46,7 @@ impl Conn {
         match self {
             Conn::Plain(tcp) => Some(tcp),
             Conn::TlsServer(tls) => Some(tls.get_ref().0),
-            Conn::TlsClient(tls) => Some(tls.get_ref().0),
+            Conn::TlsClient(tls) => Some(tls.get_ref().0.get_ref()),
             Conn::Upgrading => None,
         }
     }

@@ -24,6 +24,7 @@ use super::minting::{Minting, Subject};
 use super::verify::{UpstreamValidator, ValidationResult};
 use crate::metrics::{self, TlsFailureReason};
 use crate::net::conn::Conn;
+use crate::net::read_ahead::ReadAhead;
 use crate::pop3::Side;
 
 /// TLS toward the client.
@@ -280,7 +281,8 @@ impl TlsLegs {
             (ServerName::IpAddress(_), Some(Ok(named))) => named,
             (name, _) => name.clone(),
         };
-        let connect = TlsConnector::from(leg.config.clone()).connect(name.clone(), tcp);
+        let connect =
+            TlsConnector::from(leg.config.clone()).connect(name.clone(), ReadAhead::new(tcp));
         let tls = within(timeout, Side::Server, connect).await?;
         let state = tls.get_ref().1;
         let chain = state.peer_certificates().unwrap_or_default();
