@@ -181,6 +181,26 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_server_sending_more_than_is_read_cannot_grow_the_buffer() {
+        let (mut far, near) = tokio::io::duplex(2 << 20);
+        let mut reader = ReadAhead::new(near);
+        let sent = pattern(1 << 20);
+        far.write_all(&sent).await.unwrap();
+        let mut got = Vec::with_capacity(sent.len());
+        let mut step = [0u8; 1];
+        while got.len() < sent.len() {
+            assert_eq!(reader.read(&mut step).await.unwrap(), 1);
+            got.push(step[0]);
+            assert!(
+                reader.ahead.len() < READ_AHEAD,
+                "read ahead {} bytes: more than one transport read",
+                reader.ahead.len()
+            );
+        }
+        assert_eq!(got, sent);
+    }
+
+    #[tokio::test]
     async fn writes_pass_through() {
         let (mut far, near) = tokio::io::duplex(1024);
         let mut writer = ReadAhead::new(near);
