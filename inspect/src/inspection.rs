@@ -169,10 +169,16 @@ impl Tally {
     /// Records every `headers` rule that matches the top-level fields `headers` of `raw`.
     pub(crate) fn headers(&mut self, rules: &Rules, raw: &[u8], headers: &[Header<'_>]) {
         for rule in rules.headers.rules() {
+            // The name test is the pattern's own first test: unfolding every field's value
+            // for every rule cost an eighth of a small message's inspection (issue 16).
             let hit = headers.iter().any(|header| {
-                header_values(raw, header)
-                    .iter()
-                    .any(|v| rule.pattern().matches((header.name(), v)))
+                header
+                    .name()
+                    .trim()
+                    .eq_ignore_ascii_case(rule.pattern().name())
+                    && header_values(raw, header)
+                        .iter()
+                        .any(|v| rule.pattern().matches((header.name(), v)))
             });
             if hit {
                 let value = rule.text().split_once(':').map_or("*", |(_, v)| v.trim());
@@ -453,10 +459,8 @@ fn header_values(raw: &[u8], header: &Header<'_>) -> Vec<String> {
     let bytes = raw
         .get(header.offset_start as usize..header.offset_end as usize)
         .unwrap_or_default();
-    let unfolded: String = String::from_utf8_lossy(bytes)
-        .chars()
-        .filter(|&c| c != '\r' && c != '\n')
-        .collect();
+    let mut unfolded = String::from_utf8_lossy(bytes).into_owned();
+    unfolded.retain(|c| c != '\r' && c != '\n');
     let mut values = vec![unfolded.trim().to_owned()];
     if let HeaderValue::Text(text) = header.value() {
         if text.trim() != values[0] {

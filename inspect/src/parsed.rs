@@ -7,6 +7,7 @@
 //! for header rules, tagging and the replacement message. No I/O here.
 
 use std::panic::{self, AssertUnwindSafe};
+use std::sync::LazyLock;
 
 use mail_parser::{HeaderName, Message, MessageParser, PartType};
 
@@ -69,9 +70,14 @@ pub(crate) fn parse_headers(raw: &[u8]) -> Option<Parsed<'_>> {
     parsed.ok().flatten().map(Parsed)
 }
 
-fn parser() -> MessageParser {
-    MessageParser::new()
-        .with_mime_headers()
-        .header_text(HeaderName::Subject)
-        .default_header_raw()
+/// Built once: a parser is a table of field parsers, and building it for every header
+/// block cost as much as parsing a small message's fields (issue 16).
+fn parser() -> &'static MessageParser {
+    static PARSER: LazyLock<MessageParser> = LazyLock::new(|| {
+        MessageParser::new()
+            .with_mime_headers()
+            .header_text(HeaderName::Subject)
+            .default_header_raw()
+    });
+    &PARSER
 }

@@ -75,3 +75,25 @@ fn header_rules_match_with_the_policy_pattern() {
         (Verdict::Tag, "headers: X-Spam-Flag: YES")
     );
 }
+
+#[test]
+fn header_rules_match_any_spelling_of_the_field_name_and_only_that_field() {
+    let rules = rules_of(
+        r#"{"name": "a", "headers": {"rules": [{"match": "X-Spam-Flag: YES", "action": "tag"}]}}"#,
+    );
+    for message in [
+        &b"From: a@b\r\nx-spam-flag: YES\r\n\r\nbody\r\n"[..],
+        b"From: a@b\r\nX-SPAM-FLAG:\r\n YES\r\n\r\nbody\r\n",
+    ] {
+        let result = inspect(message, &rules, None, "q");
+        assert_eq!(
+            result.verdict,
+            Verdict::Tag,
+            "{:?}",
+            String::from_utf8_lossy(message)
+        );
+    }
+    // The value alone, under another field's name, is no match.
+    let other = b"From: a@b\r\nX-Spam-Flags: YES\r\nSubject: X-Spam-Flag: YES\r\n\r\nbody\r\n";
+    assert_eq!(inspect(other, &rules, None, "q").verdict, Verdict::Allow);
+}

@@ -10,12 +10,17 @@
 //! saves them. No I/O here.
 
 use std::panic::{self, AssertUnwindSafe};
+use std::sync::LazyLock;
 
 use mail_parser::{HeaderName, HeaderValue, MessageParser};
 
 use super::{Ambiguity, FieldChoice, FieldNames};
 use crate::decode::TransferEncoding;
 use crate::names;
+
+/// The parser for MIME fields, built once (a parser is a table of field parsers).
+static MIME_PARSER: LazyLock<MessageParser> =
+    LazyLock::new(|| MessageParser::new().with_mime_headers());
 
 /// What one entity's header block says.
 #[derive(Debug, Clone, Default)]
@@ -68,8 +73,7 @@ impl EntityHeader {
             ended.extend_from_slice(b"\r\n");
             return EntityHeader::analyse(&ended);
         }
-        let parser = MessageParser::new().with_mime_headers();
-        let parsed = panic::catch_unwind(AssertUnwindSafe(|| parser.parse_headers(block)));
+        let parsed = panic::catch_unwind(AssertUnwindSafe(|| MIME_PARSER.parse_headers(block)));
         let Ok(Some(message)) = parsed else {
             return header;
         };
@@ -91,20 +95,21 @@ impl EntityHeader {
                     .name()
                     .bytes()
                     .all(|b| b.is_ascii_graphic() && b != b':');
-            let raw_text = unfold(raw);
             let (wanted, is_type) = match field.name {
                 HeaderName::ContentType => ("name", true),
                 HeaderName::ContentDisposition => ("filename", false),
                 HeaderName::ContentTransferEncoding => {
                     let value = match &field.value {
                         HeaderValue::Text(text) => text.to_string(),
-                        _ => raw_text.clone(),
+                        _ => unfold(raw),
                     };
                     header.encodings.push(TransferEncoding::from_value(&value));
                     continue;
                 }
                 _ => continue,
             };
+            // Only the fields read here are unfolded: most of a header block is not.
+            let raw_text = unfold(raw);
             if is_type {
                 let declared = raw_text.split(';').next().unwrap_or_default();
                 header.declares_tnef |= declared.to_ascii_lowercase().contains("tnef");
@@ -174,15 +179,20 @@ impl EntityHeader {
     /// (see [`FieldNames::Line`]) and, when mail-parser found none at all, the header's too.
     pub(crate) fn add_unparsed_fields(&mut self, block: &[u8], types: bool) {
         let take_types = types && self.types.is_empty();
-        let mut fields: Vec<Vec<u8>> = Vec::new();
+        // A field and its folded lines are adjacent in the block: one range each.
+        let mut fields: Vec<std::ops::Range<usize>> = Vec::new();
+        let mut at = 0;
         for line in block.split_inclusive(|&b| b == b'\n') {
+            let end = at + line.len();
             match (line.first(), fields.last_mut()) {
-                (Some(b' ' | b'\t'), Some(field)) => field.extend_from_slice(line),
-                _ => fields.push(line.to_vec()),
+                (Some(b' ' | b'\t'), Some(field)) => field.end = end,
+                _ => fields.push(at..end),
             }
+            at = end;
         }
-        for field in fields {
-            let Some(colon) = memchr::memchr(b':', &field) else {
+        for range in fields {
+            let field = &block[range];
+            let Some(colon) = memchr::memchr(b':', field) else {
                 continue;
             };
             let name = String::from_utf8_lossy(&field[..colon]);
@@ -270,10 +280,9 @@ impl EntityHeader {
 
 /// The field value with folding line breaks removed.
 fn unfold(raw: &[u8]) -> String {
-    String::from_utf8_lossy(raw)
-        .chars()
-        .filter(|&c| c != '\r' && c != '\n')
-        .collect()
+    let mut text = String::from_utf8_lossy(raw).into_owned();
+    text.retain(|c| c != '\r' && c != '\n');
+    text
 }
 
 /// Whether `mime` reads as `type/subtype`. Deliberately loose, like Python's `email`: only
