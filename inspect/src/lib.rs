@@ -52,6 +52,6 @@ pub use popgate_policy::{
 };
 pub use replacement::{deny_replacement, PLACEHOLDER_FROM, SUBJECT_PREFIX};
 pub use rules::{AntivirusRules, Rules};
-pub use stream::{Diverged, StreamInspector, StreamOutcome};
+pub use stream::{Diverged, StreamInspector, StreamOutcome, StreamRules};
 pub use stuffing::{restuff_into, unstuff, unstuff_cow};
 pub use verdict::Decision;

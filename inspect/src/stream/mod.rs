@@ -27,6 +27,8 @@
 //!
 //! No I/O and no clock here; the caller reads the server, unstuffs, restuffs and writes.
 
+use std::sync::Arc;
+
 use memchr::memmem;
 
 use begin_line::BeginLine;
@@ -47,6 +49,9 @@ use framing::{find_delimiter, header_block_len, Found};
 
 mod begin_line;
 mod framing;
+mod rules;
+
+pub use rules::StreamRules;
 
 /// The longest header block (top-level or of one part) held before giving up streaming.
 const MAX_HEADER_BLOCK: usize = 256 * 1024;
@@ -93,7 +98,7 @@ pub struct Diverged;
 /// message ([`Output::Original`]: the message itself). Never panics on any input.
 #[derive(Debug)]
 pub struct StreamInspector {
-    rules: Rules,
+    rules: Arc<Rules>,
     quarantine_id: String,
     tally: Tally,
     state: State,
@@ -193,51 +198,10 @@ enum Step {
 
 impl StreamInspector {
     /// A streaming inspector for `rules`, or `None` when a verdict could need the whole
-    /// message: antivirus on (`scanning`), a `content_types`/`file_names` verdict (rule or
-    /// default) other than `allow`/`strip`, or a `headers` verdict other than `allow`/`tag`.
-    /// Any `unparseable` verdict streams: damage makes the inspector hold. Oversize is the
-    /// caller's business: the size limit is not applied here.
+    /// message (see [`StreamRules::new`]). A caller that inspects many messages under the
+    /// same rules builds the [`StreamRules`] once instead.
     pub fn new(rules: &Rules, scanning: bool, quarantine_id: &str) -> Option<StreamInspector> {
-        let part_ok = |v: Verdict| matches!(v, Verdict::Allow | Verdict::Strip);
-        let streamable = !scanning
-            && part_ok(rules.content_types.default_verdict())
-            && rules
-                .content_types
-                .rules()
-                .iter()
-                .all(|r| part_ok(r.verdict()))
-            && part_ok(rules.file_names.default_verdict())
-            && rules
-                .file_names
-                .rules()
-                .iter()
-                .all(|r| part_ok(r.verdict()))
-            && rules
-                .headers
-                .rules()
-                .iter()
-                .all(|r| matches!(r.verdict(), Verdict::Allow | Verdict::Tag));
-        streamable.then(|| StreamInspector {
-            rules: Rules {
-                max_message_size: u64::MAX,
-                ..rules.clone()
-            },
-            quarantine_id: quarantine_id.to_owned(),
-            tally: Tally::new(),
-            state: State::Header(HeaderKind::Top),
-            pending: Vec::new(),
-            pending_start: 0,
-            consumed: 0,
-            header_from: 0,
-            boundaries: Vec::new(),
-            closed: Vec::new(),
-            owners: Vec::new(),
-            nested_messages: 0,
-            decisions: Vec::new(),
-            eol: "\r\n",
-            emitted: Vec::new(),
-            damaged: None,
-        })
+        StreamRules::new(rules, scanning).map(|rules| rules.inspector(quarantine_id))
     }
 
     /// Feeds the next bytes of the unstuffed message (any chunk size) and appends to `out`

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use popgate_inspect::{Rules, StreamInspector};
+use popgate_inspect::{Rules, StreamInspector, StreamRules};
 use popgate_policy::{Clamd, Policy};
 
 use crate::state::quarantine::Quarantine;
@@ -16,8 +16,9 @@ pub struct InspectionPlan {
     rules: Rules,
     antivirus: Option<Antivirus>,
     quarantine: Quarantine,
-    /// No verdict can need the whole message: RETR bodies stream (see `relay/streaming.rs`).
-    streams: bool,
+    /// Set when no verdict can need the whole message: RETR bodies stream (see
+    /// `relay/streaming.rs`).
+    stream_rules: Option<StreamRules>,
 }
 
 /// The antivirus settings of an action whose antivirus is on.
@@ -46,8 +47,9 @@ impl InspectionPlan {
             return None;
         }
         let rules = Rules::for_action(policy.name(), action);
-        let streams = rules.oversize == popgate_inspect::Oversize::Allow
-            && StreamInspector::new(&rules, antivirus.enabled(), "").is_some();
+        let stream_rules = (rules.oversize == popgate_inspect::Oversize::Allow)
+            .then(|| StreamRules::new(&rules, antivirus.enabled()))
+            .flatten();
         Some(Arc::new(InspectionPlan {
             rules,
             antivirus: antivirus.enabled().then(|| Antivirus {
@@ -55,14 +57,14 @@ impl InspectionPlan {
                 timeout: antivirus.timeout(),
             }),
             quarantine,
-            streams,
+            stream_rules,
         }))
     }
 
     /// The size past which a body is not collected (`max_message_size`). A streamed body
     /// is never collected for inspection alone, so the limit does not apply to it.
     pub fn max_message_size(&self) -> u64 {
-        if self.streams {
+        if self.stream_rules.is_some() {
             u64::MAX
         } else {
             self.rules.max_message_size
@@ -72,10 +74,7 @@ impl InspectionPlan {
     /// A stream inspector for a RETR (not a TOP: it is cut down after inspection) when the
     /// rules allow streaming.
     pub fn stream_inspector(&self) -> Option<StreamInspector> {
-        if !self.streams {
-            return None;
-        }
-        StreamInspector::new(&self.rules, false, "")
+        self.stream_rules.as_ref().map(|rules| rules.inspector(""))
     }
 
     /// Whether an oversize message passes uninspected (`oversize: allow`).
