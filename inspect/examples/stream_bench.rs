@@ -5,11 +5,15 @@
 //! multipart/mixed with a text/html alternative, a small PDF and a 20 MiB base64 attachment,
 //! built here; the attachment is `big.bin` (allowed) or `big.exe` (stripped). Chunks are fed
 //! as a proxy reads them (16 KiB and 64 KiB); nothing is read from disk.
+//!
+//! Then the cost of one small message, where per-message work dominates: the proxy bench's
+//! 4 KiB text message (`tests/benches/proxy.rs`), an inspector started, fed and finished
+//! per message as the relay does, best of five rounds.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use popgate_inspect::{inspect, Rules, StreamInspector, Verdict};
+use popgate_inspect::{inspect, Rules, StreamInspector, StreamRules, Verdict};
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -70,6 +74,55 @@ fn main() {
             );
         }
     }
+    per_small_message(&rules);
+}
+
+/// Microseconds per message for a stream inspector started, fed in one chunk and finished.
+fn per_small_message(rules: &Rules) {
+    let stream_rules =
+        StreamRules::new(rules, false).unwrap_or_else(|| panic!("spec rules stream"));
+    let message = small_message();
+    let mut out = Vec::with_capacity(2 * message.len());
+    let rounds = 200_000;
+    let best = (0..5)
+        .map(|_| {
+            let start = Instant::now();
+            for _ in 0..rounds {
+                let mut stream = Box::new(stream_rules.inspector("bench"));
+                out.clear();
+                stream.push(black_box(&message), &mut out);
+                black_box(stream.finish_streamed(&mut out).is_ok());
+            }
+            start.elapsed().as_secs_f64() * 1e6 / f64::from(rounds)
+        })
+        .fold(f64::INFINITY, f64::min);
+    println!(
+        "\n{} byte text message, new + push + finish: {best:.2} µs per message (best of 5)",
+        message.len()
+    );
+}
+
+/// The proxy bench's small message: a plain header and numbered lines up to 4 KiB.
+fn small_message() -> Vec<u8> {
+    let mut bytes = b"Message-ID: <bench-7@popgate.test>\r\n\
+        Date: Mon, 6 Jan 2025 11:00:00 +0000\r\n\
+        From: Sender <sender@example.org>\r\n\
+        To: Alice <alice@example.net>\r\n\
+        Subject: Small message 7\r\n\
+        MIME-Version: 1.0\r\n\
+        Content-Type: text/plain; charset=us-ascii\r\n\r\n"
+        .to_vec();
+    let mut line = 0;
+    while bytes.len() < 4096 {
+        line += 1;
+        bytes.extend_from_slice(
+            format!(
+                "Line {line:03} of message 007: the quick brown fox jumps over the lazy dog.\r\n"
+            )
+            .as_bytes(),
+        );
+    }
+    bytes
 }
 
 fn spec_rules() -> Rules {
