@@ -56,6 +56,20 @@ impl InputBuffer {
         rest
     }
 
+    /// The bytes held, consumed or not, and room for more.
+    #[cfg(test)]
+    pub(crate) fn capacity(&self) -> usize {
+        self.data.capacity()
+    }
+
+    /// Frees the capacity when nothing is unconsumed.
+    pub(crate) fn release_if_empty(&mut self) {
+        if self.is_empty() {
+            self.data = Vec::new();
+            self.start = 0;
+        }
+    }
+
     /// Drops everything.
     pub(crate) fn clear(&mut self) {
         self.data.clear();

@@ -131,6 +131,9 @@ impl Pump<'_> {
             }
             progress |= self.poll_timer(cx);
             if !progress {
+                // Waiting for a peer: buffers that hold nothing go, so a session idle after
+                // a download costs what it did before one (37.8 against 30.5 KiB, issue 16).
+                self.session.release_idle_memory();
                 return Poll::Pending;
             }
         }

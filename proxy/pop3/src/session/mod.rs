@@ -622,6 +622,28 @@ impl Session {
         }
     }
 
+    /// Frees the capacity of every buffer that holds nothing. The driver calls it when the
+    /// session is about to wait for its peers: while it works, buffers keep their capacity
+    /// from one read to the next; once it waits, a session that has downloaded a message
+    /// should cost no more than one that has not (memory per idle session is a target).
+    pub fn release_idle_memory(&mut self) {
+        fn release(buf: &mut Vec<u8>) {
+            if buf.is_empty() && buf.capacity() > 0 {
+                *buf = Vec::new();
+            }
+        }
+        release(&mut self.to_client);
+        release(&mut self.to_server);
+        release(&mut self.server_in);
+        self.client_in.release_if_empty();
+        if self.events.is_empty() {
+            self.events = VecDeque::new();
+        }
+        if self.pending.is_empty() {
+            self.pending = VecDeque::new();
+        }
+    }
+
     /// `n` bytes of [`Session::output`] for `side` were written.
     pub fn advance_output(&mut self, side: Side, n: usize, now: Instant) {
         if n > 0 {

@@ -7,6 +7,7 @@ use proptest::prelude::*;
 use super::*;
 
 mod hostile;
+mod memory;
 mod refetch;
 
 const GREETING: &[u8] = b"+OK Dovecot ready. <1896.697170952@dbc.mtview.ca.us>\r\n";
