@@ -12,6 +12,9 @@
 //! cargo build --release -p popgate
 //! POPGATE_BIN=target/release/popgate cargo run --release -p popgate-tests --example idle_tls_memory -- 1000
 //! ```
+//!
+//! With a message number after the count (`-- 1000 2`), each session first downloads that
+//! message of `tests/corpus` and then idles: what a session keeps after a download.
 
 use std::fs;
 use std::io::{BufRead, BufReader};
@@ -34,6 +37,7 @@ fn main() -> Result<()> {
         .map(|n| n.parse())
         .transpose()?
         .unwrap_or(1000);
+    let retr: Option<u32> = std::env::args().nth(2).map(|n| n.parse()).transpose()?;
     let corpus = Corpus::small();
     let limit = sessions * 2 + 100;
     let dovecot = Dovecot::start(
@@ -81,13 +85,16 @@ fn main() -> Result<()> {
     let ca = dovecot.ca_cert();
 
     // Warm-up: one-time allocations (runtime threads, TLS configurations, caches).
-    drop(open_idle(10, addr, ca, &dovecot)?);
+    drop(open_idle(10, addr, ca, &dovecot, retr)?);
     let before = popgate.rss_kib()?;
-    let idle = open_idle(sessions, addr, ca, &dovecot)?;
+    let idle = open_idle(sessions, addr, ca, &dovecot, retr)?;
     let after = popgate.rss_kib()?;
     drop(idle);
     let per_session = (after.saturating_sub(before)) as f64 / sessions as f64;
-    println!("sessions:            {sessions}");
+    match retr {
+        Some(number) => println!("sessions:            {sessions} (each after RETR {number})"),
+        None => println!("sessions:            {sessions}"),
+    }
     println!("popgate RSS before:  {before} KiB");
     println!("popgate RSS after:   {after} KiB");
     println!("per idle session:    {per_session:.1} KiB");
@@ -104,7 +111,13 @@ impl Drop for Idle {
     }
 }
 
-fn open_idle(n: usize, addr: std::net::SocketAddr, ca: &Path, dovecot: &Dovecot) -> Result<Idle> {
+fn open_idle(
+    n: usize,
+    addr: std::net::SocketAddr,
+    ca: &Path,
+    dovecot: &Dovecot,
+    retr: Option<u32>,
+) -> Result<Idle> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("clients/idle_tls_sessions.py");
     let mut child = Command::new("python3")
         .arg(script)
@@ -113,6 +126,7 @@ fn open_idle(n: usize, addr: std::net::SocketAddr, ca: &Path, dovecot: &Dovecot)
         .arg(addr.port().to_string())
         .arg(ca)
         .args([dovecot.user(), dovecot.password()])
+        .args(retr.map(|n| n.to_string()))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
