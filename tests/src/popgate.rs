@@ -34,6 +34,8 @@ pub const STANDARD_PROFILE: &str = "tls-profiles/standard.json";
 
 /// How long popgate gets to bind its listeners.
 const READY_TIMEOUT: Duration = Duration::from_secs(10);
+/// What popgate logs once every listener is bound and the privileges are dropped.
+const RUNNING: &str = "popgate running";
 /// How long `popgate stop` waits after SIGTERM (above the configured drain grace).
 const STOP_TIMEOUT: Duration = Duration::from_secs(40);
 /// Deadline of a CLI command such as `popgate check`.
@@ -369,7 +371,9 @@ pub struct Popgate {
 
 impl Popgate {
     /// Writes `config` to a temp dir, starts `popgate run --config DIR` and waits until every
-    /// listener of [`ConfigDir::listen_addrs`] accepts.
+    /// listener of [`ConfigDir::listen_addrs`] accepts: until popgate logs that it runs, so
+    /// that no connection of the harness's own is counted as a session; or, when the log
+    /// level hides that line, until a connect to each listener succeeds.
     ///
     /// # Errors
     /// Missing binary, or popgate exiting or not listening within 10 s (with its log).
@@ -451,9 +455,16 @@ impl Popgate {
         if addrs.is_empty() {
             bail!("the configuration enables no listener");
         }
+        // A connect probe would be a session of its own, still running (and connecting
+        // upstream) when the test starts counting; the log line comes after every listener
+        // is bound, so nothing connects when popgate logs at info.
+        let says_running = popgate.logs_running();
         let ready = wait_until("popgate to accept on every listener", READY_TIMEOUT, || {
             if let Some(status) = popgate.child.exited()? {
                 bail!("popgate exited early with {status}");
+            }
+            if says_running {
+                return Ok(popgate.log_text().contains(RUNNING));
             }
             Ok(addrs
                 .iter()
@@ -466,6 +477,16 @@ impl Popgate {
             );
         }
         Ok(popgate)
+    }
+
+    /// Whether the configured log level lets popgate's [`RUNNING`] line through.
+    fn logs_running(&self) -> bool {
+        let level = self
+            .config
+            .value("popgate.json", "/log/level")
+            .and_then(Value::as_str)
+            .unwrap_or("info");
+        matches!(level, "info" | "debug" | "trace")
     }
 
     /// The `pop3` listener of the standard relay policy.

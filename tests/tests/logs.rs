@@ -62,7 +62,7 @@ fn json_log_lines_parse_and_carry_the_documented_fields() {
         .retr(corpus.number_of("05-exe-attachment.eml"))
         .unwrap();
     client.quit();
-    // The harness's readiness probe is a session too; wait for the one that fetched mail.
+    // Lines reach the log from popgate's writer thread; wait for the session's last.
     popgate
         .wait_for_log("\"verdicts\":\"allow=1,strip=1\"", Duration::from_secs(10))
         .unwrap();

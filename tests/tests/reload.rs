@@ -616,8 +616,8 @@ struct TwoParts {
 }
 
 /// A one-message POP3 server whose RETR body arrives in two parts: `first` at once, the
-/// rest and the terminator only when released (or after 30 s). Every connection is served
-/// (popgate's readiness probe makes one too); the first RETR takes the pause.
+/// rest and the terminator only when released (or after 30 s). Every connection is served;
+/// the first RETR takes the pause.
 fn two_part_server(first: Vec<u8>, rest: Vec<u8>) -> TwoParts {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
