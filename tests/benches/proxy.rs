@@ -32,7 +32,8 @@
 //! sessions per target (default 5000) and `BENCH_HELD_ROUNDS` their rounds (default 1);
 //! `BENCH_RATE_CLIENTS` the concurrent clients of the session-rate part (default 2);
 //! `BENCH_LOG_LEVEL` popgate's log level (default `info`, to measure logging's cost);
-//! `BENCH_CLIENT_RESUMPTION=1` lets the client resume TLS sessions (every target alike; by
+//! `BENCH_GATEWAY_CPU=1` runs the proxies on a CPU of their own, as on a gateway
+//! (`proxy/placement.rs`); `BENCH_CLIENT_RESUMPTION=1` lets the client resume TLS sessions (every target alike; by
 //! default it never does). Needs root (Dovecot's maildir), dovecot, openssl and sslsplit.
 //!
 //! The held-sessions part (5) opens the sessions against direct Dovecot, a fresh popgate and
@@ -64,11 +65,14 @@ mod cpu_use;
 mod held;
 #[path = "proxy/minimal_relay.rs"]
 mod minimal_relay;
+#[path = "proxy/placement.rs"]
+mod placement;
 
 use builds::{is_other_build, other_builds};
 use cpu_use::CpuUse;
 use held::{bench_held, HeldTarget};
 use minimal_relay::MinimalRelay;
+use placement::CpuSource;
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 use serde_json::json;
@@ -130,6 +134,10 @@ fn run() -> Result<()> {
 
     let corpus = bench_corpus();
     let big_no = corpus.len();
+    if placement::gateway_cpu() {
+        placement::pin_to_endpoint_cpus();
+        println!("proxies on the last CPU, the client and Dovecot on the others");
+    }
     let dovecot = Dovecot::start(
         &corpus.messages,
         DovecotOptions {
@@ -176,8 +184,9 @@ fn run() -> Result<()> {
         Target::new("direct", dovecot.pop3s_addr(), &dovecot_ca)?,
         Target::new("popgate", popgate.pop3s_addr(), &proxy_ca)?.with_pid(popgate.pid()),
         Target::new("popgate-norules", relay.pop3s_addr(), &proxy_ca)?.with_pid(relay.pid()),
-        Target::new("sslsplit", sslsplit.addr, &proxy_ca)?,
-        Target::new("minimal-relay", minimal.addr, &dovecot_ca)?,
+        Target::new("sslsplit", sslsplit.addr, &proxy_ca)?.with_pid(sslsplit.child.pid()),
+        Target::new("minimal-relay", minimal.addr, &dovecot_ca)?
+            .with_proxy(CpuSource::Threads(minimal.threads.clone())),
     ];
     let before_targets = before
         .iter()
@@ -214,6 +223,7 @@ fn run() -> Result<()> {
             &account,
             &corpus.messages[big_no - 1],
             big_no,
+            dovecot.pid(),
             &mut results,
         )?;
     }
@@ -224,7 +234,7 @@ fn run() -> Result<()> {
             messages: &corpus.messages[..SMALL_COUNT],
             what: format!("~{} KiB text", SMALL_SIZE / 1024),
         };
-        bench_small(&picked, &account, &small, &mut results)?;
+        bench_small(&picked, &account, &small, dovecot.pid(), &mut results)?;
     }
     if only("medium") {
         let medium = Batch {
@@ -233,7 +243,7 @@ fn run() -> Result<()> {
             messages: &corpus.messages[SMALL_COUNT..SMALL_COUNT + MEDIUM_COUNT],
             what: format!("~{} KiB with a base64 attachment", MEDIUM_SIZE / 1024),
         };
-        bench_small(&picked, &account, &medium, &mut results)?;
+        bench_small(&picked, &account, &medium, dovecot.pid(), &mut results)?;
     }
     if only("rate") {
         bench_rate(&picked, &account, &mut results)?;
@@ -250,7 +260,8 @@ fn run() -> Result<()> {
             "held popgate pid {} (for perf record -p)",
             held_popgate.pid()
         );
-        let held_target = Target::new("popgate", held_popgate.pop3s_addr(), &proxy_ca)?;
+        let held_target = Target::new("popgate", held_popgate.pop3s_addr(), &proxy_ca)?
+            .with_pid(held_popgate.pid());
         // One session first: the minted leaf and lazily built state are not per-session costs.
         let (s, _) = Session::open(&held_target)?;
         s.quit();
@@ -259,7 +270,7 @@ fn run() -> Result<()> {
             .iter()
             .map(|(name, binary)| {
                 let p = Popgate::start_binary(fresh_port(&config), binary)?;
-                let t = Target::new(name, p.pop3s_addr(), &proxy_ca)?;
+                let t = Target::new(name, p.pop3s_addr(), &proxy_ca)?.with_pid(p.pid());
                 Session::open(&t)?.0.quit();
                 Ok((p, t))
             })
@@ -464,7 +475,7 @@ fn popgate_config(dovecot: &Dovecot) -> Result<ConfigDir> {
 // sslsplit
 
 struct Sslsplit {
-    _child: ChildGuard,
+    child: ChildGuard,
     _dir: tempfile::TempDir,
     addr: SocketAddr,
 }
@@ -495,7 +506,7 @@ impl Sslsplit {
             fs::read_to_string(dir.path().join("sslsplit.log")).unwrap_or_default()
         })?;
         Ok(Sslsplit {
-            _child: child,
+            child,
             _dir: dir,
             addr,
         })
@@ -510,9 +521,9 @@ struct Target {
     name: &'static str,
     addr: SocketAddr,
     tls: Arc<ClientConfig>,
-    /// The proxy process serving this target, when it is one of ours: its CPU time is
-    /// reported per message, a figure the machine's other load barely moves.
-    pid: Option<u32>,
+    /// The proxy serving this target, when there is one: its CPU time is reported per
+    /// message, a figure the machine's other load barely moves.
+    proxy: Option<CpuSource>,
 }
 
 impl Target {
@@ -534,23 +545,25 @@ impl Target {
             name,
             addr,
             tls: Arc::new(tls),
-            pid: None,
+            proxy: None,
         })
     }
 
-    fn with_pid(mut self, pid: u32) -> Target {
-        self.pid = Some(pid);
+    fn with_pid(self, pid: u32) -> Target {
+        self.with_proxy(CpuSource::Process(pid))
+    }
+
+    fn with_proxy(mut self, proxy: CpuSource) -> Target {
+        if placement::gateway_cpu() {
+            proxy.pin_to_gateway_cpu();
+        }
+        self.proxy = Some(proxy);
         self
     }
 
     /// CPU time the target's process has used so far (every thread's, from schedstat).
     fn cpu(&self) -> Option<Duration> {
-        let tasks = fs::read_dir(format!("/proc/{}/task", self.pid?)).ok()?;
-        let nanos = tasks
-            .filter_map(|task| fs::read_to_string(task.ok()?.path().join("schedstat")).ok())
-            .filter_map(|stat| stat.split_whitespace().next()?.parse::<u64>().ok())
-            .sum();
-        Some(Duration::from_nanos(nanos))
+        self.proxy.as_ref()?.cpu()
     }
 }
 
@@ -828,13 +841,14 @@ fn bench_bulk(
     account: &(String, String),
     big: &Message,
     big_no: usize,
+    server: u32,
     results: &mut Results,
 ) -> Result<()> {
     let size = big.bytes.len() as f64;
     let mut mibps = vec![Vec::new(); targets.len()];
     let mut ttfb = vec![Vec::new(); targets.len()];
     let mut total = vec![Vec::new(); targets.len()];
-    let mut cpu = CpuUse::new(targets);
+    let mut cpu = CpuUse::new(targets, server);
     for _ in 0..BULK_ROUNDS {
         for (i, t) in targets.iter().enumerate() {
             let (mut s, _) = Session::open(t)?;
@@ -890,6 +904,7 @@ fn bench_small(
     targets: &[Target],
     account: &(String, String),
     batch: &Batch<'_>,
+    server: u32,
     results: &mut Results,
 ) -> Result<()> {
     let messages = batch.messages;
@@ -897,7 +912,7 @@ fn bench_small(
     let mut per_s = vec![Vec::new(); targets.len()];
     let mut piped = vec![Vec::new(); targets.len()];
     let rounds = env_or("BENCH_SMALL_ROUNDS", SMALL_ROUNDS);
-    let (mut seq_cpu, mut piped_cpu) = (CpuUse::new(targets), CpuUse::new(targets));
+    let (mut seq_cpu, mut piped_cpu) = (CpuUse::new(targets, server), CpuUse::new(targets, server));
     let count = messages.len() as f64;
     for _ in 0..rounds {
         for (i, t) in targets.iter().enumerate() {

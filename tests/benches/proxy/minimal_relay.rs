@@ -5,7 +5,7 @@
 //! a ratio popgate cannot beat without leaving the path, whatever its own code does.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result};
 use rustls::pki_types::ServerName;
@@ -20,6 +20,8 @@ const CHUNK: usize = 32 * 1024;
 pub struct MinimalRelay {
     /// Where clients connect (TLS, Dovecot's own certificate).
     pub addr: SocketAddr,
+    /// The runtime's threads, for their CPU time.
+    pub threads: Arc<Mutex<Vec<libc::pid_t>>>,
     _runtime: tokio::runtime::Runtime,
 }
 
@@ -47,8 +49,20 @@ impl MinimalRelay {
         let connector = TlsConnector::from(Arc::new(client));
 
         // Two workers, as popgate runs on this 2-core machine.
+        let threads = Arc::new(Mutex::new(Vec::new()));
+        let started = threads.clone();
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
+            .on_thread_start(move || {
+                if crate::placement::gateway_cpu() {
+                    crate::placement::pin_this_thread_to_gateway_cpu();
+                }
+                // SAFETY: gettid has no preconditions.
+                let tid = unsafe { libc::gettid() };
+                if let Ok(mut threads) = started.lock() {
+                    threads.push(tid);
+                }
+            })
             .enable_all()
             .build()?;
         let listener = runtime.block_on(TcpListener::bind("127.0.0.1:0"))?;
@@ -63,6 +77,7 @@ impl MinimalRelay {
         });
         Ok(MinimalRelay {
             addr,
+            threads,
             _runtime: runtime,
         })
     }
