@@ -86,32 +86,42 @@ impl CpuUse {
         let Some(direct) = self.spent.first().filter(|s| s.units > 0.0) else {
             return;
         };
-        let direct_all = per(direct.client + direct.server, direct);
+        // Sharing every CPU, the three compete for them; with the proxy on a CPU of its own,
+        // the client and Dovecot share the others, and their CPU alone bounds the rate.
+        let gateway = crate::placement::gateway_cpu();
+        let bounding = |s: &Spent| {
+            let endpoints = per(s.client + s.server, s);
+            if gateway {
+                endpoints
+            } else {
+                endpoints + per(s.proxy, s)
+            }
+        };
         results.line(format!(
             "  CPU per {unit}: client + Dovecot + proxy = all; busy = all CPU / wall time; \
-             bound = direct's all / this all (the most a CPU-bound part allows)"
+             bound = direct's {what} / this target's (the most a CPU-bound part allows)",
+            what = if gateway {
+                "client + Dovecot (the proxy has a CPU of its own)"
+            } else {
+                "all"
+            }
         ));
         for (t, s) in targets.iter().zip(&self.spent) {
-            if s.units == 0.0 {
+            // A target whose proxy's CPU cannot be read gets no total.
+            if s.units == 0.0 || (t.proxy.is_none() && t.name != "direct") {
                 continue;
             }
-            // A proxy whose CPU cannot be read is left out.
             let proxy = t.proxy.as_ref().map(|_| per(s.proxy, s));
-            let all = per(s.client + s.server, s) + proxy.unwrap_or(0.0);
             let busy = (s.client + s.server + s.proxy).as_secs_f64() / s.wall.as_secs_f64();
             results.line(format!(
-                "  {:15} {:7.1} + {:7.1} + {:>7} = {:7.1} µs  busy {:4.2} CPUs  bound {}",
+                "  {:15} {:7.1} + {:7.1} + {:>7} = {:7.1} µs  busy {:4.2} CPUs  bound {:.2}×",
                 t.name,
                 per(s.client, s),
                 per(s.server, s),
                 proxy.map_or("-".to_owned(), |p| format!("{p:.1}")),
-                all,
+                per(s.client + s.server, s) + proxy.unwrap_or(0.0),
                 busy,
-                if t.proxy.is_some() || t.name == "direct" {
-                    format!("{:.2}×", direct_all / all)
-                } else {
-                    "-".to_owned()
-                }
+                bounding(direct) / bounding(s),
             ));
         }
     }
