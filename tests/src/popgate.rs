@@ -479,8 +479,12 @@ impl Popgate {
         Ok(popgate)
     }
 
-    /// Whether the configured log level lets popgate's [`RUNNING`] line through.
+    /// Whether the configured log level lets popgate's [`RUNNING`] line through (`RUST_LOG`,
+    /// which popgate obeys before its configuration, might not).
     fn logs_running(&self) -> bool {
+        if std::env::var_os("RUST_LOG").is_some() {
+            return false;
+        }
         let level = self
             .config
             .value("popgate.json", "/log/level")
