@@ -33,8 +33,8 @@
 //! `BENCH_RATE_CLIENTS` the concurrent clients of the session-rate part (default 2);
 //! `BENCH_LOG_LEVEL` popgate's log level (default `info`, to measure logging's cost);
 //! `BENCH_GATEWAY_CPU=1` runs the proxies on a CPU of their own, as on a gateway
-//! (`proxy/placement.rs`); `BENCH_CLIENT_RESUMPTION=1` lets the client resume TLS sessions (every target alike; by
-//! default it never does). Needs root (Dovecot's maildir), dovecot, openssl and sslsplit.
+//! (`proxy/placement.rs`); `BENCH_CLIENT_RESUMPTION=1` lets the client resume TLS sessions
+//! (every target alike; by default it never does). Needs root (Dovecot's maildir), dovecot, openssl and sslsplit.
 //!
 //! The held-sessions part (5) opens the sessions against direct Dovecot, a fresh popgate and
 //! sslsplit in turn, each from the same client threads, then sends `RETR 1` on all of a
@@ -561,7 +561,7 @@ impl Target {
         self
     }
 
-    /// CPU time the target's process has used so far (every thread's, from schedstat).
+    /// CPU time the target's proxy has used so far (every thread's, from schedstat).
     fn cpu(&self) -> Option<Duration> {
         self.proxy.as_ref()?.cpu()
     }

@@ -4,7 +4,8 @@
 //!
 //! The sum says whether a part is bound by this machine's CPU: when the client, Dovecot and
 //! the proxy keep every vCPU busy, a target's rate can be at most direct's all-CPU cost
-//! divided by its own, whatever the proxy's latency.
+//! divided by its own, whatever the proxy's latency. With the proxy on a CPU of its own
+//! (`placement.rs`), the client's and Dovecot's CPU alone set that bound.
 
 use std::time::Duration;
 
