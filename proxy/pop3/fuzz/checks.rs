@@ -7,9 +7,10 @@
 //!   before refusing contain no end for either reader.
 //! - [`session`]: the session core driven from both sides with arbitrary interleavings
 //!   (bytes in any chunking, EOFs, partial writes, timeouts, TLS upgrades, inspection
-//!   verdicts). No panic; what waits for either side stays within the bound plus one input;
-//!   every line beginning with `.` that reaches the client is dot-stuffed or the `.` CRLF
-//!   terminator after a CRLF, so no reader ends a message where popgate did not.
+//!   verdicts, idle-memory releases). No panic; what waits for either side stays within
+//!   the bound plus one input; every line beginning with `.` that reaches the client is
+//!   dot-stuffed or the `.` CRLF terminator after a CRLF, so no reader ends a message where
+//!   popgate did not.
 
 use std::time::{Duration, Instant};
 
@@ -186,16 +187,49 @@ fn config(bits: u8) -> SessionConfig {
 const SLACK: usize = 64 * 1024;
 
 /// Drives one session from both sides as `data` says; see the module doc for the checks.
+/// The same steps run twice, with and without the idle-memory releases `data` asks for:
+/// releasing frees only empty buffers, so both runs must send every peer the same bytes.
 pub fn session(data: &[u8]) {
-    let mut input = Input(data);
-    let Some(bits) = input.byte() else {
+    let Some(released) = drive_session(data, true) else {
         return;
     };
+    let kept = drive_session(data, false).expect("the same input");
+    assert!(
+        released.to_server == kept.to_server,
+        "releasing idle memory changed what the server got"
+    );
+    assert!(
+        released.to_client == kept.to_client,
+        "releasing idle memory changed what the client got"
+    );
+    assert_eq!(
+        released.tunneled, kept.tunneled,
+        "releasing idle memory changed the mode"
+    );
+    if !released.tunneled {
+        check_client_stream(&released.to_client);
+    }
+}
+
+/// What one run of [`drive_session`] sent each peer.
+struct Sent {
+    to_client: Vec<u8>,
+    to_server: Vec<u8>,
+    /// The session became a tunnel: its bytes after that are not POP3.
+    tunneled: bool,
+}
+
+/// One run of [`session`]'s steps; `releases` says whether the steps that ask for an
+/// idle-memory release make one. `None` for an empty input.
+fn drive_session(data: &[u8], releases: bool) -> Option<Sent> {
+    let mut input = Input(data);
+    let bits = input.byte()?;
     // The fake clock's epoch: time moves only by hand below.
     #[allow(clippy::disallowed_methods)]
     let mut now = Instant::now();
     let mut session = Session::new(config(bits), now);
     let mut to_client: Vec<u8> = Vec::new();
+    let mut to_server: Vec<u8> = Vec::new();
     let mut message: Vec<u8> = Vec::new();
     let (mut verdict_due, mut oversize_due, mut tls_due) = (false, false, None);
     while let Some(op) = input.byte() {
@@ -222,6 +256,7 @@ pub fn session(data: &[u8]) {
             }
             4 => {
                 let n = session.output(Side::Server).len();
+                to_server.extend_from_slice(session.output(Side::Server));
                 session.advance_output(Side::Server, n, now);
             }
             5 => {
@@ -243,8 +278,9 @@ pub fn session(data: &[u8]) {
             7 => {
                 if let Some(side) = tls_due.take() {
                     let n = session.output(side).len();
-                    if side == Side::Client {
-                        to_client.extend_from_slice(session.output(side));
+                    match side {
+                        Side::Client => to_client.extend_from_slice(session.output(side)),
+                        Side::Server => to_server.extend_from_slice(session.output(side)),
                     }
                     session.advance_output(side, n, now);
                     session.tls_established(side, now);
@@ -276,10 +312,22 @@ pub fn session(data: &[u8]) {
                 }
             }
         }
+        // The driver frees empty buffers whenever it waits; doing so at any point between
+        // two steps, even with events still queued, must lose nothing.
+        if releases && op & 0x80 != 0 {
+            session.release_idle_memory();
+        }
         while let Some(event) = session.poll_event() {
             match event {
                 Event::StartTls(side) => tls_due = Some(side),
-                Event::Tunnel => return,
+                // Opaque from here on: what was sent so far is compared, not framed.
+                Event::Tunnel => {
+                    return Some(Sent {
+                        to_client,
+                        to_server,
+                        tunneled: true,
+                    })
+                }
                 Event::MessageStart { .. } => message.clear(),
                 Event::MessageData(bytes) => message.extend_from_slice(&bytes),
                 Event::MessageEnd => verdict_due = true,
@@ -297,7 +345,12 @@ pub fn session(data: &[u8]) {
         }
     }
     to_client.extend_from_slice(session.output(Side::Client));
-    check_client_stream(&to_client);
+    to_server.extend_from_slice(session.output(Side::Server));
+    Some(Sent {
+        to_client,
+        to_server,
+        tunneled: false,
+    })
 }
 
 /// Every line the client received that begins with `.` (lines split on LF or a bare CR, a
