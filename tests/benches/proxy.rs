@@ -1,7 +1,8 @@
 //! Side-by-side throughput and latency benchmarks (DEVELOPERS targets), in one run, reported
 //! as ratios because the machine is shared and noisy.
 //!
-//! Targets measured, each over TLS from a blocking rustls client in this process:
+//! Targets measured, each over TLS from a blocking rustls client in this process (parts 2e
+//! and 2f: from Python's poplib, a real mail client, `proxy/real_clients.rs`):
 //! * `direct`   — Dovecot's pop3s listener (TLS 1.3);
 //! * `popgate`  — popgate in front of Dovecot's pop3s: outbound policy (minted certificates),
 //!   TLS on both legs, `tls.action: inspect` with SPEC §4's example strip rules, upstream
@@ -26,7 +27,7 @@
 //! POPGATE_BIN=$PWD/target/release/popgate cargo bench -p popgate-tests --bench proxy
 //! ```
 //!
-//! `BENCH_ONLY=bulk,small,medium,rate,cold,held` picks parts; `BENCH_TARGETS=direct,popgate`
+//! `BENCH_ONLY=bulk,small,medium,clients,rate,cold,held` picks parts; `BENCH_TARGETS=direct,popgate`
 //! limits parts 1–3 to those targets (`direct` is always kept: ratios need it), for profiling;
 //! `BENCH_SMALL_ROUNDS` sets the rounds of parts 2 (default 9); `BENCH_HELD=N` sets the number of held
 //! sessions per target (default 5000) and `BENCH_HELD_ROUNDS` their rounds (default 1);
@@ -67,12 +68,15 @@ mod held;
 mod minimal_relay;
 #[path = "proxy/placement.rs"]
 mod placement;
+#[path = "proxy/real_clients.rs"]
+mod real_clients;
 
 use builds::{is_other_build, other_builds};
 use cpu_use::CpuUse;
 use held::{bench_held, HeldTarget};
 use minimal_relay::MinimalRelay;
 use placement::CpuSource;
+use real_clients::bench_poplib;
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 use serde_json::json;
@@ -227,23 +231,27 @@ fn run() -> Result<()> {
             &mut results,
         )?;
     }
+    let small = Batch {
+        label: ("2", "2b"),
+        first: 1,
+        messages: &corpus.messages[..SMALL_COUNT],
+        what: format!("~{} KiB text", SMALL_SIZE / 1024),
+    };
+    let medium = Batch {
+        label: ("2c", "2d"),
+        first: SMALL_COUNT + 1,
+        messages: &corpus.messages[SMALL_COUNT..SMALL_COUNT + MEDIUM_COUNT],
+        what: format!("~{} KiB with a base64 attachment", MEDIUM_SIZE / 1024),
+    };
     if only("small") {
-        let small = Batch {
-            label: ("2", "2b"),
-            first: 1,
-            messages: &corpus.messages[..SMALL_COUNT],
-            what: format!("~{} KiB text", SMALL_SIZE / 1024),
-        };
         bench_small(&picked, &account, &small, dovecot.pid(), &mut results)?;
     }
     if only("medium") {
-        let medium = Batch {
-            label: ("2c", "2d"),
-            first: SMALL_COUNT + 1,
-            messages: &corpus.messages[SMALL_COUNT..SMALL_COUNT + MEDIUM_COUNT],
-            what: format!("~{} KiB with a base64 attachment", MEDIUM_SIZE / 1024),
-        };
         bench_small(&picked, &account, &medium, dovecot.pid(), &mut results)?;
+    }
+    if only("clients") {
+        bench_poplib(&picked, &account, &small, "2e", &mut results)?;
+        bench_poplib(&picked, &account, &medium, "2f", &mut results)?;
     }
     if only("rate") {
         bench_rate(&picked, &account, &mut results)?;
@@ -521,6 +529,8 @@ struct Target {
     name: &'static str,
     addr: SocketAddr,
     tls: Arc<ClientConfig>,
+    /// The CA the target's certificate chains to, for clients run as subprocesses.
+    ca_pem: Arc<[u8]>,
     /// The proxy serving this target, when there is one: its CPU time is reported per
     /// message, a figure the machine's other load barely moves.
     proxy: Option<CpuSource>,
@@ -545,6 +555,7 @@ impl Target {
             name,
             addr,
             tls: Arc::new(tls),
+            ca_pem: ca_pem.into(),
             proxy: None,
         })
     }
