@@ -128,11 +128,10 @@ fn tasks(pid: u32) -> Option<Vec<libc::pid_t>> {
 
 /// Every thread's CPU time of process `pid`.
 fn task_cpu(pid: u32) -> Option<Duration> {
-    let tasks = fs::read_dir(format!("/proc/{pid}/task")).ok()?;
     Some(
-        tasks
-            .flatten()
-            .filter_map(|task| schedstat(task.path().join("schedstat")))
+        tasks(pid)?
+            .into_iter()
+            .filter_map(|tid| schedstat(format!("/proc/{pid}/task/{tid}/schedstat")))
             .sum(),
     )
 }
