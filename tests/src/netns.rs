@@ -154,8 +154,14 @@ pub fn available(features: &[Feature]) -> bool {
 /// Returns from the calling test when a namespace feature is missing outside CI; fails it
 /// under CI.
 ///
-/// ```ignore
-/// require_netns!(Feature::Root, Feature::Ip, Feature::Nft);
+/// ```no_run
+/// use popgate_tests::netns::Feature;
+/// use popgate_tests::require_netns;
+///
+/// fn tproxy_redirects_the_client() {
+///     require_netns!(Feature::Root, Feature::Ip, Feature::Nft);
+///     // ... the test proper
+/// }
 /// ```
 #[macro_export]
 macro_rules! require_netns {

@@ -111,8 +111,13 @@ pub fn available(peers: &[Peer]) -> bool {
 
 /// Returns from the calling test when a peer is missing outside CI; fails it under CI.
 ///
-/// ```ignore
-/// require_peers!(Peer::Dovecot, Peer::Curl);
+/// ```no_run
+/// use popgate_tests::{require_peers, Peer};
+///
+/// fn curl_downloads_through_popgate() {
+///     require_peers!(Peer::Dovecot, Peer::Curl);
+///     // ... the test proper
+/// }
 /// ```
 #[macro_export]
 macro_rules! require_peers {

@@ -30,8 +30,14 @@ pub fn present_or_skip(present: bool, missing: &str) -> bool {
 
 /// Returns from the calling test when `condition` is false outside CI; fails it under CI.
 ///
-/// ```ignore
-/// require!(is_root(), "needs root (a port below 1024)");
+/// ```no_run
+/// use popgate_tests::require;
+/// use popgate_tests::skip::is_root;
+///
+/// fn listens_on_port_110() {
+///     require!(is_root(), "needs root (a port below 1024)");
+///     // ... the test proper
+/// }
 /// ```
 #[macro_export]
 macro_rules! require {
