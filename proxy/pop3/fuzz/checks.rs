@@ -212,11 +212,24 @@ pub fn session(data: &[u8]) {
 }
 
 /// What one run of [`drive_session`] sent each peer.
+#[derive(Default)]
 struct Sent {
     to_client: Vec<u8>,
     to_server: Vec<u8>,
     /// The session became a tunnel: its bytes after that are not POP3.
     tunneled: bool,
+}
+
+impl Sent {
+    /// Sends `side` the first `n` bytes the session has for it, as a driver's write does.
+    fn take(&mut self, session: &mut Session, side: Side, n: usize, now: Instant) {
+        let peer = match side {
+            Side::Client => &mut self.to_client,
+            Side::Server => &mut self.to_server,
+        };
+        peer.extend_from_slice(&session.output(side)[..n]);
+        session.advance_output(side, n, now);
+    }
 }
 
 /// One run of [`session`]'s steps; `releases` says whether the steps that ask for an
@@ -228,8 +241,7 @@ fn drive_session(data: &[u8], releases: bool) -> Option<Sent> {
     #[allow(clippy::disallowed_methods)]
     let mut now = Instant::now();
     let mut session = Session::new(config(bits), now);
-    let mut to_client: Vec<u8> = Vec::new();
-    let mut to_server: Vec<u8> = Vec::new();
+    let mut sent = Sent::default();
     let mut message: Vec<u8> = Vec::new();
     let (mut verdict_due, mut oversize_due, mut tls_due) = (false, false, None);
     while let Some(op) = input.byte() {
@@ -251,13 +263,11 @@ fn drive_session(data: &[u8], releases: bool) -> Option<Sent> {
             3 => {
                 let n = usize::from(input.byte().unwrap_or(0)) * 1024 + 1;
                 let n = n.min(session.output(Side::Client).len());
-                to_client.extend_from_slice(&session.output(Side::Client)[..n]);
-                session.advance_output(Side::Client, n, now);
+                sent.take(&mut session, Side::Client, n, now);
             }
             4 => {
                 let n = session.output(Side::Server).len();
-                to_server.extend_from_slice(session.output(Side::Server));
-                session.advance_output(Side::Server, n, now);
+                sent.take(&mut session, Side::Server, n, now);
             }
             5 => {
                 let side = if op & 0x10 == 0 {
@@ -278,11 +288,7 @@ fn drive_session(data: &[u8], releases: bool) -> Option<Sent> {
             7 => {
                 if let Some(side) = tls_due.take() {
                     let n = session.output(side).len();
-                    match side {
-                        Side::Client => to_client.extend_from_slice(session.output(side)),
-                        Side::Server => to_server.extend_from_slice(session.output(side)),
-                    }
-                    session.advance_output(side, n, now);
+                    sent.take(&mut session, side, n, now);
                     session.tls_established(side, now);
                 }
             }
@@ -322,11 +328,8 @@ fn drive_session(data: &[u8], releases: bool) -> Option<Sent> {
                 Event::StartTls(side) => tls_due = Some(side),
                 // Opaque from here on: what was sent so far is compared, not framed.
                 Event::Tunnel => {
-                    return Some(Sent {
-                        to_client,
-                        to_server,
-                        tunneled: true,
-                    })
+                    sent.tunneled = true;
+                    return Some(sent);
                 }
                 Event::MessageStart { .. } => message.clear(),
                 Event::MessageData(bytes) => message.extend_from_slice(&bytes),
@@ -344,13 +347,12 @@ fn drive_session(data: &[u8], releases: bool) -> Option<Sent> {
             );
         }
     }
-    to_client.extend_from_slice(session.output(Side::Client));
-    to_server.extend_from_slice(session.output(Side::Server));
-    Some(Sent {
-        to_client,
-        to_server,
-        tunneled: false,
-    })
+    // What is still waiting was never written: no advance, which could make more.
+    sent.to_client
+        .extend_from_slice(session.output(Side::Client));
+    sent.to_server
+        .extend_from_slice(session.output(Side::Server));
+    Some(sent)
 }
 
 /// Every line the client received that begins with `.` (lines split on LF or a bare CR, a
