@@ -3,8 +3,8 @@
 //! By default every process shares every vCPU: the client, Dovecot and the proxy compete,
 //! which no gateway does (its clients and servers are other machines). With
 //! `BENCH_GATEWAY_CPU=1` the proxies run on the last CPU and everything else on the others
-//! (the bench pins itself there before it starts Dovecot, which inherits it), so that a proxy's cost shows
-//! as a gateway would pay it: on a CPU of its own.
+//! (the bench pins itself there before it starts Dovecot, which inherits it), so that a
+//! proxy's cost shows as a gateway would pay it: on a CPU of its own.
 
 use std::fs;
 use std::sync::{Arc, Mutex};
@@ -28,13 +28,9 @@ impl CpuSource {
     pub(crate) fn cpu(&self) -> Option<Duration> {
         match self {
             CpuSource::Process(pid) => family_cpu(*pid),
-            CpuSource::Threads(tids) => Some(
-                tids.lock()
-                    .ok()?
-                    .iter()
-                    .filter_map(|tid| schedstat(format!("/proc/self/task/{tid}/schedstat")))
-                    .sum(),
-            ),
+            CpuSource::Threads(tids) => {
+                Some(threads_cpu("self", tids.lock().ok()?.iter().copied()))
+            }
         }
     }
 
@@ -128,12 +124,17 @@ fn tasks(pid: u32) -> Option<Vec<libc::pid_t>> {
 
 /// Every thread's CPU time of process `pid`.
 fn task_cpu(pid: u32) -> Option<Duration> {
-    Some(
-        tasks(pid)?
-            .into_iter()
-            .filter_map(|tid| schedstat(format!("/proc/{pid}/task/{tid}/schedstat")))
-            .sum(),
-    )
+    Some(threads_cpu(pid, tasks(pid)?))
+}
+
+/// The CPU time of threads `tids` of process `pid` (`self` for this one).
+fn threads_cpu(
+    pid: impl std::fmt::Display,
+    tids: impl IntoIterator<Item = libc::pid_t>,
+) -> Duration {
+    tids.into_iter()
+        .filter_map(|tid| schedstat(format!("/proc/{pid}/task/{tid}/schedstat")))
+        .sum()
 }
 
 /// The calling thread's CPU time so far.
