@@ -27,15 +27,16 @@
 //! POPGATE_BIN=$PWD/target/release/popgate cargo bench -p popgate-tests --bench proxy
 //! ```
 //!
-//! `BENCH_ONLY=bulk,small,medium,clients,rate,cold,held` picks parts; `BENCH_TARGETS=direct,popgate`
-//! limits parts 1–3 to those targets (`direct` is always kept: ratios need it), for profiling;
-//! `BENCH_SMALL_ROUNDS` sets the rounds of parts 2 (default 9); `BENCH_HELD=N` sets the number of held
-//! sessions per target (default 5000) and `BENCH_HELD_ROUNDS` their rounds (default 1);
-//! `BENCH_RATE_CLIENTS` the concurrent clients of the session-rate part (default 2);
-//! `BENCH_LOG_LEVEL` popgate's log level (default `info`, to measure logging's cost);
-//! `BENCH_GATEWAY_CPU=1` runs the proxies on a CPU of their own, as on a gateway
-//! (`proxy/placement.rs`); `BENCH_CLIENT_RESUMPTION=1` lets the client resume TLS sessions
-//! (every target alike; by default it never does). Needs root (Dovecot's maildir), dovecot, openssl and sslsplit.
+//! `BENCH_ONLY=bulk,small,medium,clients,rate,cold,held` picks parts;
+//! `BENCH_TARGETS=direct,popgate` limits parts 1–3 to those targets (`direct` is always kept:
+//! ratios need it), for profiling; `BENCH_SMALL_ROUNDS` sets the rounds of parts 2 (default
+//! 9); `BENCH_HELD=N` sets the number of held sessions per target (default 5000) and
+//! `BENCH_HELD_ROUNDS` their rounds (default 1); `BENCH_RATE_CLIENTS` the concurrent clients
+//! of the session-rate part (default 2); `BENCH_LOG_LEVEL` popgate's log level (default
+//! `info`, to measure logging's cost); `BENCH_GATEWAY_CPU=1` runs the proxies on a CPU of
+//! their own, as on a gateway (`proxy/placement.rs`); `BENCH_CLIENT_RESUMPTION=1` lets the
+//! client resume TLS sessions (every target alike; by default it never does). Needs root
+//! (Dovecot's maildir), dovecot, openssl and sslsplit.
 //!
 //! The held-sessions part (5) opens the sessions against direct Dovecot, a fresh popgate and
 //! sslsplit in turn, each from the same client threads, then sends `RETR 1` on all of a
